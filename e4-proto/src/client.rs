@@ -1,0 +1,498 @@
+//! The client state machine: identity, topic keys with key transition,
+//! public keys of other devices, C2's key, command processing.
+//!
+//! Every operation either succeeds or returns an [`Error`] and leaves the
+//! state exactly as it was.
+
+use crate::command::{self, Command, Lengths};
+use crate::crypto::{CryptoProvider, SIV_LEN};
+use crate::error::Error;
+use crate::ids::{ControlTopic, Id, TopicHash};
+use crate::keys::{is_all_zero, Ed25519Secret, SymKey, X25519_LEN};
+use crate::message::{self, SignedMessage, SymMessage};
+use crate::replay::ReplayCache;
+use crate::store::{PreviousKey, Store, TopicEntry};
+use crate::suite::{Suite, SuiteId};
+use crate::time::{self, Clock};
+
+#[cfg(feature = "alloc")]
+use crate::keys::SecretBytes;
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+/// The long-term key material of a client, per suite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// Symmetric suite: the client key, which also protects commands.
+    Symmetric(SymKey),
+    /// Public-key suite: the Ed25519 key (`seed ‖ public`) and C2's
+    /// Curve25519 public key.
+    PubKey {
+        /// The client's signing key.
+        signing: Ed25519Secret,
+        /// C2's Curve25519 public key.
+        c2_public: [u8; X25519_LEN],
+    },
+    /// Kem suites (post-quantum, draft, hybrid).
+    #[cfg(feature = "alloc")]
+    Kem(KemIdentity),
+}
+
+/// Key material of a kem-suite client.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KemIdentity {
+    /// Signature secret key.
+    pub sig_sk: SecretBytes,
+    /// Signature public key.
+    pub sig_pk: Vec<u8>,
+    /// KEM decapsulation key.
+    pub kem_sk: SecretBytes,
+    /// KEM encapsulation key (given to C2).
+    pub kem_pk: Vec<u8>,
+    /// C2's signature public key.
+    pub c2_sig_pk: Vec<u8>,
+}
+
+/// What [`Client::unprotect`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unprotected {
+    /// An application message of this many bytes, written to `out`.
+    Message(usize),
+    /// A command (this opcode) that was applied to the state.
+    Command(u8),
+}
+
+/// Default number of accepted messages remembered for replay rejection.
+pub const DEFAULT_REPLAY_SLOTS: usize = 64;
+
+/// An E4 client.
+///
+/// `S` stores topic and public keys, `C` tells the time, `R` bounds the
+/// replay cache (set it to 0 on devices that cannot spare `R * 40` bytes).
+pub struct Client<S: Store, C: Clock, const R: usize = DEFAULT_REPLAY_SLOTS> {
+    provider: &'static CryptoProvider,
+    suite: &'static Suite,
+    id: Id,
+    control: ControlTopic,
+    identity: Identity,
+    command_key: Option<SymKey>,
+    store: S,
+    clock: C,
+    replay: ReplayCache<R>,
+    replay_on: bool,
+}
+
+impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
+    /// A client of `suite` (which must be compiled into `provider` and match
+    /// `identity`).
+    pub fn new(
+        provider: &'static CryptoProvider,
+        suite: SuiteId,
+        id: Id,
+        identity: Identity,
+        store: S,
+        clock: C,
+    ) -> Result<Self, Error> {
+        let suite = provider.suite(suite)?;
+        let command_key = derive_command_key(provider, suite, &identity)?;
+        Ok(Client {
+            provider,
+            suite,
+            id,
+            control: id.control_topic(),
+            identity,
+            command_key,
+            store,
+            clock,
+            replay: ReplayCache::new(),
+            replay_on: true,
+        })
+    }
+
+    /// Turn replay rejection on (the default) or off (e4go's behaviour).
+    pub fn set_replay_protection(&mut self, on: bool) {
+        self.replay_on = on;
+        self.replay.clear();
+    }
+
+    /// Whether replay rejection is on.
+    pub fn replay_protection(&self) -> bool {
+        self.replay_on
+    }
+
+    /// The client id.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+    /// The client's suite.
+    pub fn suite(&self) -> SuiteId {
+        self.suite.id
+    }
+    /// The provider this client uses.
+    pub fn provider(&self) -> &'static CryptoProvider {
+        self.provider
+    }
+    /// The control topic on which commands arrive.
+    pub fn control_topic(&self) -> &ControlTopic {
+        &self.control
+    }
+    /// The identity key material.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+    /// The key store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+    /// Take the client apart (e.g. to persist it).
+    pub fn into_parts(self) -> (Id, Identity, S) {
+        (self.id, self.identity, self.store)
+    }
+
+    /// Hash a topic name.
+    pub fn topic_hash(&self, topic: &str) -> TopicHash {
+        TopicHash::of(self.provider.hash, topic.as_bytes())
+    }
+
+    /// The signature length of this suite (0 for symmetric).
+    fn sig_len(&self) -> usize {
+        self.suite.sig.map_or(0, |s| s.signature_len())
+    }
+
+    /// Bytes added to each payload by this client's suite.
+    pub fn overhead(&self) -> usize {
+        message::overhead(self.suite.id, self.sig_len())
+    }
+
+    /// Set a topic key directly (provisioning without C2, tests, tools).
+    pub fn set_topic_key(&mut self, topic: &TopicHash, key: &SymKey) -> Result<(), Error> {
+        self.apply_set_topic_key(topic, key.as_bytes())
+    }
+
+    /// Set a device's public key directly.
+    pub fn set_pubkey(&mut self, id: &Id, key: &[u8]) -> Result<(), Error> {
+        let lengths = Lengths::of(self.suite);
+        if !lengths.pubkey_ops {
+            return Err(Error::UnsupportedOperation);
+        }
+        if key.len() != lengths.pubkey || is_all_zero(key) {
+            return Err(Error::InvalidArgument);
+        }
+        self.store.set_pubkey(*id, key)
+    }
+
+    /// Protect `payload` for `topic` into `out` (at least
+    /// `payload.len() + self.overhead()` bytes); returns the length.
+    pub fn protect(&self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.protect_hashed(&self.topic_hash(topic), payload, out)
+    }
+
+    /// [`Client::protect`] with the topic hash computed by the caller (saves
+    /// a SHA3 per message on hot paths).
+    pub fn protect_hashed(
+        &self,
+        topic: &TopicHash,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        let ts = self.clock.now();
+        let p = self.provider;
+        match &self.identity {
+            Identity::Symmetric(_) => message::seal_symmetric(p.siv, &entry.key, ts, payload, out),
+            Identity::PubKey { signing, .. } => message::seal_signed(
+                p.siv,
+                self.suite.sig()?,
+                signing.as_bytes(),
+                None,
+                &self.id,
+                &entry.key,
+                ts,
+                payload,
+                out,
+            ),
+            #[cfg(feature = "alloc")]
+            Identity::Kem(k) => message::seal_signed(
+                p.siv,
+                self.suite.sig()?,
+                k.sig_sk.as_bytes(),
+                Some(self.suite.id),
+                &self.id,
+                &entry.key,
+                ts,
+                payload,
+                out,
+            ),
+        }
+    }
+
+    /// Unprotect a message received on `topic`. On the control topic it is a
+    /// command, applied to the state; elsewhere the payload is written to
+    /// `out`, which must be at least as long as `msg`.
+    pub fn unprotect(
+        &mut self,
+        topic: &str,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<Unprotected, Error> {
+        if topic == self.control.as_str() {
+            return self.process_command(msg, out).map(Unprotected::Command);
+        }
+        let hash = self.topic_hash(topic);
+        self.unprotect_hashed(&hash, msg, out)
+            .map(Unprotected::Message)
+    }
+
+    /// Unprotect a topic message whose topic hash the caller computed.
+    pub fn unprotect_hashed(
+        &mut self,
+        topic: &TopicHash,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        let p = self.provider;
+        let (ts, n, tag) = match self.suite.id {
+            SuiteId::Symmetric => {
+                let m = SymMessage::parse(msg)?;
+                time::check_message(m.ts, now)?;
+                let n = open_with_transition(p, entry, now, m.ad, m.siv, m.ct, out)?;
+                (m.ts, n, *m.siv)
+            }
+            id => {
+                let sig = self.suite.sig()?;
+                let m = if id == SuiteId::PubKey {
+                    SignedMessage::parse_pubkey(msg)?
+                } else {
+                    SignedMessage::parse_kem(msg, id, sig.signature_len())?
+                };
+                time::check_message(m.ts, now)?;
+                let pk = self.store.pubkey(&m.sender).ok_or(Error::PubKeyNotFound)?;
+                sig.verify(pk, m.signed, m.sig)?;
+                let (tag, ct) = m.siv_part()?;
+                let n = open_with_transition(p, entry, now, m.ad, tag, ct, out)?;
+                (m.ts, n, *tag)
+            }
+        };
+        if self.replay_on {
+            if let Err(e) = self.replay.check(topic, ts, &tag) {
+                out[..n].fill(0);
+                return Err(e);
+            }
+            self.replay.record(topic, ts, &tag, now);
+        }
+        Ok(n)
+    }
+
+    /// Check, decrypt and apply a command; returns its opcode. `scratch`
+    /// must be at least as long as `msg`; it is wiped afterwards.
+    pub fn process_command(&mut self, msg: &[u8], scratch: &mut [u8]) -> Result<u8, Error> {
+        let now = self.clock.now();
+        let (n, ts, tag) = self.open_command(msg, now, scratch)?;
+        let result = self.apply_command(&scratch[..n], now, &ts, &tag);
+        scratch[..n].fill(0);
+        result
+    }
+
+    fn open_command(
+        &self,
+        msg: &[u8],
+        now: u64,
+        out: &mut [u8],
+    ) -> Result<(usize, u64, [u8; SIV_LEN]), Error> {
+        match &self.identity {
+            #[cfg(feature = "alloc")]
+            Identity::Kem(k) => command::open_kem_command(
+                self.provider,
+                self.suite,
+                &k.c2_sig_pk,
+                &self.id,
+                k.kem_sk.as_bytes(),
+                now,
+                msg,
+                out,
+            ),
+            _ => {
+                let key = self.command_key.as_ref().ok_or(Error::Crypto)?;
+                let m = SymMessage::parse(msg)?;
+                time::check_message(m.ts, now)?;
+                let n = m.open(self.provider.siv, key, out)?;
+                Ok((n, m.ts, *m.siv))
+            }
+        }
+    }
+
+    fn apply_command(
+        &mut self,
+        bytes: &[u8],
+        now: u64,
+        ts: &u64,
+        tag: &[u8; SIV_LEN],
+    ) -> Result<u8, Error> {
+        let cmd = Command::parse(bytes, &Lengths::of(self.suite))?;
+        // The control topic's replay slot is keyed by the client's own id.
+        let control_slot = TopicHash(self.id.0);
+        if self.replay_on {
+            self.replay.check(&control_slot, *ts, tag)?;
+        }
+        match cmd {
+            Command::RemoveTopic(h) => self.store.remove_topic(&h),
+            Command::ResetTopics => self.store.clear_topics(),
+            Command::SetIdKey(key) => self.apply_set_id_key(key)?,
+            Command::SetTopicKey { key, topic } => self.apply_set_topic_key_at(&topic, key, now)?,
+            Command::RemovePubKey(id) => {
+                if !self.store.remove_pubkey(&id) {
+                    return Err(Error::PubKeyNotFound);
+                }
+            }
+            Command::ResetPubKeys => self.store.clear_pubkeys(),
+            Command::SetPubKey { key, id } => {
+                // e4go reports success for an all-zero key but stores nothing.
+                if !is_all_zero(key) {
+                    self.store.set_pubkey(id, key)?;
+                }
+            }
+            Command::SetC2Key(key) => self.apply_set_c2_key(key)?,
+        }
+        if self.replay_on {
+            self.replay.record(&control_slot, *ts, tag, now);
+        }
+        Ok(cmd.opcode())
+    }
+
+    fn apply_set_topic_key(&mut self, topic: &TopicHash, key: &[u8; 32]) -> Result<(), Error> {
+        let now = self.clock.now();
+        self.apply_set_topic_key_at(topic, key, now)
+    }
+
+    fn apply_set_topic_key_at(
+        &mut self,
+        topic: &TopicHash,
+        key: &[u8; 32],
+        now: u64,
+    ) -> Result<(), Error> {
+        let key = SymKey::new(*key);
+        let entry = match self.store.topic(topic) {
+            Some(e) if e.key == key => return Ok(()),
+            Some(e) => TopicEntry {
+                key,
+                previous: Some(PreviousKey {
+                    key: e.key.clone(),
+                    set_at: now,
+                }),
+            },
+            None => TopicEntry {
+                key,
+                previous: None,
+            },
+        };
+        self.store.set_topic(*topic, entry)
+    }
+
+    fn apply_set_id_key(&mut self, key: &[u8]) -> Result<(), Error> {
+        if is_all_zero(key) {
+            return Err(Error::InvalidArgument);
+        }
+        let identity = match &self.identity {
+            Identity::Symmetric(_) => {
+                Identity::Symmetric(SymKey::from_slice(key).ok_or(Error::InvalidCommandLength)?)
+            }
+            Identity::PubKey { c2_public, .. } => Identity::PubKey {
+                signing: Ed25519Secret::from_slice(key).ok_or(Error::InvalidCommandLength)?,
+                c2_public: *c2_public,
+            },
+            #[cfg(feature = "alloc")]
+            Identity::Kem(_) => return Err(Error::UnsupportedOperation),
+        };
+        self.replace_identity(identity)
+    }
+
+    fn apply_set_c2_key(&mut self, key: &[u8]) -> Result<(), Error> {
+        if is_all_zero(key) {
+            return Err(Error::InvalidArgument);
+        }
+        let identity = match &self.identity {
+            Identity::Symmetric(_) => return Err(Error::UnsupportedOperation),
+            Identity::PubKey { signing, .. } => Identity::PubKey {
+                signing: signing.clone(),
+                c2_public: key.try_into().map_err(|_| Error::InvalidCommandLength)?,
+            },
+            #[cfg(feature = "alloc")]
+            Identity::Kem(k) => {
+                let mut k = k.clone();
+                k.c2_sig_pk = key.to_vec();
+                Identity::Kem(k)
+            }
+        };
+        self.replace_identity(identity)
+    }
+
+    fn replace_identity(&mut self, identity: Identity) -> Result<(), Error> {
+        let command_key = derive_command_key(self.provider, self.suite, &identity)?;
+        self.identity = identity;
+        self.command_key = command_key;
+        Ok(())
+    }
+}
+
+/// The AES-SIV key of commands for the E4 suites (None for kem suites,
+/// whose command keys are per command).
+fn derive_command_key(
+    p: &CryptoProvider,
+    suite: &Suite,
+    identity: &Identity,
+) -> Result<Option<SymKey>, Error> {
+    match (suite.id, identity) {
+        (SuiteId::Symmetric, Identity::Symmetric(k)) => Ok(Some(k.clone())),
+        (SuiteId::PubKey, Identity::PubKey { signing, c2_public }) => {
+            let x = suite.x25519()?;
+            let secret = zeroize::Zeroizing::new(x.secret_from_ed25519_seed(signing.seed()));
+            command::pubkey_command_key(p, suite, &secret, c2_public).map(Some)
+        }
+        #[cfg(feature = "alloc")]
+        (id, Identity::Kem(k)) if id.is_kem_suite() => {
+            let sig = suite.sig()?;
+            let kem = suite.kem()?;
+            let ok = k.sig_sk.len() == sig.secret_key_len()
+                && k.sig_pk.len() == sig.public_key_len()
+                && k.kem_sk.len() == kem.secret_key_len()
+                && k.kem_pk.len() == kem.public_key_len()
+                && k.c2_sig_pk.len() == sig.public_key_len();
+            if ok {
+                Ok(None)
+            } else {
+                Err(Error::InvalidArgument)
+            }
+        }
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+/// Open under the topic's key; only on an authentication failure, and only
+/// while the previous key is within the transition period, retry with it.
+fn open_with_transition(
+    p: &CryptoProvider,
+    entry: &TopicEntry,
+    now: u64,
+    ad: &[u8],
+    tag: &[u8; SIV_LEN],
+    ct: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    match message::open_into(p.siv, &entry.key, ad, tag, ct, out) {
+        Err(Error::NotAuthentic) => match &entry.previous {
+            Some(prev) => {
+                time::check_transition(prev.set_at, now)?;
+                message::open_into(p.siv, &prev.key, ad, tag, ct, out)
+            }
+            None => Err(Error::NotAuthentic),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,127 @@
+//! The crypto traits that backends implement, and the provider that bundles
+//! the backends compiled into a build.
+//!
+//! The shapes follow RustCrypto: fixed sizes where the algorithm fixes them,
+//! caller buffers instead of allocation, opaque authentication failures,
+//! randomness passed in explicitly. Traits are object safe so that a device's
+//! suite can be chosen at run time among the suites compiled in.
+
+use crate::error::Error;
+use crate::keys::SymKey;
+use crate::suite::{Suite, SuiteId};
+
+/// Length of an AES-SIV synthetic IV.
+pub const SIV_LEN: usize = 16;
+
+/// A source of randomness. Production code passes the OS generator; known
+/// answer tests pass a seeded, deterministic one.
+pub trait Rng {
+    /// Fill `dest` with random bytes.
+    fn fill(&mut self, dest: &mut [u8]);
+}
+
+/// SHA3-256 over the concatenation of `parts`.
+pub trait Sha3: Sync {
+    /// The 32-byte digest of `parts[0] ‖ parts[1] ‖ …`.
+    fn sha3_256(&self, parts: &[&[u8]]) -> [u8; 32];
+}
+
+/// AES-SIV (RFC 5297) as E4 uses it: key `K ‖ K`, one associated-data item,
+/// no nonce, the SIV placed before the ciphertext.
+pub trait Siv: Sync {
+    /// Encrypt `buf` in place and return the SIV.
+    fn seal(&self, key: &SymKey, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN];
+    /// Check `siv` and decrypt `buf` in place. On failure `buf` content is
+    /// unspecified and [`Error::NotAuthentic`] is returned.
+    fn open(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), Error>;
+}
+
+/// A signature algorithm over byte-slice keys (Ed25519, ML-DSA, hybrids).
+pub trait SignatureScheme: Sync {
+    /// Public key length.
+    fn public_key_len(&self) -> usize;
+    /// Secret key length (Ed25519: the 64-byte `seed ‖ public` form).
+    fn secret_key_len(&self) -> usize;
+    /// Signature length.
+    fn signature_len(&self) -> usize;
+    /// Generate a key pair into `sk` and `pk` (exact lengths).
+    fn generate(&self, rng: &mut dyn Rng, sk: &mut [u8], pk: &mut [u8]) -> Result<(), Error>;
+    /// Sign `msg` into `sig` (exact length).
+    fn sign(&self, sk: &[u8], msg: &[u8], sig: &mut [u8]) -> Result<(), Error>;
+    /// Verify; any failure (including malformed keys) is
+    /// [`Error::InvalidSignature`].
+    fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), Error>;
+}
+
+/// A key-encapsulation mechanism (ML-KEM, hybrids).
+pub trait Kem: Sync {
+    /// Public (encapsulation) key length.
+    fn public_key_len(&self) -> usize;
+    /// Secret (decapsulation) key length.
+    fn secret_key_len(&self) -> usize;
+    /// Ciphertext length.
+    fn ciphertext_len(&self) -> usize;
+    /// Generate a key pair into `sk` and `pk` (exact lengths).
+    fn generate(&self, rng: &mut dyn Rng, sk: &mut [u8], pk: &mut [u8]) -> Result<(), Error>;
+    /// Encapsulate to `pk`, writing the ciphertext to `ct`; returns the
+    /// 32-byte shared secret.
+    fn encapsulate(&self, rng: &mut dyn Rng, pk: &[u8], ct: &mut [u8]) -> Result<SymKey, Error>;
+    /// Decapsulate `ct` with `sk`. ML-KEM rejects implicitly: a wrong
+    /// ciphertext yields an unrelated secret, caught later by AES-SIV.
+    fn decapsulate(&self, sk: &[u8], ct: &[u8]) -> Result<SymKey, Error>;
+}
+
+/// X25519 and the Ed25519-to-Curve25519 conversions of E4's public-key mode.
+pub trait X25519: Sync {
+    /// `X25519(sk, pk)`.
+    fn diffie_hellman(&self, sk: &[u8; 32], pk: &[u8; 32]) -> [u8; 32];
+    /// The public key of a secret scalar.
+    fn public_key(&self, sk: &[u8; 32]) -> [u8; 32];
+    /// The Curve25519 secret of an Ed25519 seed: `clamp(SHA-512(seed)[..32])`.
+    fn secret_from_ed25519_seed(&self, seed: &[u8; 32]) -> [u8; 32];
+    /// The Montgomery form of an Ed25519 public key (None if not a point).
+    fn public_from_ed25519(&self, pk: &[u8; 32]) -> Option<[u8; 32]>;
+}
+
+/// The backends compiled into a build: the primitives every suite shares and
+/// the suites that can be chosen at run time.
+pub struct CryptoProvider {
+    /// SHA3-256 (topic hashes, ids, key derivation).
+    pub hash: &'static dyn Sha3,
+    /// AES-SIV (every suite protects payloads with it).
+    pub siv: &'static dyn Siv,
+    /// The suites this build supports, strongest last.
+    pub suites: &'static [&'static Suite],
+}
+
+impl CryptoProvider {
+    /// The implementation of `id`, if compiled in.
+    pub fn suite(&self, id: SuiteId) -> Result<&'static Suite, Error> {
+        self.suites
+            .iter()
+            .copied()
+            .find(|s| s.id == id)
+            .ok_or(Error::UnsupportedSuite)
+    }
+
+    /// Whether `id` is compiled in.
+    pub fn supports(&self, id: SuiteId) -> bool {
+        self.suite(id).is_ok()
+    }
+}
+
+impl core::fmt::Debug for CryptoProvider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut l = f.debug_list();
+        for s in self.suites {
+            l.entry(&s.id);
+        }
+        l.finish()
+    }
+}

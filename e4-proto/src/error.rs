@@ -1,0 +1,152 @@
+//! One error type for the whole protocol.
+//!
+//! The first thirteen variants map one-to-one onto the outcome categories of
+//! the E4 cross-implementation vectors (`expect` values); [`Error::category`]
+//! gives that name. The remaining variants cover situations e4go has no
+//! category for (a suite that is not compiled in, a full fixed-capacity
+//! store, a replayed message, a caller's buffer that is too small).
+
+use core::fmt;
+
+/// Every way an E4 operation can fail. Failing operations never change state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// A symmetric message or command of at most 24 bytes, or a public-key
+    /// message whose SIV part is shorter than 16 bytes.
+    TooShortCiphertext,
+    /// A signed message too short for its format (public-key: at most 72 bytes).
+    InvalidProtectedLen,
+    /// The timestamp is older than the freshness window (or a transition key
+    /// is older than the transition period).
+    TimestampTooOld,
+    /// The timestamp is in the future.
+    TimestampInFuture,
+    /// AES-SIV authentication failed.
+    NotAuthentic,
+    /// A signature did not verify.
+    InvalidSignature,
+    /// The signer's public key is unknown (or RemovePubKey of an unknown id).
+    PubKeyNotFound,
+    /// No key is held for the topic.
+    TopicKeyNotFound,
+    /// Unknown command opcode.
+    InvalidCommand,
+    /// A known opcode with arguments of the wrong length.
+    InvalidCommandLength,
+    /// A command the client's suite does not support.
+    UnsupportedOperation,
+    /// A well-formed command or call whose argument fails validation.
+    InvalidArgument,
+    /// A password shorter than 16 bytes.
+    InvalidPassword,
+    /// The suite is not compiled in, or a message names another suite.
+    UnsupportedSuite,
+    /// A fixed-capacity store has no room left.
+    StoreFull,
+    /// A byte-identical message was already accepted within the window.
+    Replayed,
+    /// The caller's output buffer is too small.
+    BufferTooSmall,
+    /// A backend failed internally (never caused by untrusted input).
+    Crypto,
+}
+
+impl Error {
+    /// The outcome category name used by the E4 vectors, or a name of our own
+    /// for the variants e4go has no category for.
+    pub const fn category(&self) -> &'static str {
+        match self {
+            Error::TooShortCiphertext => "too_short_ciphertext",
+            Error::InvalidProtectedLen => "invalid_protected_len",
+            Error::TimestampTooOld => "timestamp_too_old",
+            Error::TimestampInFuture => "timestamp_in_future",
+            Error::NotAuthentic => "not_authentic",
+            Error::InvalidSignature => "invalid_signature",
+            Error::PubKeyNotFound => "pubkey_not_found",
+            Error::TopicKeyNotFound => "topic_key_not_found",
+            Error::InvalidCommand => "invalid_command",
+            Error::InvalidCommandLength => "invalid_command_length",
+            Error::UnsupportedOperation => "unsupported_operation",
+            Error::InvalidArgument => "invalid_argument",
+            Error::InvalidPassword => "invalid_password",
+            Error::UnsupportedSuite => "unsupported_suite",
+            Error::StoreFull => "store_full",
+            Error::Replayed => "replayed",
+            Error::BufferTooSmall => "buffer_too_small",
+            Error::Crypto => "crypto_failure",
+        }
+    }
+
+    /// All variants, in declaration order.
+    pub const ALL: [Error; 18] = [
+        Error::TooShortCiphertext,
+        Error::InvalidProtectedLen,
+        Error::TimestampTooOld,
+        Error::TimestampInFuture,
+        Error::NotAuthentic,
+        Error::InvalidSignature,
+        Error::PubKeyNotFound,
+        Error::TopicKeyNotFound,
+        Error::InvalidCommand,
+        Error::InvalidCommandLength,
+        Error::UnsupportedOperation,
+        Error::InvalidArgument,
+        Error::InvalidPassword,
+        Error::UnsupportedSuite,
+        Error::StoreFull,
+        Error::Replayed,
+        Error::BufferTooSmall,
+        Error::Crypto,
+    ];
+
+    /// The variant for a category name, the inverse of [`Error::category`].
+    pub fn from_category(name: &str) -> Option<Error> {
+        Error::ALL.iter().copied().find(|e| e.category() == name)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Error::TooShortCiphertext => "ciphertext too short",
+            Error::InvalidProtectedLen => "invalid length of protected message",
+            Error::TimestampTooOld => "timestamp too old",
+            Error::TimestampInFuture => "timestamp received is in the future",
+            Error::NotAuthentic => "authentication failed",
+            Error::InvalidSignature => "invalid signature",
+            Error::PubKeyNotFound => "signer public key not found",
+            Error::TopicKeyNotFound => "topic key not found",
+            Error::InvalidCommand => "invalid command",
+            Error::InvalidCommandLength => "invalid command length",
+            Error::UnsupportedOperation => "this operation is not supported",
+            Error::InvalidArgument => "invalid argument",
+            Error::InvalidPassword => "invalid password: must be at least 16 bytes",
+            Error::UnsupportedSuite => "crypto suite not supported",
+            Error::StoreFull => "key store is full",
+            Error::Replayed => "message replayed",
+            Error::BufferTooSmall => "output buffer too small",
+            Error::Crypto => "crypto backend failure",
+        };
+        f.write_str(text)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_round_trip_and_are_unique() {
+        for (i, e) in Error::ALL.iter().enumerate() {
+            assert_eq!(Error::from_category(e.category()), Some(*e));
+            for other in &Error::ALL[i + 1..] {
+                assert_ne!(e.category(), other.category());
+            }
+        }
+        assert_eq!(Error::from_category("nonsense"), None);
+    }
+}

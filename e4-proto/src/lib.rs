@@ -1,0 +1,44 @@
+//! # e4-proto: the E4 protocol core
+//!
+//! Everything E4 needs except the cryptography itself: identifiers, key
+//! types, the wire formats of every suite, the eight E4 commands, the client
+//! state machine (topic keys, key transition, public-key table, C2 key) and
+//! the crypto traits that backends implement (see the `e4-backends` crate).
+//!
+//! The crate is `#![no_std]`. Without the `alloc` feature it supports the
+//! symmetric and public-key suites with caller-provided buffers and a
+//! fixed-capacity store, which is what an 8-bit device needs. The
+//! post-quantum suites carry kilobyte-sized keys and need `alloc`.
+//!
+//! The crypto suite of a device is a run-time value ([`SuiteId`]) resolved
+//! against the set of backends compiled in ([`CryptoProvider`]), in the
+//! spirit of rustls' `CryptoProvider`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod client;
+pub mod command;
+pub mod crypto;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod message;
+pub mod replay;
+pub mod store;
+pub mod suite;
+pub mod time;
+
+pub use client::{Client, Identity, Unprotected};
+pub use command::Command;
+pub use crypto::CryptoProvider;
+pub use error::Error;
+pub use ids::{ControlTopic, Id, TopicHash};
+pub use keys::SymKey;
+pub use suite::{Suite, SuiteId};
+pub use time::{Clock, FixedClock};

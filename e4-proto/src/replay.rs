@@ -1,0 +1,139 @@
+//! Replay rejection beyond E4's freshness window.
+//!
+//! E4 accepts any authentic message whose timestamp is less than 600 s old,
+//! so a broker can replay it for ten minutes. [`ReplayCache`] remembers the
+//! SIV (which AES-SIV derives from key, timestamp and plaintext, so a
+//! byte-identical message has the same SIV) and timestamp of the last `N`
+//! accepted messages, across topics, in fixed memory (`N * 40` bytes).
+//!
+//! When the cache is full of entries still inside the window, the entry with
+//! the oldest timestamp is evicted and its timestamp becomes a floor: any
+//! later message with a timestamp at or below the floor is refused. So a
+//! replay is never accepted; the price of overflow is that a legitimate but
+//! late message (older than `N` newer ones) may be refused.
+
+use crate::error::Error;
+use crate::ids::TopicHash;
+use crate::time::MAX_MESSAGE_AGE;
+
+#[derive(Clone, Copy)]
+struct Seen {
+    topic: TopicHash,
+    ts: u64,
+    siv: [u8; 16],
+}
+
+/// Remembers recently accepted messages. `N` bounds the memory.
+#[derive(Clone)]
+pub struct ReplayCache<const N: usize> {
+    seen: [Option<Seen>; N],
+    floor: Option<u64>,
+}
+
+impl<const N: usize> Default for ReplayCache<N> {
+    fn default() -> Self {
+        ReplayCache {
+            seen: [None; N],
+            floor: None,
+        }
+    }
+}
+
+impl<const N: usize> ReplayCache<N> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Refuse a message already accepted (or older than the overflow floor).
+    /// Does not record it: call [`ReplayCache::record`] once it is accepted.
+    pub fn check(&self, topic: &TopicHash, ts: u64, siv: &[u8; 16]) -> Result<(), Error> {
+        if self.floor.is_some_and(|f| ts <= f) {
+            return Err(Error::Replayed);
+        }
+        let dup = self
+            .seen
+            .iter()
+            .flatten()
+            .any(|s| s.ts == ts && s.siv == *siv && s.topic == *topic);
+        if dup {
+            Err(Error::Replayed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remember an accepted message.
+    pub fn record(&mut self, topic: &TopicHash, ts: u64, siv: &[u8; 16], now: u64) {
+        if N == 0 {
+            return;
+        }
+        let expired = |s: &Seen| (s.ts as i64) <= (now as i64).saturating_sub(MAX_MESSAGE_AGE);
+        let slot = match self
+            .seen
+            .iter()
+            .position(|s| s.as_ref().is_none_or(expired))
+        {
+            Some(i) => i,
+            None => {
+                // Full of live entries: evict the oldest and raise the floor.
+                let (i, oldest) = self
+                    .seen
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.map(|s| (i, s.ts)))
+                    .min_by_key(|&(_, ts)| ts)
+                    .expect("N > 0 and full");
+                self.floor = Some(self.floor.map_or(oldest, |f| f.max(oldest)));
+                i
+            }
+        };
+        self.seen[slot] = Some(Seen {
+            topic: *topic,
+            ts,
+            siv: *siv,
+        });
+    }
+
+    /// Forget everything (e.g. after the keys were replaced).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: TopicHash = TopicHash([1; 16]);
+
+    #[test]
+    fn duplicate_is_refused_distinct_is_accepted() {
+        let mut c = ReplayCache::<4>::new();
+        c.check(&T, 100, &[1; 16]).unwrap();
+        c.record(&T, 100, &[1; 16], 100);
+        assert_eq!(c.check(&T, 100, &[1; 16]), Err(Error::Replayed));
+        c.check(&T, 100, &[2; 16]).unwrap();
+        c.check(&TopicHash([2; 16]), 100, &[1; 16]).unwrap();
+    }
+
+    #[test]
+    fn overflow_raises_floor_and_never_accepts_a_replay() {
+        let mut c = ReplayCache::<2>::new();
+        for (ts, b) in [(100, 1u8), (101, 2), (102, 3)] {
+            c.record(&T, ts, &[b; 16], 102);
+        }
+        // (100, 1) was evicted: its replay is refused by the floor.
+        assert_eq!(c.check(&T, 100, &[1; 16]), Err(Error::Replayed));
+        assert_eq!(c.check(&T, 101, &[2; 16]), Err(Error::Replayed));
+        c.check(&T, 103, &[4; 16]).unwrap();
+    }
+
+    #[test]
+    fn expired_entries_are_reused_without_floor() {
+        let mut c = ReplayCache::<1>::new();
+        c.record(&T, 100, &[1; 16], 100);
+        c.record(&T, 800, &[2; 16], 800);
+        c.check(&T, 799, &[3; 16]).unwrap();
+    }
+}
