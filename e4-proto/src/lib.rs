@@ -22,6 +22,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod c2;
 pub mod client;
 pub mod command;
 pub mod crypto;

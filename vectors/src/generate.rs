@@ -10,8 +10,9 @@
 
 use crate::state::{describe, StepClock, VClient};
 use e4_backends::rng::TestRng;
+use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
 use e4_proto::client::KemIdentity;
-use e4_proto::command::{self, Command};
+use e4_proto::command::Command;
 use e4_proto::crypto::Rng;
 use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::store::MemStore;
@@ -190,32 +191,21 @@ fn protect_command(
     ts: u64,
     rng: &mut TestRng,
 ) -> Result<Vec<u8>, String> {
-    let e = |e: e4_proto::Error| e.to_string();
-    match &d.identity {
-        Identity::Symmetric(k) => seal_sym(p, k, ts, cmd),
+    let public;
+    let device = match &d.identity {
+        Identity::Symmetric(k) => DeviceKey::Symmetric(k),
         Identity::PubKey { signing, .. } => {
-            let x = suite.x25519().map_err(e)?;
-            let curve = x
-                .public_from_ed25519(&signing.public())
-                .ok_or("not a point")?;
-            let key = command::pubkey_command_key(p, suite, &c2.x25519_sk, &curve).map_err(e)?;
-            seal_sym(p, &key, ts, cmd)
+            public = signing.public();
+            DeviceKey::PubKey(&public)
         }
-        Identity::Kem(k) => {
-            let mut out = vec![0; command::kem_envelope_len(suite, cmd.len()).map_err(e)?];
-            command::seal_kem_command(
-                p, suite, &c2.sig_sk, &d.id, &k.kem_pk, ts, cmd, rng, &mut out,
-            )
-            .map_err(e)?;
-            Ok(out)
-        }
-    }
-}
-
-fn seal_sym(p: &CryptoProvider, key: &SymKey, ts: u64, cmd: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = vec![0; cmd.len() + 24];
-    e4_proto::message::seal_symmetric(p.siv, key, ts, cmd, &mut out).map_err(|e| e.to_string())?;
-    Ok(out)
+        Identity::Kem(k) => DeviceKey::Kem(&k.kem_pk),
+    };
+    let secret = match suite.id {
+        SuiteId::Symmetric => C2Secret::None,
+        SuiteId::PubKey => C2Secret::X25519(&c2.x25519_sk),
+        _ => C2Secret::Signing(&c2.sig_sk),
+    };
+    seal_command_vec(p, suite.id, &d.id, device, secret, ts, cmd, rng).map_err(|e| e.to_string())
 }
 
 fn merge(mut a: Value, b: &Value) -> Value {
@@ -441,15 +431,14 @@ fn suite_cases(
         let command_key = match &rx.identity {
             Identity::Symmetric(k) => json!(hex::encode(k.as_bytes())),
             Identity::PubKey { signing, .. } => {
-                let x = suite.x25519().map_err(|e| e.to_string())?;
-                let curve = x
-                    .public_from_ed25519(&signing.public())
-                    .ok_or("not a point")?;
-                json!(hex::encode(
-                    command::pubkey_command_key(p, suite, &c2.x25519_sk, &curve)
-                        .map_err(|e| e.to_string())?
-                        .as_bytes()
-                ))
+                let key = e4_proto::c2::e4_command_key(
+                    p,
+                    suite.id,
+                    DeviceKey::PubKey(&signing.public()),
+                    C2Secret::X25519(&c2.x25519_sk),
+                )
+                .map_err(|e| e.to_string())?;
+                json!(hex::encode(key.as_bytes()))
             }
             _ => Value::Null,
         };
