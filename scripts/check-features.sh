@@ -10,7 +10,7 @@ if echo "$tree" | grep -Eq 'dalek|pqcrypto'; then
 fi
 echo "ok: symmetric-only build has no dalek/pqcrypto ($(echo "$tree" | wc -l) lines of cargo tree)"
 
-for f in symmetric pubkey pq pq-round3; do
+for f in symmetric pubkey pq pq-round3 hybrid; do
   cargo check -q -p e4-backends --no-default-features --features "$f"
   echo "ok: e4-backends builds with only \`$f\`"
 done

@@ -9,6 +9,7 @@
 //! | `pubkey` | E4 public key (Ed25519 + X25519) | `ed25519-dalek`, `x25519-dalek`, `curve25519-dalek` |
 //! | `pq` | ML-DSA-65 + ML-KEM-768 | `pqcrypto-mldsa`, `pqcrypto-mlkem` |
 //! | `pq-round3` | draft-FIPS Dilithium3 + Kyber768 | `pqcrypto-dilithium` 0.5, `pqcrypto-kyber` 0.8 |
+//! | `hybrid` | Ed25519+ML-DSA-65, X25519+ML-KEM-768 | the `pubkey` and `pq` crates |
 //!
 //! AES-SIV and SHA3 are always built: every suite needs them. The
 //! `pq-round3` feature keeps the name the product's design used, but the
@@ -40,11 +41,15 @@ pub mod argon2i;
 pub mod base;
 #[cfg(feature = "pubkey")]
 pub mod ed25519;
+#[cfg(feature = "hybrid")]
+pub mod hybrid;
 #[cfg(feature = "password")]
 pub mod password;
 #[cfg(any(feature = "pq", feature = "pq-round3"))]
 pub mod pq;
 pub mod rng;
+#[cfg(feature = "small")]
+pub mod small;
 
 use e4_proto::crypto::CryptoProvider;
 use e4_proto::suite::{Suite, SuiteId};
@@ -85,6 +90,24 @@ pub static PQ_DRAFT: Suite = Suite {
     kem: Some(&pq::Kyber768Draft),
 };
 
+/// The hybrid suite: Ed25519 + ML-DSA-65 signatures, X25519 + ML-KEM-768
+/// command keys (secure while either half holds).
+#[cfg(feature = "hybrid")]
+pub static HYBRID: Suite = Suite {
+    id: SuiteId::Hybrid,
+    sig: Some(&hybrid::CompositeSig {
+        a: &ed25519::Ed25519,
+        b: &pq::MlDsa65,
+        label: b"e4 hybrid sig v1: Ed25519+ML-DSA-65",
+    }),
+    x25519: None,
+    kem: Some(&hybrid::CombinedKem {
+        a: &pq::MlKem768,
+        b: &hybrid::X25519Kem(&ed25519::X25519Dalek),
+        label: b"e4 hybrid kem v1: ML-KEM-768+X25519",
+    }),
+};
+
 static SUITES: &[&Suite] = &[
     #[cfg(feature = "symmetric")]
     &SYMMETRIC,
@@ -94,6 +117,8 @@ static SUITES: &[&Suite] = &[
     &PQ_DRAFT,
     #[cfg(feature = "pq")]
     &POST_QUANTUM,
+    #[cfg(feature = "hybrid")]
+    &HYBRID,
 ];
 
 static PROVIDER: CryptoProvider = CryptoProvider {
