@@ -16,6 +16,6 @@ fi
 export PATH="$PATH:/usr/sbin"
 
 echo "== build"
-cargo build --workspace --all-targets --locked
+cargo build --workspace --all-targets
 echo "== test"
-cargo test --workspace --locked
+cargo test --workspace
