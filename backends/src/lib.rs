@@ -5,7 +5,7 @@
 //!
 //! | feature | suite | crates |
 //! | --- | --- | --- |
-//! | `symmetric` | E4 symmetric (AES-SIV) | `aes-siv`, `sha3` |
+//! | `symmetric` | E4 symmetric (AES-SIV) | `aes` (block cipher; CMAC-SIV in `base`), `sha3` |
 //! | `pubkey` | E4 public key (Ed25519 + X25519) | `ed25519-dalek`, `x25519-dalek`, `curve25519-dalek` |
 //! | `pq` | ML-DSA-65 + ML-KEM-768 | `pqcrypto-mldsa`, `pqcrypto-mlkem` |
 //! | `pq-round3` | draft-FIPS Dilithium3 + Kyber768 | `pqcrypto-dilithium` 0.5, `pqcrypto-kyber` 0.8 |
@@ -41,6 +41,7 @@ pub mod argon2i;
 pub mod base;
 #[cfg(feature = "pubkey")]
 pub mod ed25519;
+pub mod fast;
 #[cfg(feature = "hybrid")]
 pub mod hybrid;
 #[cfg(feature = "password")]
@@ -48,8 +49,6 @@ pub mod password;
 #[cfg(any(feature = "pq", feature = "pq-round3"))]
 pub mod pq;
 pub mod rng;
-#[cfg(feature = "small")]
-pub mod small;
 
 use e4_proto::crypto::CryptoProvider;
 use e4_proto::suite::{Suite, SuiteId};
