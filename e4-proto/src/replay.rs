@@ -9,8 +9,14 @@
 //! When the cache is full of entries still inside the window, the entry with
 //! the oldest timestamp is evicted and its timestamp becomes a floor: any
 //! later message with a timestamp at or below the floor is refused. So a
-//! replay is never accepted; the price of overflow is that a legitimate but
-//! late message (older than `N` newer ones) may be refused.
+//! replay is never accepted; the price of overflow is that legitimate
+//! messages may be refused: one older than `N` newer ones, and, since
+//! timestamps have a one-second resolution, any message beyond the `N`-th
+//! within the same second (across all topics). `N` therefore bounds the
+//! accepted rate at about `N` messages per second while the cache is full:
+//! size it for the device's traffic (`e4-client` uses a larger cache than
+//! the 64 entries of `e4_proto::Client`'s default), or switch replay
+//! rejection off where E4's 600 s window is enough.
 
 use crate::error::Error;
 use crate::ids::TopicHash;

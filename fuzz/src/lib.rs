@@ -1,0 +1,329 @@
+//! Fixtures shared by the fuzz targets: a receiving client of each suite
+//! (fixed clock, one provisioned topic, the sender's public key), the
+//! sender, the C2 side that protects commands, and a snapshot of a client's
+//! state so that targets can check that failures change nothing.
+//!
+//! Key material is generated once per process. Building a client costs an
+//! X25519 operation (public-key suite), so [`with_receiver`] reuses one
+//! receiver per suite while its state is pristine: between inputs its replay
+//! cache is cleared, and it is rebuilt as soon as an input changed its keys.
+//! Runs therefore do not depend on each other.
+
+use e4_backends::provider;
+use e4_backends::rng::TestRng;
+use e4_proto::client::KemIdentity;
+use e4_proto::command::{self, Lengths};
+use e4_proto::crypto::Rng;
+use e4_proto::keys::{Ed25519Secret, SecretBytes};
+use e4_proto::message;
+use e4_proto::store::{MemStore, Store, TopicEntry};
+use e4_proto::{Client, FixedClock, Id, Identity, SuiteId, SymKey, TopicHash};
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// The receiver's clock.
+pub const NOW: u64 = 1_795_451_461;
+/// The provisioned data topic.
+pub const TOPIC: &str = "sensors/temperature";
+
+/// The client type of the targets.
+pub type FuzzClient = Client<MemStore, FixedClock>;
+
+/// The suites the targets exercise (every implemented suite compiled in).
+pub const SUITES: [SuiteId; 4] = [
+    SuiteId::Symmetric,
+    SuiteId::PubKey,
+    SuiteId::PostQuantum,
+    SuiteId::PqDraft,
+];
+
+/// Key material of one suite: a sender, a receiver and their C2.
+pub struct SuiteKeys {
+    /// The suite.
+    pub suite: SuiteId,
+    /// The topic key of [`TOPIC`].
+    pub topic_key: SymKey,
+    /// Sender id and identity.
+    pub sender_id: Id,
+    sender: Identity,
+    sender_sig_pk: Vec<u8>,
+    /// Receiver id and identity.
+    pub receiver_id: Id,
+    receiver: Identity,
+    /// C2's Curve25519 secret (public-key suite).
+    c2_x25519: [u8; 32],
+    /// C2's signature secret key (kem suites).
+    c2_sig_sk: Vec<u8>,
+}
+
+fn sig_keypair(suite: SuiteId, rng: &mut dyn Rng) -> (Vec<u8>, Vec<u8>) {
+    let sig = provider().suite(suite).unwrap().sig().unwrap();
+    let mut sk = vec![0u8; sig.secret_key_len()];
+    let mut pk = vec![0u8; sig.public_key_len()];
+    sig.generate(rng, &mut sk, &mut pk).unwrap();
+    (sk, pk)
+}
+
+fn identity(suite: SuiteId, rng: &mut dyn Rng, c2_public: &[u8]) -> (Identity, Vec<u8>) {
+    match suite {
+        SuiteId::Symmetric => {
+            let mut k = [0u8; 32];
+            rng.fill(&mut k);
+            k[0] |= 1;
+            (Identity::Symmetric(SymKey::new(k)), Vec::new())
+        }
+        SuiteId::PubKey => {
+            let (sk, pk) = sig_keypair(suite, rng);
+            let id = Identity::PubKey {
+                signing: Ed25519Secret::from_slice(&sk).unwrap(),
+                c2_public: c2_public.try_into().unwrap(),
+            };
+            (id, pk)
+        }
+        _ => {
+            let (sig_sk, sig_pk) = sig_keypair(suite, rng);
+            let kem = provider().suite(suite).unwrap().kem().unwrap();
+            let mut kem_sk = vec![0u8; kem.secret_key_len()];
+            let mut kem_pk = vec![0u8; kem.public_key_len()];
+            kem.generate(rng, &mut kem_sk, &mut kem_pk).unwrap();
+            let id = Identity::Kem(KemIdentity {
+                sig_sk: SecretBytes::new(sig_sk),
+                sig_pk: sig_pk.clone(),
+                kem_sk: SecretBytes::new(kem_sk),
+                kem_pk,
+                c2_sig_pk: c2_public.to_vec(),
+            });
+            (id, sig_pk)
+        }
+    }
+}
+
+impl SuiteKeys {
+    fn generate(suite: SuiteId) -> SuiteKeys {
+        let p = provider();
+        let mut rng = TestRng::from_seed(suite.name().as_bytes());
+        let mut c2_x25519 = [0u8; 32];
+        rng.fill(&mut c2_x25519);
+        let (c2_sig_sk, c2_public) = match suite {
+            SuiteId::Symmetric => (Vec::new(), Vec::new()),
+            SuiteId::PubKey => {
+                let x = p.suite(suite).unwrap().x25519().unwrap();
+                (Vec::new(), x.public_key(&c2_x25519).to_vec())
+            }
+            _ => sig_keypair(suite, &mut rng),
+        };
+        let (sender, sender_sig_pk) = identity(suite, &mut rng, &c2_public);
+        let (receiver, _) = identity(suite, &mut rng, &c2_public);
+        let mut k = [0u8; 32];
+        rng.fill(&mut k);
+        SuiteKeys {
+            suite,
+            topic_key: SymKey::new(k),
+            sender_id: Id::from_alias(p.hash, b"fuzz sender"),
+            sender,
+            sender_sig_pk,
+            receiver_id: Id::from_alias(p.hash, b"fuzz receiver"),
+            receiver,
+            c2_x25519,
+            c2_sig_sk,
+        }
+    }
+
+    fn client(&self, id: Id, identity: &Identity) -> FuzzClient {
+        let mut c = Client::new(
+            provider(),
+            self.suite,
+            id,
+            identity.clone(),
+            MemStore::new(),
+            FixedClock::new(NOW),
+        )
+        .unwrap();
+        let h = c.topic_hash(TOPIC);
+        c.set_topic_key(&h, &self.topic_key).unwrap();
+        c
+    }
+
+    /// A fresh receiver: [`TOPIC`] provisioned, the sender's key known.
+    pub fn receiver(&self) -> FuzzClient {
+        let mut c = self.client(self.receiver_id, &self.receiver);
+        if self.suite != SuiteId::Symmetric {
+            c.set_pubkey(&self.sender_id, &self.sender_sig_pk).unwrap();
+        }
+        c
+    }
+
+    /// A fresh sender.
+    pub fn sender(&self) -> FuzzClient {
+        self.client(self.sender_id, &self.sender)
+    }
+
+    /// C2: protect command bytes `cmd` for `client` at `ts` (kem suites
+    /// refuse an empty command: None).
+    pub fn protect_command(&self, client: &FuzzClient, ts: u64, cmd: &[u8]) -> Option<Vec<u8>> {
+        let p = provider();
+        let suite = p.suite(self.suite).unwrap();
+        let sym = |key: &SymKey| {
+            let mut out = vec![0u8; cmd.len() + message::SYM_OVERHEAD];
+            message::seal_symmetric(p.siv, key, ts, cmd, &mut out).unwrap();
+            out
+        };
+        match client.identity() {
+            Identity::Symmetric(k) => Some(sym(k)),
+            Identity::PubKey { signing, .. } => {
+                let x = suite.x25519().unwrap();
+                let pk = x.public_from_ed25519(&signing.public()).unwrap();
+                Some(sym(&command::pubkey_command_key(
+                    p,
+                    suite,
+                    &self.c2_x25519,
+                    &pk,
+                )
+                .unwrap()))
+            }
+            Identity::Kem(k) => {
+                if cmd.is_empty() {
+                    return None;
+                }
+                let mut out = vec![0u8; command::kem_envelope_len(suite, cmd.len()).unwrap()];
+                let mut rng = TestRng::from_seed(b"fuzz encapsulation");
+                command::seal_kem_command(
+                    p,
+                    suite,
+                    &self.c2_sig_sk,
+                    client.id(),
+                    &k.kem_pk,
+                    ts,
+                    cmd,
+                    &mut rng,
+                    &mut out,
+                )
+                .unwrap();
+                Some(out)
+            }
+        }
+    }
+}
+
+/// The key material of `suite`, generated on first use.
+pub fn keys(suite: SuiteId) -> &'static SuiteKeys {
+    static KEYS: OnceLock<Vec<SuiteKeys>> = OnceLock::new();
+    let all = KEYS.get_or_init(|| SUITES.iter().map(|&s| SuiteKeys::generate(s)).collect());
+    all.iter().find(|k| k.suite == suite).unwrap()
+}
+
+/// A receiver of `suite` and the snapshot of its pristine state.
+struct Cached {
+    client: FuzzClient,
+    pristine: Snapshot,
+}
+
+thread_local! {
+    static RECEIVERS: RefCell<Vec<Option<Cached>>> =
+        RefCell::new(SUITES.iter().map(|_| None).collect());
+    static SENDERS: RefCell<Vec<Option<FuzzClient>>> =
+        RefCell::new(SUITES.iter().map(|_| None).collect());
+}
+
+fn slot(suite: SuiteId) -> usize {
+    SUITES.iter().position(|&s| s == suite).unwrap()
+}
+
+/// Run `f` on a receiver of `suite` in its initial state (fresh replay
+/// cache, [`TOPIC`] provisioned, the sender's key known).
+pub fn with_receiver<R>(suite: SuiteId, f: impl FnOnce(&mut FuzzClient) -> R) -> R {
+    let i = slot(suite);
+    let cached = RECEIVERS.with(|r| r.borrow_mut()[i].take());
+    let mut cached = cached.unwrap_or_else(|| {
+        let client = keys(suite).receiver();
+        let pristine = snapshot(&client);
+        Cached { client, pristine }
+    });
+    cached.client.set_replay_protection(true); // also clears the cache
+    let r = f(&mut cached.client);
+    if snapshot(&cached.client) == cached.pristine {
+        RECEIVERS.with(|r| r.borrow_mut()[i] = Some(cached));
+    }
+    r
+}
+
+/// Run `f` on the sender of `suite` (whose state protecting never changes).
+pub fn with_sender<R>(suite: SuiteId, f: impl FnOnce(&FuzzClient) -> R) -> R {
+    let i = slot(suite);
+    SENDERS.with(|s| {
+        let mut s = s.borrow_mut();
+        f(s[i].get_or_insert_with(|| keys(suite).sender()))
+    })
+}
+
+/// The suite selected by a fuzz byte.
+pub fn suite_of(byte: u8) -> SuiteId {
+    SUITES[usize::from(byte) % SUITES.len()]
+}
+
+/// Every suite's command lengths.
+pub fn all_lengths() -> Vec<Lengths> {
+    provider().suites.iter().map(|s| Lengths::of(s)).collect()
+}
+
+/// Everything observable about a client's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    topics: Vec<(TopicHash, TopicEntry)>,
+    pubkeys: Vec<(Id, Vec<u8>)>,
+    identity: Identity,
+}
+
+/// Take a snapshot of `client`.
+pub fn snapshot(client: &FuzzClient) -> Snapshot {
+    let mut topics = Vec::new();
+    client
+        .store()
+        .for_each_topic(&mut |h, e| topics.push((*h, e.clone())));
+    let mut pubkeys = Vec::new();
+    client
+        .store()
+        .for_each_pubkey(&mut |id, k| pubkeys.push((*id, k.to_vec())));
+    Snapshot {
+        topics,
+        pubkeys,
+        identity: client.identity().clone(),
+    }
+}
+
+/// Apply fuzz-chosen edits to `msg`: each 3-byte group `(lo, hi, x)` XORs
+/// `x` into byte `(hi:lo) mod len`, or truncates there when `x == 0`.
+pub fn edit(msg: &[u8], edits: &[u8]) -> Vec<u8> {
+    let mut out = msg.to_vec();
+    for e in edits.chunks_exact(3) {
+        if out.is_empty() {
+            break;
+        }
+        let pos = usize::from(u16::from_le_bytes([e[0], e[1]])) % out.len();
+        if e[2] == 0 {
+            out.truncate(pos);
+        } else {
+            out[pos] ^= e[2];
+        }
+    }
+    out
+}
+
+/// Patch a fresh timestamp (`NOW - age`), the suite byte and, for signed
+/// messages, the sender id into fuzz bytes, so that they get past the cheap
+/// checks to the cryptography.
+pub fn steer(suite: SuiteId, bytes: &mut [u8], age: u8, sender: Option<&Id>) {
+    if bytes.len() >= 8 {
+        bytes[..8].copy_from_slice(&(NOW - u64::from(age)).to_le_bytes());
+    }
+    let kem = suite.is_kem_suite();
+    if kem && bytes.len() > 8 {
+        bytes[8] = suite.code();
+    }
+    let at = if kem { 9 } else { 8 };
+    if let Some(id) = sender {
+        if bytes.len() >= at + 16 {
+            bytes[at..at + 16].copy_from_slice(&id.0);
+        }
+    }
+}
