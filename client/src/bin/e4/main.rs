@@ -1,0 +1,127 @@
+//! `e4`: keys, one-shot protection, and an interactive MQTT client.
+
+mod identity;
+mod keygen;
+mod keys;
+mod protect;
+mod shell;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use e4_proto::SuiteId;
+
+/// E4 end-to-end protection of MQTT payloads.
+///
+/// Keys are given either as hex or as the path of a file holding the raw
+/// key (as written by `e4 keygen`) or its hex. Exit status: 0 on success, 1
+/// on failure, 2 on a usage error.
+#[derive(Parser, Debug)]
+#[command(name = "e4", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Keygen(keygen::KeygenArgs),
+    Protect(protect::ProtectArgs),
+    Unprotect(protect::UnprotectArgs),
+    Client(shell::ClientArgs),
+    Id(identity::IdArgs),
+}
+
+/// A crypto suite, as named on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuiteArg {
+    /// E4 symmetric-key mode (AES-SIV).
+    Symmetric,
+    /// E4 public-key mode (Ed25519 signatures, X25519 command keys).
+    Pubkey,
+    /// Post-quantum: ML-DSA-65 and ML-KEM-768.
+    Pq,
+    /// Draft-FIPS Dilithium3 and Kyber768.
+    PqDraft,
+}
+
+impl SuiteArg {
+    pub fn id(self) -> SuiteId {
+        match self {
+            SuiteArg::Symmetric => SuiteId::Symmetric,
+            SuiteArg::Pubkey => SuiteId::PubKey,
+            SuiteArg::Pq => SuiteId::PostQuantum,
+            SuiteArg::PqDraft => SuiteId::PqDraft,
+        }
+    }
+}
+
+/// A failed command: usage errors exit with 2, the rest with 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// The library refused.
+    #[error(transparent)]
+    E4(#[from] e4_client::Error),
+    /// A file could not be read or written.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else, explained.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn usage(msg: impl Into<String>) -> CliError {
+        CliError::Usage(msg.into())
+    }
+    pub fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> CliError {
+        let path = path.into();
+        move |source| CliError::Io { op, path, source }
+    }
+}
+
+impl From<e4_client::StateError> for CliError {
+    fn from(e: e4_client::StateError) -> CliError {
+        CliError::E4(e.into())
+    }
+}
+
+impl From<e4_client::ConfigError> for CliError {
+    fn from(e: e4_client::ConfigError) -> CliError {
+        CliError::E4(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, result) = match cli.command {
+        Command::Keygen(a) => ("keygen", keygen::run(a)),
+        Command::Protect(a) => ("protect", protect::run_protect(a)),
+        Command::Unprotect(a) => ("unprotect", protect::run_unprotect(a)),
+        Command::Client(a) => ("client", shell::run(a)),
+        Command::Id(a) => ("id", identity::run_id(a)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(msg)) => {
+            eprintln!("e4 {name}: error: {msg}\n\nFor more information, try 'e4 {name} --help'.");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("e4 {name}: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The connection task: drives rumqttc's event loop, applies what arrives,
+//! reconnects.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use e4_proto::Clock;
+use rumqttc::{
+    ConnectionError, Event as Raw, EventLoop, Outgoing, Packet, Publish, QoS, Request, Subscribe,
+    SubscribeFilter, SubscribeReasonCode,
+};
+use tokio::sync::mpsc;
+
+use super::{lock, Event, Shared};
+use crate::client::Unprotected;
+
+pub(super) async fn run<C: Clock + Clone + Send + 'static>(
+    mut el: EventLoop,
+    shared: Arc<Shared<C>>,
+    tx: mpsc::Sender<Event>,
+    min_delay: Duration,
+    max_delay: Duration,
+) {
+    let mut delay = min_delay;
+    let mut connected = false;
+    let mut outage_reported = false;
+    let mut unacked: Vec<Publish> = Vec::new();
+    loop {
+        let polled = el.poll().await;
+        let stopping = shared.stopping.load(Ordering::SeqCst);
+        let mut lost = false;
+        let events = match polled {
+            Ok(Raw::Incoming(Packet::ConnAck(_))) => {
+                connected = true;
+                outage_reported = false;
+                delay = min_delay;
+                resume(&mut el, &shared, &mut unacked);
+                vec![Event::Connected]
+            }
+            Ok(Raw::Incoming(Packet::Publish(p))) => vec![on_publish(&shared, p)],
+            Ok(Raw::Incoming(Packet::SubAck(ack))) => {
+                let filters = lock(&shared.subs).sent.remove(&ack.pkid);
+                filters.map_or_else(Vec::new, |f| suback_events(f, &ack.return_codes))
+            }
+            Ok(Raw::Outgoing(Outgoing::Subscribe(pkid))) => {
+                let mut subs = lock(&shared.subs);
+                if let Some(filters) = subs.queued.pop_front() {
+                    subs.sent.insert(pkid, filters);
+                }
+                Vec::new()
+            }
+            Ok(Raw::Outgoing(Outgoing::Disconnect)) if stopping => break,
+            Ok(_) => Vec::new(),
+            Err(ConnectionError::RequestsDone) => break,
+            Err(_) if stopping => break,
+            Err(e) => {
+                lost = true;
+                keep_unacked(&mut el, &mut unacked);
+                {
+                    let mut subs = lock(&shared.subs);
+                    subs.queued.clear();
+                    subs.sent.clear();
+                }
+                let report = connected || !outage_reported;
+                connected = false;
+                outage_reported = true;
+                let reason = e.to_string();
+                report
+                    .then_some(Event::Disconnected { reason })
+                    .into_iter()
+                    .collect()
+            }
+        };
+        for event in events {
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+        if lost {
+            // rumqttc retries at once: wait, longer after each failure.
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(max_delay);
+        }
+    }
+}
+
+/// The events of a SUBACK for `filters`: granted and refused filters.
+fn suback_events(filters: Vec<String>, codes: &[SubscribeReasonCode]) -> Vec<Event> {
+    let (ok, refused) = split_suback(filters, codes);
+    let mut events = Vec::new();
+    if !refused.is_empty() {
+        events.push(Event::SubscriptionRefused { filters: refused });
+    }
+    if !ok.is_empty() {
+        events.push(Event::Subscribed { filters: ok });
+    }
+    events
+}
+
+/// The filters the broker granted, and those it refused.
+fn split_suback(filters: Vec<String>, codes: &[SubscribeReasonCode]) -> (Vec<String>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for (i, f) in filters.into_iter().enumerate() {
+        match codes.get(i) {
+            Some(SubscribeReasonCode::Success(_)) => ok.push(f),
+            _ => refused.push(f),
+        }
+    }
+    (ok, refused)
+}
+
+/// After a lost connection rumqttc holds, in `pending`, the publishes the
+/// broker had not acknowledged and the requests not yet sent; it drops them
+/// when the next session is new (always: clean sessions). Keep the
+/// publishes to send them again.
+fn keep_unacked(el: &mut EventLoop, unacked: &mut Vec<Publish>) {
+    for request in el.pending.drain(..) {
+        if let Request::Publish(mut p) = request {
+            p.pkid = 0;
+            p.dup = false;
+            unacked.push(p);
+        }
+    }
+}
+
+/// On a new session: subscribe again (control topic with QoS 2), then
+/// re-send what was not acknowledged, ahead of new requests.
+fn resume<C: Clock + Clone>(el: &mut EventLoop, shared: &Shared<C>, unacked: &mut Vec<Publish>) {
+    let mut names = vec![shared.control_topic.clone()];
+    let mut filters = vec![SubscribeFilter::new(
+        shared.control_topic.clone(),
+        QoS::ExactlyOnce,
+    )];
+    {
+        let mut subs = lock(&shared.subs);
+        for f in &subs.filters {
+            names.push(f.clone());
+            filters.push(SubscribeFilter::new(f.clone(), shared.qos));
+        }
+        subs.queued.clear();
+        subs.sent.clear();
+        subs.queued.push_back(names);
+    }
+    el.pending
+        .push_back(Request::Subscribe(Subscribe::new_many(filters)));
+    el.pending.extend(unacked.drain(..).map(Request::Publish));
+}
+
+fn on_publish<C: Clock + Clone>(shared: &Shared<C>, p: Publish) -> Event {
+    let topic = p.topic;
+    let mut client = lock(&shared.client);
+    let protected = client.is_control_topic(&topic) || client.has_topic_key(&topic);
+    if !protected {
+        if lock(&shared.policy).allows_cleartext(&topic) {
+            return Event::Message {
+                topic,
+                payload: p.payload.to_vec(),
+                protected: false,
+            };
+        }
+        return Event::Rejected {
+            topic,
+            error: e4_proto::Error::TopicKeyNotFound.into(),
+        };
+    }
+    match client.unprotect(&p.payload, &topic) {
+        Ok(Unprotected::Message(payload)) => Event::Message {
+            topic,
+            payload,
+            protected: true,
+        },
+        Ok(Unprotected::Command(info)) => Event::Command(info),
+        Err(error) => Event::Rejected { topic, error },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suback_codes_split_granted_and_refused_filters() {
+        let codes = [
+            SubscribeReasonCode::Success(QoS::ExactlyOnce),
+            SubscribeReasonCode::Failure,
+            SubscribeReasonCode::Success(QoS::AtMostOnce),
+        ];
+        let filters = vec![
+            "a".to_owned(),
+            "b".to_owned(),
+            "c".to_owned(),
+            "d".to_owned(),
+        ];
+        let (ok, refused) = split_suback(filters, &codes);
+        assert_eq!(ok, ["a", "c"]);
+        assert_eq!(refused, ["b", "d"]);
+    }
+
+    #[test]
+    fn unacked_publishes_are_kept_and_renumbered() {
+        let opts = rumqttc::MqttOptions::new("t", "127.0.0.1", 1);
+        let (_c, mut el) = rumqttc::AsyncClient::new(opts, 4);
+        let mut p = Publish::new("a", QoS::AtLeastOnce, vec![1]);
+        p.pkid = 7;
+        p.dup = true;
+        el.pending.push_back(Request::Publish(p));
+        el.pending
+            .push_back(Request::Subscribe(Subscribe::new("x", QoS::AtMostOnce)));
+        let mut kept = Vec::new();
+        keep_unacked(&mut el, &mut kept);
+        assert!(el.pending.is_empty());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].pkid, kept[0].dup, kept[0].topic.as_str()),
+            (0, false, "a")
+        );
+    }
+}

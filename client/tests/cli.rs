@@ -1,0 +1,591 @@
+//! The `e4` binary: keygen, protect/unprotect against e4go's vectors, exit
+//! codes, and an interactive session on a real broker.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{hexv, random, vectors, Broker, C2};
+use e4_client::mqtt::{E4Mqtt, Event, MqttConfig};
+use e4_client::{Client, Config, SymKey};
+use e4_proto::SuiteId;
+
+fn e4(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_e4"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that fails before reading its input closes the pipe early.
+    match child.stdin.take().unwrap().write_all(stdin) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin: {e}"),
+        _ => {}
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_private_files_and_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], usize, Option<usize>); 6] = [
+        ("symmetric", &[], 32, None),
+        ("ed25519", &[], 64, Some(32)),
+        ("curve25519", &[], 32, Some(32)),
+        ("ml-kem", &[], 2400, Some(1184)),
+        ("ml-dsa", &[], 4032, Some(1952)),
+        ("ml-dsa", &["--suite", "pq-draft"], 4032, Some(1952)),
+    ];
+    for (i, (kind, extra, secret_len, public_len)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("k{i}"));
+        let out_s = out.to_str().unwrap();
+        let mut args = vec!["keygen", "--type", kind, "--out", out_s];
+        args.extend_from_slice(extra);
+        let o = e4(&args, b"");
+        assert_eq!(code(&o), 0, "{kind}: {}", stderr(&o));
+        assert_eq!(std::fs::read(&out).unwrap().len(), *secret_len, "{kind}");
+        assert_eq!(mode(&out), 0o600);
+        let public = dir.path().join(format!("k{i}.pub"));
+        match public_len {
+            Some(n) => {
+                assert_eq!(std::fs::read(&public).unwrap().len(), *n);
+                assert_eq!(mode(&public), 0o600);
+            }
+            None => assert!(!public.exists()),
+        }
+        let before = std::fs::read(&out).unwrap();
+        let again = e4(&args, b"");
+        assert_eq!(code(&again), 1);
+        assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        args.push("--force");
+        assert_eq!(code(&e4(&args, b"")), 0);
+        assert_ne!(
+            std::fs::read(&out).unwrap(),
+            before,
+            "{kind}: --force writes a new key"
+        );
+    }
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    for bad in [
+        vec!["keygen", "--type", "rsa", "--out", out],
+        vec![
+            "keygen",
+            "--type",
+            "ml-kem",
+            "--suite",
+            "symmetric",
+            "--out",
+            out,
+        ],
+        vec![
+            "keygen",
+            "--type",
+            "symmetric",
+            "--suite",
+            "pq",
+            "--out",
+            out,
+        ],
+        vec![
+            "keygen",
+            "--type",
+            "curve25519",
+            "--password-file",
+            out,
+            "--out",
+            out,
+        ],
+        vec!["keygen"],
+    ] {
+        let o = e4(&bad, b"");
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(!Path::new(out).exists());
+    }
+}
+
+#[test]
+fn keygen_from_a_password_matches_e4go() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    let mut checked = 0;
+    for v in vectors("derived.jsonl") {
+        let (kind, field) = match v["kind"].as_str().unwrap() {
+            "symkey_from_password" => ("symmetric", "key"),
+            "ed25519_from_password" => ("ed25519", "ed25519_private_key"),
+            _ => continue,
+        };
+        if v["expect"] != "ok" || v["password"].as_str().unwrap().contains('\n') {
+            continue;
+        }
+        std::fs::write(&pw, format!("{}\n", v["password"].as_str().unwrap())).unwrap();
+        let out = dir.path().join(format!("k{checked}"));
+        let o = e4(
+            &[
+                "keygen",
+                "--type",
+                kind,
+                "--password-file",
+                pw.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            hexv(&v[field]),
+            "{}",
+            v["case"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2);
+}
+
+#[test]
+fn protect_reproduces_e4go_vectors_and_unprotect_reads_them() {
+    for v in vectors("symkey_messages.jsonl") {
+        if v["expect"] != "ok" || v["timestamp"] != v["now"] {
+            continue;
+        }
+        let (topic, key, now) = (
+            v["topic"].as_str().unwrap(),
+            v["topic_key"].as_str().unwrap(),
+            v["now"].to_string(),
+        );
+        let o = e4(
+            &[
+                "protect",
+                "--topic",
+                topic,
+                "--topic-key",
+                key,
+                "--now",
+                &now,
+            ],
+            &hexv(&v["plaintext"]),
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(o.stdout, hexv(&v["protected"]), "{}", v["case"]);
+        let o = e4(
+            &[
+                "unprotect",
+                "--topic",
+                topic,
+                "--topic-key",
+                key,
+                "--now",
+                &now,
+            ],
+            &hexv(&v["protected"]),
+        );
+        assert_eq!(o.stdout, hexv(&v["plaintext"]));
+        // Ten minutes later the message is too old.
+        let late = (v["now"].as_u64().unwrap() + 600).to_string();
+        let o = e4(
+            &[
+                "unprotect",
+                "--topic",
+                topic,
+                "--topic-key",
+                key,
+                "--now",
+                &late,
+            ],
+            &hexv(&v["protected"]),
+        );
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("timestamp too old"), "{}", stderr(&o));
+    }
+    for v in vectors("pubkey_messages.jsonl") {
+        if v["expect"] != "ok" || v["timestamp"] != v["now"] {
+            continue;
+        }
+        let s = |f: &str| v[f].as_str().unwrap().to_owned();
+        let now = v["now"].to_string();
+        let o = e4(
+            &[
+                "protect",
+                "--suite",
+                "pubkey",
+                "--topic",
+                &s("topic"),
+                "--topic-key",
+                &s("topic_key"),
+                "--signing-key",
+                &s("sender_ed25519_private_key"),
+                "--id",
+                &s("sender_id"),
+                "--now",
+                &now,
+            ],
+            &hexv(&v["plaintext"]),
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(o.stdout, hexv(&v["protected"]), "{}", v["case"]);
+        let o = e4(
+            &[
+                "unprotect",
+                "--suite",
+                "pubkey",
+                "--topic",
+                &s("topic"),
+                "--topic-key",
+                &s("topic_key"),
+                "--sender-key",
+                &s("sender_ed25519_public_key"),
+                "--sender-name",
+                &s("sender_name"),
+                "--now",
+                &now,
+            ],
+            &hexv(&v["protected"]),
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(o.stdout, hexv(&v["plaintext"]));
+    }
+}
+
+#[test]
+fn post_quantum_round_trip_with_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    for (kind, name) in [("ml-dsa", "signer"), ("symmetric", "topic")] {
+        let o = e4(&["keygen", "--type", kind, "--out", &p(name)], b"");
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let (signer, signer_pub, topic) = (p("signer"), p("signer.pub"), p("topic"));
+    let o = e4(
+        &[
+            "protect",
+            "--suite",
+            "pq",
+            "--topic",
+            "t",
+            "--topic-key",
+            &topic,
+            "--signing-key",
+            &signer,
+            "--name",
+            "dev",
+        ],
+        b"post-quantum payload",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wire = o.stdout;
+    let o = e4(
+        &[
+            "unprotect",
+            "--suite",
+            "pq",
+            "--topic",
+            "t",
+            "--topic-key",
+            &topic,
+            "--sender-key",
+            &signer_pub,
+            "--sender-name",
+            "dev",
+        ],
+        &wire,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, b"post-quantum payload");
+    let o = e4(
+        &[
+            "unprotect",
+            "--suite",
+            "pq",
+            "--topic",
+            "t",
+            "--topic-key",
+            &topic,
+            "--sender-key",
+            &signer_pub,
+            "--sender-name",
+            "other",
+        ],
+        &wire,
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("signer public key not found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unprotect_with_a_state_file_applies_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("dev.e4");
+    let c2 = C2::new(SuiteId::Symmetric);
+    let key = SymKey::new(random());
+    let client = Client::create(&state, Config::sym_id_and_key(None, key.clone())).unwrap();
+    let dev = c2.register_symmetric(*client.id(), &key);
+    let control = client.control_topic().to_owned();
+    drop(client);
+    let topic_key = SymKey::new(random());
+    let cmd = c2.set_topic_key(&dev, "plant/t", &topic_key, common::now());
+    let s = state.to_str().unwrap();
+    let o = e4(&["unprotect", "--state", s, "--topic", &control], &cmd);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("command applied: SetTopicKey"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(mode(&state), 0o600);
+    // The key is in the state now, and the command cannot be replayed.
+    let o = e4(
+        &["protect", "--state", s, "--topic", "plant/t"],
+        b"from the state",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = e4(
+        &[
+            "unprotect",
+            "--topic",
+            "plant/t",
+            "--topic-key",
+            &hex::encode(topic_key.as_bytes()),
+        ],
+        &o.stdout,
+    );
+    assert_eq!(o.stdout, b"from the state");
+    let o = e4(&["unprotect", "--state", s, "--topic", &control], &cmd);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("message replayed"), "{}", stderr(&o));
+    // A damaged state is refused, not replaced.
+    std::fs::write(&state, b"{\"format\": \"e4-client-state\", \"vers").unwrap();
+    let o = e4(&["protect", "--state", s, "--topic", "plant/t"], b"x");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("corrupted"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_with_2_and_failures_with_1() {
+    let key = "00".repeat(31) + "01";
+    for args in [
+        vec![],
+        vec!["protect"],
+        vec!["protect", "--topic", "t"],
+        vec!["protect", "--topic", "t", "--topic-key", "not-hex-nor-file"],
+        vec![
+            "protect",
+            "--topic",
+            "t",
+            "--topic-key",
+            &key,
+            "--signing-key",
+            &key,
+        ],
+        vec![
+            "protect",
+            "--suite",
+            "pubkey",
+            "--topic",
+            "t",
+            "--topic-key",
+            &key,
+        ],
+        vec![
+            "unprotect",
+            "--suite",
+            "pq",
+            "--topic",
+            "t",
+            "--topic-key",
+            &key,
+        ],
+        vec![
+            "client",
+            "--broker",
+            "nonsense",
+            "--state",
+            "/nonexistent/x",
+        ],
+        vec!["frobnicate"],
+    ] {
+        let o = e4(&args, b"");
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--help"), "{args:?}: {}", stderr(&o));
+    }
+    let o = e4(
+        &["unprotect", "--topic", "t", "--topic-key", &key],
+        b"garbage that is long enough to parse",
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("e4 unprotect: error:"),
+        "{}",
+        stderr(&o)
+    );
+    for help in [
+        vec!["--help"],
+        vec!["keygen", "--help"],
+        vec!["client", "--help"],
+        vec!["protect", "--help"],
+    ] {
+        let o = e4(&help, b"");
+        assert_eq!(code(&o), 0);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: e4"));
+    }
+    let o = e4(&["id", "--name", "dev1"], b"");
+    let out = String::from_utf8(o.stdout).unwrap();
+    let id = Client::new(Config::sym_name_and_password("dev1", "0123456789abcdef")).unwrap();
+    assert!(
+        out.contains(&format!("control topic: {}", id.control_topic())),
+        "{out}"
+    );
+}
+
+/// Lines of a child's stdout, read on a thread.
+struct Lines(mpsc::Receiver<String>, Vec<String>);
+
+impl Lines {
+    fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    self.1.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "waiting for {what}; shell output so far:\n{}",
+                    self.1.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_client_session() {
+    let Some(broker) = Broker::start("interactive_client_session") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse battery staple\n").unwrap();
+    let state = dir.path().join("shell.e4");
+    let key = SymKey::new(random());
+    let mut peer = Client::new(Config::sym_id_and_key(None, SymKey::new(random()))).unwrap();
+    peer.set_topic_key("chat/room", &key).unwrap();
+    let mut peer = E4Mqtt::connect(peer, MqttConfig::new("127.0.0.1", broker.port)).unwrap();
+    peer.subscribe("chat/room").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "peer subscription");
+        if let Some(Event::Subscribed { filters }) = peer.next_event().await {
+            if filters.iter().any(|f| f == "chat/room") {
+                break;
+            }
+        }
+    }
+
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_e4"))
+        .args([
+            "client",
+            "--broker",
+            &broker.address(),
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .args([
+            "--name",
+            "shell-device",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .args(["--subscribe", "chat/room"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(shell.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Lines(rx, Vec::new());
+    let mut input = shell.stdin.take().unwrap();
+    lines.wait("the subscription", |l| {
+        l.starts_with("subscribed to") && l.contains("chat/room")
+    });
+    let hex_key = hex::encode(key.as_bytes());
+    writeln!(input, "e4msg chat/room before the key").unwrap();
+    lines.wait("a refusal", |l| {
+        l.contains("failed to protect message: topic key not found")
+    });
+    writeln!(input, "set-topic-key chat/room {hex_key}").unwrap();
+    lines.wait("the key", |l| l == "topic key set for chat/room");
+    writeln!(input, "e4msg chat/room hello from the shell").unwrap();
+    writeln!(input, "clearmsg chat/room in clear").unwrap();
+    lines.wait("the cleartext refusal", |l| {
+        l.starts_with("failed to send cleartext message")
+    });
+    // The peer gets the protected message.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "peer reception");
+        match peer.next_event().await {
+            Some(Event::Message { payload, .. }) if payload == b"hello from the shell" => break,
+            Some(Event::Message { payload, .. }) => panic!("unexpected {payload:?}"),
+            _ => {}
+        }
+    }
+    peer.publish("chat/room", b"hello shell").await.unwrap();
+    lines.wait("the peer's message", |l| {
+        l == "received protected message on topic chat/room: hello shell"
+    });
+    writeln!(input, "state").unwrap();
+    lines.wait("the state", |l| l.contains("(chat/room)"));
+    writeln!(input, "bogus").unwrap();
+    lines.wait("unknown command", |l| {
+        l.starts_with("unknown command `bogus`")
+    });
+    writeln!(input, "exit").unwrap();
+    lines.wait("exit", |l| l == "disconnected");
+    assert!(shell.wait().unwrap().success());
+    assert_eq!(mode(&state), 0o600);
+    // The key set in the shell was saved.
+    let saved = Client::open(&state).unwrap();
+    assert!(saved.has_topic_key("chat/room"));
+    let named = Client::new(Config::sym_name_and_password(
+        "shell-device",
+        "correct horse battery staple",
+    ))
+    .unwrap();
+    assert_eq!(saved.id(), named.id());
+    peer.disconnect().await;
+}
