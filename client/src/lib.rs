@@ -60,9 +60,9 @@ pub use error::{ConfigError, Error, StateError};
 pub use policy::TopicPolicy;
 pub use state_file::FileStore;
 
-// The README's Rust example is compiled and run as a doc test.
+// The root README's Rust example is compiled and run as a doc test.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("../../README.md")]
 struct ReadmeExample;
 
 /// The crypto provider of this build (every suite of `e4-backends`).
