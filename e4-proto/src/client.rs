@@ -352,7 +352,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
-                let (ts, n, tag) = match self.suite.id {
+        let (ts, n, tag) = match self.suite.id {
             SuiteId::Symmetric => {
                 let m = SymMessage::parse(msg)?;
                 time::check_message(m.ts, now)?;
@@ -392,6 +392,18 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         let result = self.apply_command(&scratch[..n], now, &ts, &tag);
         scratch[..n].fill(0);
         result
+    }
+
+    /// Authenticate and decrypt a command received on the control topic
+    /// (freshness and C2's authentication, exactly as
+    /// [`Client::process_command`]) without applying it: for commands the
+    /// client does not apply itself, such as suite negotiation's SetSuite
+    /// (`negotiation::Negotiator::accept`). Writes the plaintext to `out`
+    /// (at least as long as `msg`) and returns its length; the caller
+    /// wipes it. The replay cache is neither consulted nor updated.
+    pub fn open_control(&self, msg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let now = self.clock.now();
+        self.open_command(msg, now, out).map(|(n, _, _)| n)
     }
 
     fn open_command(

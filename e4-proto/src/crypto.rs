@@ -40,6 +40,46 @@ pub trait Siv: Sync {
         siv: &[u8; SIV_LEN],
         buf: &mut [u8],
     ) -> Result<(), Error>;
+
+    /// Seal every item under the same key: `item.buf` is encrypted in place
+    /// and `item.siv` receives its SIV. The result is exactly that of
+    /// [`Siv::seal`] on each item in turn (the default does just that);
+    /// backends override it to interleave the work of several messages.
+    fn seal_many(&self, key: &SymKey, items: &mut [SivItem<'_>]) {
+        for item in items {
+            item.siv = self.seal(key, item.ad, item.buf);
+        }
+    }
+}
+
+/// One message of a batch for [`Siv::seal_many`].
+pub struct SivItem<'a> {
+    /// The associated data.
+    pub ad: &'a [u8],
+    /// The plaintext, encrypted in place.
+    pub buf: &'a mut [u8],
+    /// The SIV, written by [`Siv::seal_many`].
+    pub siv: [u8; SIV_LEN],
+}
+
+impl<'a> SivItem<'a> {
+    /// An item to seal (its SIV is zero until sealed).
+    pub fn new(ad: &'a [u8], buf: &'a mut [u8]) -> SivItem<'a> {
+        SivItem {
+            ad,
+            buf,
+            siv: [0; SIV_LEN],
+        }
+    }
+}
+
+impl core::fmt::Debug for SivItem<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SivItem")
+            .field("ad_len", &self.ad.len())
+            .field("buf_len", &self.buf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A signature algorithm over byte-slice keys (Ed25519, ML-DSA, hybrids).
