@@ -41,6 +41,7 @@ pub mod argon2i;
 pub mod base;
 #[cfg(feature = "pubkey")]
 pub mod ed25519;
+pub mod fast;
 #[cfg(feature = "hybrid")]
 pub mod hybrid;
 #[cfg(feature = "password")]
