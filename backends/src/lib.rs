@@ -49,6 +49,8 @@ pub mod password;
 #[cfg(any(feature = "pq", feature = "pq-round3"))]
 pub mod pq;
 pub mod rng;
+#[cfg(feature = "small")]
+pub mod small;
 
 use e4_proto::crypto::CryptoProvider;
 use e4_proto::suite::{Suite, SuiteId};

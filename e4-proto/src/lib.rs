@@ -30,6 +30,8 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod message;
+#[cfg(feature = "alloc")]
+pub mod negotiation;
 pub mod replay;
 pub mod store;
 pub mod suite;
