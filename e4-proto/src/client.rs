@@ -323,7 +323,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<Unprotected, Error> {
-        if topic == self.control.as_str() {
+        if topic.as_bytes() == self.control.as_bytes() {
             return self.process_command(msg, out).map(Unprotected::Command);
         }
         let hash = self.topic_hash(topic);
@@ -584,6 +584,9 @@ fn derive_command_key(
 
 /// Open under the topic's key; only on an authentication failure, and only
 /// while the previous key is within the transition period, retry with it.
+// Always inlined: LLVM's AVR backend reads stack-passed arguments one byte
+// off on the ATmega2560 (3-byte return addresses), see benches/avr/README.md.
+#[inline(always)]
 fn open_with_transition(
     siv: &dyn Siv,
     entry: &TopicEntry,

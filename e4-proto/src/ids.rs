@@ -116,6 +116,12 @@ impl ControlTopic {
         }
     }
 
+    /// The topic's bytes (ASCII). Comparing bytes avoids pulling UTF-8
+    /// validation tables into RAM on 8-bit targets.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
     /// The topic as a string.
     pub fn as_str(&self) -> &str {
         // Only ASCII was written.

@@ -62,6 +62,9 @@ impl<'a> SymMessage<'a> {
 }
 
 /// Copy `ct` into `out` and open it in place.
+// Always inlined: LLVM's AVR backend reads stack-passed arguments one byte
+// off on the ATmega2560 (3-byte return addresses), see benches/avr/README.md.
+#[inline(always)]
 pub(crate) fn open_into(
     siv: &dyn Siv,
     key: &SymKey,
@@ -83,6 +86,9 @@ pub(crate) fn open_into(
 
 /// Protect `payload` in E4's symmetric format into `out`; returns the length
 /// (`payload.len() + 24`).
+// Always inlined: LLVM's AVR backend reads stack-passed arguments one byte
+// off on the ATmega2560 (3-byte return addresses), see benches/avr/README.md.
+#[inline(always)]
 pub fn seal_symmetric(
     siv: &dyn Siv,
     key: &SymKey,
