@@ -19,3 +19,5 @@ echo "== build"
 cargo build --workspace --all-targets
 echo "== test"
 cargo test --workspace
+echo "== test the 8-bit backend (feature small) on the host"
+cargo test -p e4-backends --features small --lib small
