@@ -1,12 +1,23 @@
 //! `e4-vectors generate`: the project's own known-answer files, one per
 //! suite compiled in, in the format `check` reads.
 //!
-//! Everything the project draws comes from a seeded [`TestRng`] and fixed
-//! clocks, so the symmetric and public-key files are byte-for-byte
-//! reproducible. pqcrypto (PQClean) draws its own randomness for key
-//! generation, encapsulation and ML-DSA's hedged signing and offers no hook,
-//! so the post-quantum files differ on every run; `check` verifies them in
-//! the verify/decapsulate direction, which is deterministic.
+//! Everything is drawn from a seeded [`TestRng`] and fixed clocks. The
+//! symmetric and public-key suites are the production ones. The
+//! post-quantum suites come from [`crate::seeded`], a generation-only
+//! provider: ML-KEM-768 and ML-DSA-65 from RustCrypto (`ml-kem`, `ml-dsa`)
+//! with key generation and encapsulation seeded from the rng and
+//! deterministic ML-DSA signing, because pqcrypto (the production backend)
+//! draws its own randomness and offers no hook. The pq-draft suite uses
+//! ML-KEM-768 key pairs and encapsulations (pqcrypto-kyber 0.8's kyber768
+//! decapsulates them identically) and ML-DSA-65 key pairs as Dilithium3
+//! draft keys (same key format, only key generation differs), signed by
+//! pqcrypto-dilithium 0.5, whose signing is deterministic.
+//!
+//! So all five files (`symmetric`, `pubkey`, `pq-draft`, `pq`, `hybrid`)
+//! are byte-for-byte reproducible. Every receiving client here, like
+//! `check`, uses the real `e4_backends::provider()` (pqcrypto): outcomes are
+//! computed, and later checked, by PQClean verifying and decapsulating
+//! RustCrypto's output.
 
 use crate::state::{describe, StepClock, VClient};
 use e4_backends::rng::TestRng;
@@ -221,12 +232,15 @@ fn outcome_of(c: &mut VClient, clock: &StepClock, topic: &str, msg: &[u8], now: 
     crate::replay::deliver(c, clock, topic.as_bytes(), msg, now).0
 }
 
-/// Every case of one suite.
+/// Every case of one suite: `p` (the seeded generation provider) makes
+/// keys, signatures and encapsulations; receiving clients use the real
+/// provider, as `check` does.
 fn suite_cases(
     p: &'static CryptoProvider,
     suite: &'static Suite,
     seed: &str,
 ) -> Result<Vec<Value>, String> {
+    let real = e4_backends::provider();
     let mut rng = TestRng::from_seed(seed.as_bytes());
     let mode = mode_name(suite.id);
     let c2 = make_c2(p, suite, &mut rng)?;
@@ -422,7 +436,7 @@ fn suite_cases(
             .to_vec(),
             _ => cmd.to_vec(),
         };
-        let mut c = client(p, suite.id, &rx, &clock)?;
+        let mut c = client(real, suite.id, &rx, &clock)?;
         initial(&mut c)?;
         let initial_state = describe(&c);
         let protected = protect_command(p, suite, &c2, &rx, &bytes, NOW, &mut rng)?;
@@ -455,7 +469,7 @@ fn suite_cases(
     }
 
     // 4. Key transition: rotate, old key accepted for 3600 s, then refused.
-    let mut c = client(p, suite.id, &rx, &clock)?;
+    let mut c = client(real, suite.id, &rx, &clock)?;
     initial(&mut c)?;
     let initial_state = describe(&c);
     let control = c.control_topic().as_str().to_string();
@@ -530,7 +544,7 @@ fn suite_cases(
 /// Write one file per suite; returns (file, number of cases).
 pub fn write_all(dir: &Path) -> Result<Vec<(String, usize)>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let p = e4_backends::provider();
+    let p = crate::seeded::provider();
     let mut written = Vec::new();
     for suite in p.suites {
         let cases = suite_cases(p, suite, &format!("e4-rs kat {}", suite.id.name()))?;

@@ -10,6 +10,7 @@ mod derived;
 mod generate;
 mod json;
 mod replay;
+mod seeded;
 mod state;
 
 use serde_json::Value;
