@@ -1,0 +1,532 @@
+//! gRPC (tonic) mapping of the service. Every method but HealthCheck checks
+//! the bearer token first.
+
+use crate::api::outcome;
+use crate::auth::Verifier;
+use crate::error::{C2Error, C2Result};
+use crate::metrics::Metrics;
+use crate::model::{self, ClientRef, NewClient, Page};
+use crate::service::Service;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
+
+/// Generated protobuf and tonic code.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("e4c2.v1");
+}
+
+use pb::c2_server::{C2Server, C2};
+
+/// The gRPC service.
+pub struct GrpcApi {
+    svc: Arc<Service>,
+    verifier: Verifier,
+    metrics: Arc<Metrics>,
+}
+
+impl GrpcApi {
+    /// Wrap the service.
+    pub fn new(svc: Arc<Service>, verifier: Verifier) -> GrpcApi {
+        let metrics = svc.metrics.clone();
+        GrpcApi {
+            svc,
+            verifier,
+            metrics,
+        }
+    }
+
+    /// The tonic server.
+    pub fn into_server(self) -> C2Server<GrpcApi> {
+        C2Server::new(self)
+            .max_decoding_message_size(4 << 20)
+            .max_encoding_message_size(4 << 20)
+    }
+
+    fn auth<T>(&self, req: &Request<T>) -> C2Result<()> {
+        let h = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.verifier.check_header(h)
+    }
+}
+
+macro_rules! op {
+    ($self:ident, $req:ident, $name:literal, |$inner:ident| $body:expr) => {{
+        let start = Instant::now();
+        let res: C2Result<_> = async {
+            $self.auth(&$req)?;
+            let $inner = $req.into_inner();
+            $body
+        }
+        .await;
+        $self.metrics.observe("grpc", $name, outcome(&res), start);
+        match &res {
+            Err(C2Error::Unauthenticated) => {
+                tracing::warn!(method = $name, "gRPC call without a valid credential")
+            }
+            Err(e) => tracing::debug!(method = $name, error = %e, "gRPC call refused"),
+            Ok(_) => {}
+        }
+        res.map(Response::new).map_err(Status::from)
+    }};
+}
+
+fn cref(r: Option<pb::ClientRef>) -> C2Result<ClientRef> {
+    let r = r.ok_or_else(|| C2Error::invalid("a client is required"))?;
+    ClientRef::from_parts(&r.name, &r.id)
+}
+
+fn client_info(c: model::ClientInfo) -> pb::ClientInfo {
+    pb::ClientInfo {
+        control_topic: c.id.control_topic().as_str().to_string(),
+        name: c.name,
+        id: c.id.0.to_vec(),
+        suite: c.suite.name().to_string(),
+        created_at: c.created_at,
+        sig_public_key: c.sig_pk.unwrap_or_default(),
+    }
+}
+
+fn topic_info(t: model::TopicInfo) -> pb::TopicInfo {
+    pb::TopicInfo {
+        topic: t.name,
+        hash: t.hash.0.to_vec(),
+        created_at: t.created_at,
+        key_updated_at: t.key_updated_at,
+    }
+}
+
+fn queued(q: model::Queued) -> pb::CommandsQueued {
+    pb::CommandsQueued {
+        count: q.count,
+        first_id: q.first_id,
+        last_id: q.last_id,
+    }
+}
+
+fn count(n: u64) -> pb::Count {
+    pb::Count { count: n }
+}
+
+fn clients(v: Vec<model::ClientInfo>) -> pb::ClientList {
+    pb::ClientList {
+        clients: v.into_iter().map(client_info).collect(),
+    }
+}
+
+fn topics(v: Vec<model::TopicInfo>) -> pb::TopicList {
+    pb::TopicList {
+        topics: v.into_iter().map(topic_info).collect(),
+    }
+}
+
+/// A protobuf event.
+pub fn event(e: model::Event) -> pb::Event {
+    pb::Event {
+        r#type: e.kind.name().to_string(),
+        client: e.client.unwrap_or_default(),
+        client_id: e.client_id.map(|i| i.0.to_vec()).unwrap_or_default(),
+        topic: e.topic.unwrap_or_default(),
+        timestamp: e.timestamp,
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl C2 for GrpcApi {
+    async fn new_client(
+        &self,
+        req: Request<pb::NewClientRequest>,
+    ) -> Result<Response<pb::NewClientResponse>, Status> {
+        op!(self, req, "NewClient", |r| {
+            let (info, key) = self
+                .svc
+                .new_client(NewClient {
+                    name: r.name,
+                    id: Some(r.id),
+                    suite: Some(r.suite),
+                    key: Some(Zeroizing::new(r.key)),
+                    sig_pk: Some(r.sig_public_key),
+                    kem_pk: Some(r.kem_public_key),
+                })
+                .await?;
+            Ok(pb::NewClientResponse {
+                client: Some(client_info(info)),
+                key: key.map(|k| k.to_vec()).unwrap_or_default(),
+            })
+        })
+    }
+
+    async fn get_client(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::ClientInfo>, Status> {
+        op!(self, req, "GetClient", |r| Ok(client_info(
+            self.svc.get_client(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn remove_client(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        op!(self, req, "RemoveClient", |r| {
+            self.svc.remove_client(&cref(Some(r))?).await?;
+            Ok(pb::Empty {})
+        })
+    }
+
+    async fn new_client_key(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "NewClientKey", |r| Ok(queued(
+            self.svc.new_client_key(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn reset_client(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "ResetClient", |r| Ok(queued(
+            self.svc.reset_client(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn count_clients(&self, req: Request<pb::Empty>) -> Result<Response<pb::Count>, Status> {
+        op!(self, req, "CountClients", |_r| Ok(count(
+            self.svc.count_clients().await?
+        )))
+    }
+
+    async fn list_clients(
+        &self,
+        req: Request<pb::Page>,
+    ) -> Result<Response<pb::ClientList>, Status> {
+        op!(self, req, "ListClients", |r| Ok(clients(
+            self.svc.list_clients(Page::new(r.offset, r.count)?).await?
+        )))
+    }
+
+    async fn new_topic(
+        &self,
+        req: Request<pb::TopicRef>,
+    ) -> Result<Response<pb::TopicInfo>, Status> {
+        op!(self, req, "NewTopic", |r| Ok(topic_info(
+            self.svc.new_topic(&r.topic).await?
+        )))
+    }
+
+    async fn remove_topic(
+        &self,
+        req: Request<pb::TopicRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "RemoveTopic", |r| Ok(queued(
+            self.svc.remove_topic(&r.topic).await?
+        )))
+    }
+
+    async fn get_topic(
+        &self,
+        req: Request<pb::TopicRef>,
+    ) -> Result<Response<pb::TopicInfo>, Status> {
+        op!(self, req, "GetTopic", |r| Ok(topic_info(
+            self.svc.get_topic(&r.topic).await?
+        )))
+    }
+
+    async fn count_topics(&self, req: Request<pb::Empty>) -> Result<Response<pb::Count>, Status> {
+        op!(self, req, "CountTopics", |_r| Ok(count(
+            self.svc.count_topics().await?
+        )))
+    }
+
+    async fn list_topics(&self, req: Request<pb::Page>) -> Result<Response<pb::TopicList>, Status> {
+        op!(self, req, "ListTopics", |r| Ok(topics(
+            self.svc.list_topics(Page::new(r.offset, r.count)?).await?
+        )))
+    }
+
+    async fn rotate_topic_key(
+        &self,
+        req: Request<pb::TopicRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "RotateTopicKey", |r| Ok(queued(
+            self.svc.rotate_topic_key(&r.topic).await?
+        )))
+    }
+
+    async fn add_client_to_topic(
+        &self,
+        req: Request<pb::Membership>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "AddClientToTopic", |r| Ok(queued(
+            self.svc
+                .add_client_to_topic(&cref(r.client)?, &r.topic)
+                .await?
+        )))
+    }
+
+    async fn remove_client_from_topic(
+        &self,
+        req: Request<pb::Membership>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "RemoveClientFromTopic", |r| Ok(queued(
+            self.svc
+                .remove_client_from_topic(&cref(r.client)?, &r.topic)
+                .await?
+        )))
+    }
+
+    async fn count_topics_for_client(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::Count>, Status> {
+        op!(self, req, "CountTopicsForClient", |r| Ok(count(
+            self.svc.count_topics_for_client(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn list_topics_for_client(
+        &self,
+        req: Request<pb::ClientPage>,
+    ) -> Result<Response<pb::TopicList>, Status> {
+        op!(self, req, "ListTopicsForClient", |r| Ok(topics(
+            self.svc
+                .list_topics_for_client(&cref(r.client)?, Page::new(r.offset, r.count)?)
+                .await?
+        )))
+    }
+
+    async fn count_clients_for_topic(
+        &self,
+        req: Request<pb::TopicRef>,
+    ) -> Result<Response<pb::Count>, Status> {
+        op!(self, req, "CountClientsForTopic", |r| Ok(count(
+            self.svc.count_clients_for_topic(&r.topic).await?
+        )))
+    }
+
+    async fn list_clients_for_topic(
+        &self,
+        req: Request<pb::TopicPage>,
+    ) -> Result<Response<pb::ClientList>, Status> {
+        op!(self, req, "ListClientsForTopic", |r| Ok(clients(
+            self.svc
+                .list_clients_for_topic(&r.topic, Page::new(r.offset, r.count)?)
+                .await?
+        )))
+    }
+
+    async fn link_client(
+        &self,
+        req: Request<pb::ClientPair>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        op!(self, req, "LinkClient", |r| {
+            self.svc
+                .link_client(&cref(r.source)?, &cref(r.target)?)
+                .await?;
+            Ok(pb::Empty {})
+        })
+    }
+
+    async fn unlink_client(
+        &self,
+        req: Request<pb::ClientPair>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        op!(self, req, "UnlinkClient", |r| {
+            self.svc
+                .unlink_client(&cref(r.source)?, &cref(r.target)?)
+                .await?;
+            Ok(pb::Empty {})
+        })
+    }
+
+    async fn count_linked_clients(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::Count>, Status> {
+        op!(self, req, "CountLinkedClients", |r| Ok(count(
+            self.svc.count_linked_clients(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn list_linked_clients(
+        &self,
+        req: Request<pb::ClientPage>,
+    ) -> Result<Response<pb::ClientList>, Status> {
+        op!(self, req, "ListLinkedClients", |r| Ok(clients(
+            self.svc
+                .list_linked_clients(&cref(r.client)?, Page::new(r.offset, r.count)?)
+                .await?
+        )))
+    }
+
+    async fn send_client_pub_key(
+        &self,
+        req: Request<pb::ClientPair>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "SendClientPubKey", |r| Ok(queued(
+            self.svc
+                .send_client_pubkey(&cref(r.source)?, &cref(r.target)?)
+                .await?
+        )))
+    }
+
+    async fn remove_client_pub_key(
+        &self,
+        req: Request<pb::ClientPair>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "RemoveClientPubKey", |r| Ok(queued(
+            self.svc
+                .remove_client_pubkey(&cref(r.source)?, &cref(r.target)?)
+                .await?
+        )))
+    }
+
+    async fn reset_client_pub_keys(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "ResetClientPubKeys", |r| Ok(queued(
+            self.svc.reset_client_pubkeys(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn new_c2_key(
+        &self,
+        req: Request<pb::NewC2KeyRequest>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "NewC2Key", |r| Ok(queued(
+            self.svc.new_c2_key(Some(&r.suite)).await?
+        )))
+    }
+
+    async fn protect_message(
+        &self,
+        req: Request<pb::ProtectRequest>,
+    ) -> Result<Response<pb::ProtectResponse>, Status> {
+        op!(self, req, "ProtectMessage", |r| Ok(pb::ProtectResponse {
+            protected: self.svc.protect_message(&r.topic, &r.payload).await?,
+        }))
+    }
+
+    async fn unprotect_message(
+        &self,
+        req: Request<pb::UnprotectRequest>,
+    ) -> Result<Response<pb::UnprotectResponse>, Status> {
+        op!(self, req, "UnprotectMessage", |r| {
+            let (payload, sender) = self.svc.unprotect_message(&r.topic, &r.protected).await?;
+            Ok(pb::UnprotectResponse {
+                payload,
+                sender_id: sender.map(|s| s.0.to_vec()).unwrap_or_default(),
+            })
+        })
+    }
+
+    type SubscribeToEventStreamStream = BoxStream<pb::Event>;
+
+    async fn subscribe_to_event_stream(
+        &self,
+        req: Request<pb::Empty>,
+    ) -> Result<Response<Self::SubscribeToEventStreamStream>, Status> {
+        op!(self, req, "SubscribeToEventStream", |_r| {
+            let rx = self.svc.events.subscribe();
+            let s = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|r| match r {
+                Ok(e) => Some(Ok(event(e))),
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "event stream subscriber lagged");
+                    None
+                }
+            });
+            Ok(Box::pin(s) as BoxStream<pb::Event>)
+        })
+    }
+
+    type WatchCommandsStream = BoxStream<pb::CommandProgress>;
+
+    async fn watch_commands(
+        &self,
+        req: Request<pb::CommandRange>,
+    ) -> Result<Response<Self::WatchCommandsStream>, Status> {
+        op!(self, req, "WatchCommands", |r| {
+            let first = self.svc.command_progress(r.first_id, r.last_id).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let svc = self.svc.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                let mut p = Ok(first);
+                loop {
+                    let cur = match p {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(e))).await;
+                            return;
+                        }
+                    };
+                    if last != Some(cur) {
+                        let msg = pb::CommandProgress {
+                            total: cur.total,
+                            sent: cur.sent,
+                            pending: cur.pending,
+                            failed: cur.failed,
+                        };
+                        if tx.send(Ok(msg)).await.is_err() {
+                            return;
+                        }
+                        last = Some(cur);
+                    }
+                    if cur.pending == 0 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    p = svc.command_progress(r.first_id, r.last_id).await;
+                }
+            });
+            Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+                as BoxStream<pb::CommandProgress>)
+        })
+    }
+
+    async fn health_check(&self, _req: Request<pb::Empty>) -> Result<Response<pb::Health>, Status> {
+        let start = Instant::now();
+        let h = self.svc.health().await;
+        self.metrics.observe("grpc", "HealthCheck", "ok", start);
+        Ok(Response::new(pb::Health {
+            status: if h.database { "ok" } else { "degraded" }.into(),
+            database: h.database,
+            broker: h.broker,
+            outbox_pending: h.outbox_pending,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    async fn get_crypto_mode(
+        &self,
+        req: Request<pb::Empty>,
+    ) -> Result<Response<pb::CryptoMode>, Status> {
+        op!(self, req, "GetCryptoMode", |_r| {
+            let suites = self.svc.crypto_mode().await?;
+            Ok(pb::CryptoMode {
+                suites: suites
+                    .into_iter()
+                    .map(|s| pb::SuiteInfo {
+                        suite: s.suite.name().into(),
+                        c2_public_key: s.c2_public_key,
+                        c2_key_version: s.c2_key_version,
+                        clients: s.clients,
+                    })
+                    .collect(),
+                default_suite: "symmetric".into(),
+            })
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! The two APIs over the one [`crate::service::Service`].
+
+pub mod grpc;
+pub mod rest;
+
+use crate::error::C2Error;
+
+/// The metrics outcome label of a result.
+pub fn outcome<T>(r: &Result<T, C2Error>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    }
+}

@@ -1,0 +1,885 @@
+//! REST/JSON mapping of the service, its OpenAPI document (`/openapi.json`),
+//! server-sent events, health and Prometheus metrics. Ids and keys are hex,
+//! payloads base64. Errors are `{"error": kind, "message": text}` with the
+//! status of [`C2Error::http_status`].
+
+use crate::auth::Verifier;
+use crate::error::{C2Error, C2Result};
+use crate::metrics::Metrics;
+use crate::model::{self, ClientRef, NewClient, Page};
+use crate::service::Service;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_stream::{Stream, StreamExt};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use zeroize::Zeroizing;
+
+/// An error as a REST response.
+pub struct ApiError(pub C2Error);
+
+impl From<C2Error> for ApiError {
+    fn from(e: C2Error) -> ApiError {
+        ApiError(e)
+    }
+}
+
+/// Error body.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ErrorBody {
+    /// invalid_argument, not_found, already_exists, unauthenticated,
+    /// not_authentic, unavailable, internal.
+    pub error: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.0.http_status(),
+            Json(ErrorBody {
+                error: self.0.kind().into(),
+                message: self.0.public_message(),
+            }),
+        )
+            .into_response();
+        if matches!(self.0, C2Error::Unauthenticated) {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+        }
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// JSON body whose rejections are typed 400 errors.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError(C2Error::invalid(json_msg(e)))),
+        }
+    }
+}
+
+fn json_msg(e: JsonRejection) -> String {
+    format!("request body: {}", e.body_text())
+}
+
+/// Path parameters whose rejections are typed 400 errors.
+pub struct P<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(P(v)),
+            Err(e) => Err(ApiError(C2Error::invalid(path_msg(e)))),
+        }
+    }
+}
+
+fn path_msg(e: PathRejection) -> String {
+    format!("path: {}", e.body_text())
+}
+
+/// Query parameters whose rejections are typed 400 errors.
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Q(v)),
+            Err(e) => Err(ApiError(C2Error::invalid(query_msg(e)))),
+        }
+    }
+}
+
+fn query_msg(e: QueryRejection) -> String {
+    format!("query: {}", e.body_text())
+}
+
+fn unhex(field: &str, v: &Option<String>) -> C2Result<Option<Vec<u8>>> {
+    match v.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => hex::decode(s)
+            .map(Some)
+            .map_err(|_| C2Error::invalid(format!("{field} is not hex"))),
+    }
+}
+
+fn unb64(field: &str, v: &str) -> C2Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v)
+        .map_err(|_| C2Error::invalid(format!("{field} is not base64")))
+}
+
+fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+// ---- JSON shapes --------------------------------------------------------
+
+/// A client.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct ClientJson {
+    /// Name.
+    pub name: String,
+    /// Id (32 hex digits).
+    pub id: String,
+    /// symmetric, pubkey, pq or pq-draft.
+    pub suite: String,
+    /// `e4/<id>`.
+    pub control_topic: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Signature public key (hex), for pubkey and pq clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig_public_key: Option<String>,
+}
+
+fn client_json(c: model::ClientInfo) -> ClientJson {
+    ClientJson {
+        control_topic: c.id.control_topic().as_str().to_string(),
+        name: c.name,
+        id: hex::encode(c.id.0),
+        suite: c.suite.name().into(),
+        created_at: c.created_at,
+        sig_public_key: c.sig_pk.map(hex::encode),
+    }
+}
+
+/// A request to register a client.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    /// Name (unique).
+    pub name: String,
+    /// Explicit id (32 hex digits); default: SHA3-256(name)[..16].
+    #[serde(default)]
+    pub id: Option<String>,
+    /// symmetric (default), pubkey, pq, pq-draft.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// Symmetric key (64 hex digits); generated and returned once if absent.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// pubkey: Ed25519 public key; pq, pq-draft: signature public key (hex).
+    #[serde(default)]
+    pub sig_public_key: Option<String>,
+    /// pq, pq-draft: KEM public key (hex).
+    #[serde(default)]
+    pub kem_public_key: Option<String>,
+}
+
+/// A registered client, with its key when C2 generated it.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct NewClientReply {
+    /// The client.
+    pub client: ClientJson,
+    /// Generated symmetric key (hex); shown only once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A page of clients.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ClientsJson {
+    /// Total number (all pages).
+    pub total: u64,
+    /// This page.
+    pub clients: Vec<ClientJson>,
+}
+
+/// A topic.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct TopicJson {
+    /// Name.
+    pub topic: String,
+    /// E4 topic hash (hex).
+    pub hash: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the last key change.
+    pub key_updated_at: i64,
+}
+
+fn topic_json(t: model::TopicInfo) -> TopicJson {
+    TopicJson {
+        topic: t.name,
+        hash: hex::encode(t.hash.0),
+        created_at: t.created_at,
+        key_updated_at: t.key_updated_at,
+    }
+}
+
+/// A page of topics.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct TopicsJson {
+    /// Total number (all pages).
+    pub total: u64,
+    /// This page.
+    pub topics: Vec<TopicJson>,
+}
+
+/// A topic name.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TopicBody {
+    /// Topic.
+    pub topic: String,
+}
+
+/// Commands queued by a call (outbox ids first_id..=last_id).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, Copy)]
+pub struct QueuedJson {
+    /// How many.
+    pub count: u64,
+    /// First id.
+    pub first_id: i64,
+    /// Last id.
+    pub last_id: i64,
+}
+
+fn queued(q: model::Queued) -> Json<QueuedJson> {
+    Json(QueuedJson {
+        count: q.count,
+        first_id: q.first_id,
+        last_id: q.last_id,
+    })
+}
+
+/// Paging.
+#[derive(Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Rows to skip (default 0).
+    pub offset: Option<u64>,
+    /// Rows (1..=1000, default 100).
+    pub count: Option<u32>,
+}
+
+impl PageQuery {
+    fn page(&self) -> C2Result<Page> {
+        Page::new(self.offset.unwrap_or(0), self.count.unwrap_or(0))
+    }
+}
+
+/// Which suite's C2 key to replace.
+#[derive(Deserialize, ToSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct C2KeyBody {
+    /// pubkey, pq or pq-draft; absent: all of them.
+    #[serde(default)]
+    pub suite: Option<String>,
+}
+
+/// A payload to protect.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectBody {
+    /// Topic.
+    pub topic: String,
+    /// Payload (base64).
+    pub payload: String,
+}
+
+/// A protected message.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ProtectReply {
+    /// Protected message (base64).
+    pub protected: String,
+}
+
+/// A message to unprotect.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct UnprotectBody {
+    /// Topic.
+    pub topic: String,
+    /// Protected message (base64).
+    pub protected: String,
+}
+
+/// An unprotected payload.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct UnprotectReply {
+    /// Payload (base64).
+    pub payload: String,
+    /// Signer's id (hex) for signed formats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<String>,
+}
+
+/// A range of outbox ids.
+#[derive(Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    /// First id.
+    pub first_id: i64,
+    /// Last id.
+    pub last_id: i64,
+}
+
+/// Delivery progress.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ProgressJson {
+    /// Commands in the range.
+    pub total: u64,
+    /// Acknowledged by the broker.
+    pub sent: u64,
+    /// Queued.
+    pub pending: u64,
+    /// Given up.
+    pub failed: u64,
+}
+
+/// Health.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct HealthJson {
+    /// ok or degraded.
+    pub status: String,
+    /// Database reachable.
+    pub database: bool,
+    /// Connected to the broker.
+    pub broker: bool,
+    /// Commands waiting.
+    pub outbox_pending: u64,
+    /// Server version.
+    pub version: String,
+}
+
+/// C2's key for one suite.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct SuiteJson {
+    /// Suite.
+    pub suite: String,
+    /// C2 public key (hex; empty for symmetric).
+    pub c2_public_key: String,
+    /// Key version.
+    pub c2_key_version: u64,
+    /// Clients of the suite.
+    pub clients: u64,
+}
+
+/// Suites served.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CryptoModeJson {
+    /// Per suite.
+    pub suites: Vec<SuiteJson>,
+    /// Suite of new clients when none is given.
+    pub default_suite: String,
+}
+
+// ---- handlers -----------------------------------------------------------
+
+type Svc = State<Arc<Service>>;
+
+fn by_name(name: String) -> ClientRef {
+    ClientRef::Name(name)
+}
+
+/// Register a client.
+#[utoipa::path(post, path = "/v1/clients", request_body = NewClientBody, tag = "clients",
+    responses((status = 201, body = NewClientReply), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn new_client(
+    State(s): Svc,
+    JsonBody(b): JsonBody<NewClientBody>,
+) -> ApiResult<(StatusCode, Json<NewClientReply>)> {
+    let req = NewClient {
+        name: b.name,
+        id: unhex("id", &b.id)?,
+        suite: b.suite,
+        key: unhex("key", &b.key)?.map(Zeroizing::new),
+        sig_pk: unhex("sig_public_key", &b.sig_public_key)?,
+        kem_pk: unhex("kem_public_key", &b.kem_public_key)?,
+    };
+    let (info, key) = s.new_client(req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewClientReply {
+            client: client_json(info),
+            key: key.map(|k| hex::encode(&k[..])),
+        }),
+    ))
+}
+
+/// A page of clients.
+#[utoipa::path(get, path = "/v1/clients", params(PageQuery), tag = "clients",
+    responses((status = 200, body = ClientsJson), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_clients(State(s): Svc, Q(q): Q<PageQuery>) -> ApiResult<Json<ClientsJson>> {
+    let page = q.page()?;
+    Ok(Json(ClientsJson {
+        total: s.count_clients().await?,
+        clients: s
+            .list_clients(page)
+            .await?
+            .into_iter()
+            .map(client_json)
+            .collect(),
+    }))
+}
+
+/// A client.
+#[utoipa::path(get, path = "/v1/clients/{name}", tag = "clients",
+    responses((status = 200, body = ClientJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_client(State(s): Svc, P(name): P<String>) -> ApiResult<Json<ClientJson>> {
+    Ok(Json(client_json(s.get_client(&by_name(name)).await?)))
+}
+
+/// Remove a client.
+#[utoipa::path(delete, path = "/v1/clients/{name}", tag = "clients",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn remove_client(State(s): Svc, P(name): P<String>) -> ApiResult<StatusCode> {
+    s.remove_client(&by_name(name)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// New client key (SetIdKey).
+#[utoipa::path(post, path = "/v1/clients/{name}/key", tag = "clients",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn new_client_key(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.new_client_key(&by_name(name)).await?))
+}
+
+/// Reset a client (ResetTopics).
+#[utoipa::path(post, path = "/v1/clients/{name}/reset", tag = "clients",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn reset_client(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.reset_client(&by_name(name)).await?))
+}
+
+/// A page of a client's topics.
+#[utoipa::path(get, path = "/v1/clients/{name}/topics", params(PageQuery), tag = "membership",
+    responses((status = 200, body = TopicsJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn topics_of_client(
+    State(s): Svc,
+    P(name): P<String>,
+    Q(q): Q<PageQuery>,
+) -> ApiResult<Json<TopicsJson>> {
+    let page = q.page()?;
+    let r = by_name(name);
+    Ok(Json(TopicsJson {
+        total: s.count_topics_for_client(&r).await?,
+        topics: s
+            .list_topics_for_client(&r, page)
+            .await?
+            .into_iter()
+            .map(topic_json)
+            .collect(),
+    }))
+}
+
+/// Add a client to a topic (SetTopicKey). Percent-encode `/` in topics.
+#[utoipa::path(put, path = "/v1/clients/{name}/topics/{topic}", tag = "membership",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn add_to_topic(
+    State(s): Svc,
+    P((name, topic)): P<(String, String)>,
+) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.add_client_to_topic(&by_name(name), &topic).await?))
+}
+
+/// Remove a client from a topic (RemoveTopic).
+#[utoipa::path(delete, path = "/v1/clients/{name}/topics/{topic}", tag = "membership",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn remove_from_topic(
+    State(s): Svc,
+    P((name, topic)): P<(String, String)>,
+) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(
+        s.remove_client_from_topic(&by_name(name), &topic).await?,
+    ))
+}
+
+/// Clients linked to a client (they hold its public key).
+#[utoipa::path(get, path = "/v1/clients/{name}/links", params(PageQuery), tag = "pubkeys",
+    responses((status = 200, body = ClientsJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn linked(
+    State(s): Svc,
+    P(name): P<String>,
+    Q(q): Q<PageQuery>,
+) -> ApiResult<Json<ClientsJson>> {
+    let page = q.page()?;
+    let r = by_name(name);
+    Ok(Json(ClientsJson {
+        total: s.count_linked_clients(&r).await?,
+        clients: s
+            .list_linked_clients(&r, page)
+            .await?
+            .into_iter()
+            .map(client_json)
+            .collect(),
+    }))
+}
+
+/// Link `name` (source) to `target`.
+#[utoipa::path(put, path = "/v1/clients/{name}/links/{target}", tag = "pubkeys",
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn link(State(s): Svc, P((name, target)): P<(String, String)>) -> ApiResult<StatusCode> {
+    s.link_client(&by_name(name), &by_name(target)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unlink.
+#[utoipa::path(delete, path = "/v1/clients/{name}/links/{target}", tag = "pubkeys",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn unlink(State(s): Svc, P((name, target)): P<(String, String)>) -> ApiResult<StatusCode> {
+    s.unlink_client(&by_name(name), &by_name(target)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send `source`'s public key to `name` (SetPubKey).
+#[utoipa::path(put, path = "/v1/clients/{name}/pubkeys/{source}", tag = "pubkeys",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn send_pubkey(
+    State(s): Svc,
+    P((name, source)): P<(String, String)>,
+) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(
+        s.send_client_pubkey(&by_name(source), &by_name(name))
+            .await?,
+    ))
+}
+
+/// Remove `source`'s public key from `name` (RemovePubKey).
+#[utoipa::path(delete, path = "/v1/clients/{name}/pubkeys/{source}", tag = "pubkeys",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn remove_pubkey(
+    State(s): Svc,
+    P((name, source)): P<(String, String)>,
+) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(
+        s.remove_client_pubkey(&by_name(source), &by_name(name))
+            .await?,
+    ))
+}
+
+/// Remove every public key from a client (ResetPubKeys).
+#[utoipa::path(delete, path = "/v1/clients/{name}/pubkeys", tag = "pubkeys",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn reset_pubkeys(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.reset_client_pubkeys(&by_name(name)).await?))
+}
+
+/// Create a topic (random key).
+#[utoipa::path(post, path = "/v1/topics", request_body = TopicBody, tag = "topics",
+    responses((status = 201, body = TopicJson), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn new_topic(
+    State(s): Svc,
+    JsonBody(b): JsonBody<TopicBody>,
+) -> ApiResult<(StatusCode, Json<TopicJson>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(topic_json(s.new_topic(&b.topic).await?)),
+    ))
+}
+
+/// A page of topics.
+#[utoipa::path(get, path = "/v1/topics", params(PageQuery), tag = "topics",
+    responses((status = 200, body = TopicsJson), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_topics(State(s): Svc, Q(q): Q<PageQuery>) -> ApiResult<Json<TopicsJson>> {
+    let page = q.page()?;
+    Ok(Json(TopicsJson {
+        total: s.count_topics().await?,
+        topics: s
+            .list_topics(page)
+            .await?
+            .into_iter()
+            .map(topic_json)
+            .collect(),
+    }))
+}
+
+/// A topic.
+#[utoipa::path(get, path = "/v1/topics/{topic}", tag = "topics",
+    responses((status = 200, body = TopicJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_topic(State(s): Svc, P(topic): P<String>) -> ApiResult<Json<TopicJson>> {
+    Ok(Json(topic_json(s.get_topic(&topic).await?)))
+}
+
+/// Remove a topic (RemoveTopic to every member).
+#[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "topics",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn remove_topic(State(s): Svc, P(topic): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.remove_topic(&topic).await?))
+}
+
+/// Rotate a topic key (SetTopicKey to every member).
+#[utoipa::path(post, path = "/v1/topics/{topic}/rotate", tag = "topics",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn rotate(State(s): Svc, P(topic): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.rotate_topic_key(&topic).await?))
+}
+
+/// A page of a topic's members.
+#[utoipa::path(get, path = "/v1/topics/{topic}/clients", params(PageQuery), tag = "membership",
+    responses((status = 200, body = ClientsJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn clients_of_topic(
+    State(s): Svc,
+    P(topic): P<String>,
+    Q(q): Q<PageQuery>,
+) -> ApiResult<Json<ClientsJson>> {
+    let page = q.page()?;
+    Ok(Json(ClientsJson {
+        total: s.count_clients_for_topic(&topic).await?,
+        clients: s
+            .list_clients_for_topic(&topic, page)
+            .await?
+            .into_iter()
+            .map(client_json)
+            .collect(),
+    }))
+}
+
+/// New C2 key pair (SetC2Key to every client of the suite).
+#[utoipa::path(post, path = "/v1/c2/key", request_body = C2KeyBody, tag = "c2",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn new_c2_key(
+    State(s): Svc,
+    JsonBody(b): JsonBody<C2KeyBody>,
+) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.new_c2_key(b.suite.as_deref()).await?))
+}
+
+/// Suites served and C2's public keys.
+#[utoipa::path(get, path = "/v1/c2/crypto-mode", tag = "c2",
+    responses((status = 200, body = CryptoModeJson)), security(("bearer" = [])))]
+async fn crypto_mode(State(s): Svc) -> ApiResult<Json<CryptoModeJson>> {
+    let suites = s.crypto_mode().await?;
+    Ok(Json(CryptoModeJson {
+        suites: suites
+            .into_iter()
+            .map(|x| SuiteJson {
+                suite: x.suite.name().into(),
+                c2_public_key: hex::encode(x.c2_public_key),
+                c2_key_version: x.c2_key_version,
+                clients: x.clients,
+            })
+            .collect(),
+        default_suite: "symmetric".into(),
+    }))
+}
+
+/// Protect a payload with a topic key.
+#[utoipa::path(post, path = "/v1/messages/protect", request_body = ProtectBody, tag = "messages",
+    responses((status = 200, body = ProtectReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn protect(
+    State(s): Svc,
+    JsonBody(b): JsonBody<ProtectBody>,
+) -> ApiResult<Json<ProtectReply>> {
+    let payload = unb64("payload", &b.payload)?;
+    Ok(Json(ProtectReply {
+        protected: b64(&s.protect_message(&b.topic, &payload).await?),
+    }))
+}
+
+/// Unprotect a message with a topic key.
+#[utoipa::path(post, path = "/v1/messages/unprotect", request_body = UnprotectBody, tag = "messages",
+    responses((status = 200, body = UnprotectReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn unprotect(
+    State(s): Svc,
+    JsonBody(b): JsonBody<UnprotectBody>,
+) -> ApiResult<Json<UnprotectReply>> {
+    let msg = unb64("protected", &b.protected)?;
+    let (payload, sender) = s.unprotect_message(&b.topic, &msg).await?;
+    Ok(Json(UnprotectReply {
+        payload: b64(&payload),
+        sender_id: sender.map(|i| hex::encode(i.0)),
+    }))
+}
+
+/// Delivery progress of queued commands.
+#[utoipa::path(get, path = "/v1/commands/progress", params(RangeQuery), tag = "c2",
+    responses((status = 200, body = ProgressJson), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn progress(State(s): Svc, Q(q): Q<RangeQuery>) -> ApiResult<Json<ProgressJson>> {
+    let p = s.command_progress(q.first_id, q.last_id).await?;
+    Ok(Json(ProgressJson {
+        total: p.total,
+        sent: p.sent,
+        pending: p.pending,
+        failed: p.failed,
+    }))
+}
+
+/// Server-sent events: `event:` is the kind, `data:` a JSON object
+/// (`type`, `client`, `client_id`, `topic`, `timestamp`).
+#[utoipa::path(get, path = "/v1/events", tag = "c2",
+    responses((status = 200, description = "text/event-stream")), security(("bearer" = [])))]
+async fn events(State(s): Svc) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.events.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|r| {
+        let e = r.ok()?;
+        let data = serde_json::json!({
+            "type": e.kind.name(),
+            "client": e.client,
+            "client_id": e.client_id.map(|i| hex::encode(i.0)),
+            "topic": e.topic,
+            "timestamp": e.timestamp,
+        });
+        Some(Ok(SseEvent::default()
+            .event(e.kind.name())
+            .data(data.to_string())))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Health (no authentication).
+#[utoipa::path(get, path = "/v1/health", tag = "c2", responses((status = 200, body = HealthJson)))]
+async fn health(State(s): Svc) -> Json<HealthJson> {
+    let h = s.health().await;
+    Json(HealthJson {
+        status: if h.database { "ok" } else { "degraded" }.into(),
+        database: h.database,
+        broker: h.broker,
+        outbox_pending: h.outbox_pending,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let c = api.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "E4 C2", description = "E4 command-and-control: key management for E4 devices. Errors: 400 invalid_argument, 401 unauthenticated, 404 not_found, 409 already_exists, 422 not_authentic."),
+    paths(new_client, list_clients, get_client, remove_client, new_client_key, reset_client,
+          topics_of_client, add_to_topic, remove_from_topic, linked, link, unlink, send_pubkey,
+          remove_pubkey, reset_pubkeys, new_topic, list_topics, get_topic, remove_topic, rotate,
+          clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn auth_mw(State(v): State<Verifier>, req: Request, next: Next) -> Response {
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match v.check_header(h) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::warn!(method = %req.method(), path = %req.uri().path(), "REST call without a valid credential");
+            ApiError(e).into_response()
+        }
+    }
+}
+
+fn status_outcome(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200..=299 => "ok",
+        400 => "invalid_argument",
+        401 => "unauthenticated",
+        404 => "not_found",
+        409 => "already_exists",
+        422 => "not_authentic",
+        503 => "unavailable",
+        _ if s.is_server_error() => "internal",
+        _ => "other",
+    }
+}
+
+async fn metrics_mw(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let op = format!(
+        "{} {}",
+        req.method(),
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str())
+            .unwrap_or("unmatched")
+    );
+    let resp = next.run(req).await;
+    m.observe("rest", &op, status_outcome(resp.status()), start);
+    resp
+}
+
+/// The REST router.
+pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
+    let metrics = svc.metrics.clone();
+    let protected = Router::new()
+        .route("/v1/clients", post(new_client).get(list_clients))
+        .route("/v1/clients/{name}", get(get_client).delete(remove_client))
+        .route("/v1/clients/{name}/key", post(new_client_key))
+        .route("/v1/clients/{name}/reset", post(reset_client))
+        .route("/v1/clients/{name}/topics", get(topics_of_client))
+        .route(
+            "/v1/clients/{name}/topics/{topic}",
+            put(add_to_topic).delete(remove_from_topic),
+        )
+        .route("/v1/clients/{name}/links", get(linked))
+        .route(
+            "/v1/clients/{name}/links/{target}",
+            put(link).delete(unlink),
+        )
+        .route("/v1/clients/{name}/pubkeys", delete(reset_pubkeys))
+        .route(
+            "/v1/clients/{name}/pubkeys/{source}",
+            put(send_pubkey).delete(remove_pubkey),
+        )
+        .route("/v1/topics", post(new_topic).get(list_topics))
+        .route("/v1/topics/{topic}", get(get_topic).delete(remove_topic))
+        .route("/v1/topics/{topic}/rotate", post(rotate))
+        .route("/v1/topics/{topic}/clients", get(clients_of_topic))
+        .route("/v1/c2/key", post(new_c2_key))
+        .route("/v1/c2/crypto-mode", get(crypto_mode))
+        .route("/v1/messages/protect", post(protect))
+        .route("/v1/messages/unprotect", post(unprotect))
+        .route("/v1/commands/progress", get(progress))
+        .route("/v1/events", get(events))
+        .route_layer(middleware::from_fn_with_state(verifier, auth_mw));
+    let m2 = metrics.clone();
+    Router::new()
+        .merge(protected)
+        .route("/v1/health", get(health))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/metrics",
+            get(move || {
+                let m = m2.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .route_layer(middleware::from_fn_with_state(metrics, metrics_mw))
+        .with_state(svc)
+        .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
+}

@@ -1,0 +1,645 @@
+//! The admin commands, over gRPC: tables by default, `--json` for scripts,
+//! a progress bar while fleet-wide commands are delivered.
+
+use crate::api::grpc::pb;
+use crate::cli::args::{C2Cmd, ClientArg, ClientCmd, ConnArgs, PageArgs, TopicCmd, WaitArgs};
+use crate::cli::conn::{connect, Api};
+use crate::cli::table;
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio_stream::StreamExt;
+
+fn cref(c: &ClientArg) -> Result<pb::ClientRef> {
+    if c.by_id {
+        let id = hex::decode(&c.client).context("--by-id expects a hex id")?;
+        Ok(pb::ClientRef {
+            name: String::new(),
+            id,
+        })
+    } else {
+        Ok(name_ref(&c.client))
+    }
+}
+
+fn name_ref(n: &str) -> pb::ClientRef {
+    pb::ClientRef {
+        name: n.to_string(),
+        id: Vec::new(),
+    }
+}
+
+fn bytes_arg(v: &Option<String>) -> Result<Vec<u8>> {
+    match v.as_deref() {
+        None | Some("") => Ok(Vec::new()),
+        Some(s) if s.starts_with('@') => {
+            std::fs::read(&s[1..]).with_context(|| format!("reading {}", &s[1..]))
+        }
+        Some(s) => hex::decode(s).context("expected hex (or @FILE)"),
+    }
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow!("{:?}: {}", e.code(), e.message())
+}
+
+fn client_json(c: &pb::ClientInfo) -> Value {
+    json!({
+        "name": c.name,
+        "id": hex::encode(&c.id),
+        "suite": c.suite,
+        "control_topic": c.control_topic,
+        "created_at": c.created_at,
+        "sig_public_key": if c.sig_public_key.is_empty() { Value::Null } else { json!(hex::encode(&c.sig_public_key)) },
+    })
+}
+
+fn topic_json(t: &pb::TopicInfo) -> Value {
+    json!({
+        "topic": t.topic,
+        "hash": hex::encode(&t.hash),
+        "created_at": t.created_at,
+        "key_updated_at": t.key_updated_at,
+    })
+}
+
+fn print_clients(json: bool, total: u64, list: &[pb::ClientInfo]) {
+    if json {
+        let v: Vec<Value> = list.iter().map(client_json).collect();
+        println!("{}", json!({"total": total, "clients": v}));
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|c| vec![c.name.clone(), hex::encode(&c.id), c.suite.clone()])
+            .collect();
+        print!("{}", table::render(&["NAME", "ID", "SUITE"], &rows));
+        println!("{} of {total}", list.len());
+    }
+}
+
+fn print_topics(json: bool, total: u64, list: &[pb::TopicInfo]) {
+    if json {
+        let v: Vec<Value> = list.iter().map(topic_json).collect();
+        println!("{}", json!({"total": total, "topics": v}));
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|t| vec![t.topic.clone(), hex::encode(&t.hash)])
+            .collect();
+        print!("{}", table::render(&["TOPIC", "HASH"], &rows));
+        println!("{} of {total}", list.len());
+    }
+}
+
+fn print_client(json: bool, c: &pb::ClientInfo) {
+    if json {
+        println!("{}", client_json(c));
+    } else {
+        let mut rows = vec![
+            vec!["name".to_string(), c.name.clone()],
+            vec!["id".into(), hex::encode(&c.id)],
+            vec!["suite".into(), c.suite.clone()],
+            vec!["control topic".into(), c.control_topic.clone()],
+        ];
+        if !c.sig_public_key.is_empty() {
+            rows.push(vec!["public key".into(), hex::encode(&c.sig_public_key)]);
+        }
+        print!("{}", table::render(&["FIELD", "VALUE"], &rows));
+    }
+}
+
+fn print_ok(json: bool, what: &str) {
+    if json {
+        println!("{}", json!({"ok": true}));
+    } else {
+        println!("{what}");
+    }
+}
+
+/// Print what was queued and, unless told not to, follow delivery with a
+/// progress bar.
+async fn queued(
+    api: &mut Api,
+    json: bool,
+    q: pb::CommandsQueued,
+    wait: Option<WaitArgs>,
+) -> Result<()> {
+    let follow = wait.is_some_and(|w| !w.no_wait) && q.count > 0 && !json;
+    if json {
+        println!(
+            "{}",
+            json!({"commands_queued": q.count, "first_id": q.first_id, "last_id": q.last_id})
+        );
+    } else {
+        println!("{} command(s) queued", q.count);
+    }
+    if !follow {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(q.count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {pos}/{len} delivered ({per_sec}, eta {eta}) {msg}",
+        )
+        .expect("static template"),
+    );
+    let mut s = api
+        .watch_commands(pb::CommandRange {
+            first_id: q.first_id,
+            last_id: q.last_id,
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let mut last = None;
+    while let Some(p) = s.next().await {
+        let p = p.map_err(status)?;
+        bar.set_position(p.sent);
+        if p.failed > 0 {
+            bar.set_message(format!("{} failed", p.failed));
+        }
+        last = Some(p);
+    }
+    bar.finish();
+    if let Some(p) = last {
+        if p.failed > 0 {
+            bail!(
+                "{} command(s) could not be sealed (see the server log)",
+                p.failed
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `e4c2 client …`.
+pub async fn client(cmd: ClientCmd) -> Result<()> {
+    match cmd {
+        ClientCmd::Add {
+            conn,
+            name,
+            suite,
+            id,
+            key,
+            sig_public_key,
+            kem_public_key,
+        } => {
+            let mut api = connect(&conn).await?;
+            let r = api
+                .new_client(pb::NewClientRequest {
+                    name,
+                    id: bytes_arg(&id)?,
+                    suite,
+                    key: bytes_arg(&key)?,
+                    sig_public_key: bytes_arg(&sig_public_key)?,
+                    kem_public_key: bytes_arg(&kem_public_key)?,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let c = r.client.unwrap_or_default();
+            if conn.json {
+                let mut v = client_json(&c);
+                if !r.key.is_empty() {
+                    v["key"] = json!(hex::encode(&r.key));
+                }
+                println!("{v}");
+            } else {
+                print_client(false, &c);
+                if !r.key.is_empty() {
+                    println!("generated key (shown once): {}", hex::encode(&r.key));
+                }
+            }
+        }
+        ClientCmd::Get { conn, client } => {
+            let mut api = connect(&conn).await?;
+            let c = api
+                .get_client(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_client(conn.json, &c);
+        }
+        ClientCmd::Remove { conn, client } => {
+            let mut api = connect(&conn).await?;
+            api.remove_client(cref(&client)?).await.map_err(status)?;
+            print_ok(conn.json, "removed");
+        }
+        ClientCmd::List { conn, page } => {
+            let mut api = connect(&conn).await?;
+            let total = api
+                .count_clients(pb::Empty {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .count;
+            let l = api
+                .list_clients(pg(page))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_clients(conn.json, total, &l.clients);
+        }
+        ClientCmd::NewKey { conn, client, wait } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .new_client_key(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, Some(wait)).await?;
+        }
+        ClientCmd::Reset { conn, client } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .reset_client(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+        ClientCmd::Topics { conn, client, page } => {
+            let mut api = connect(&conn).await?;
+            let r = cref(&client)?;
+            let total = api
+                .count_topics_for_client(r.clone())
+                .await
+                .map_err(status)?
+                .into_inner()
+                .count;
+            let l = api
+                .list_topics_for_client(pb::ClientPage {
+                    client: Some(r),
+                    offset: page.offset,
+                    count: page.count,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_topics(conn.json, total, &l.topics);
+        }
+        ClientCmd::Link {
+            conn,
+            source,
+            target,
+        } => {
+            let mut api = connect(&conn).await?;
+            api.link_client(pair(&source, &target))
+                .await
+                .map_err(status)?;
+            print_ok(conn.json, "linked");
+        }
+        ClientCmd::Unlink {
+            conn,
+            source,
+            target,
+        } => {
+            let mut api = connect(&conn).await?;
+            api.unlink_client(pair(&source, &target))
+                .await
+                .map_err(status)?;
+            print_ok(conn.json, "unlinked");
+        }
+        ClientCmd::Linked { conn, client, page } => {
+            let mut api = connect(&conn).await?;
+            let r = cref(&client)?;
+            let total = api
+                .count_linked_clients(r.clone())
+                .await
+                .map_err(status)?
+                .into_inner()
+                .count;
+            let l = api
+                .list_linked_clients(pb::ClientPage {
+                    client: Some(r),
+                    offset: page.offset,
+                    count: page.count,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_clients(conn.json, total, &l.clients);
+        }
+        ClientCmd::SendPubkey {
+            conn,
+            source,
+            target,
+        } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .send_client_pub_key(pair(&source, &target))
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+        ClientCmd::RemovePubkey {
+            conn,
+            source,
+            target,
+        } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .remove_client_pub_key(pair(&source, &target))
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+        ClientCmd::ResetPubkeys { conn, client } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .reset_client_pub_keys(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+    }
+    Ok(())
+}
+
+fn pg(p: PageArgs) -> pb::Page {
+    pb::Page {
+        offset: p.offset,
+        count: p.count,
+    }
+}
+
+fn pair(source: &str, target: &str) -> pb::ClientPair {
+    pb::ClientPair {
+        source: Some(name_ref(source)),
+        target: Some(name_ref(target)),
+    }
+}
+
+fn tref(t: &str) -> pb::TopicRef {
+    pb::TopicRef {
+        topic: t.to_string(),
+    }
+}
+
+/// `e4c2 topic …`.
+pub async fn topic(cmd: TopicCmd) -> Result<()> {
+    match cmd {
+        TopicCmd::Add { conn, topic } => {
+            let mut api = connect(&conn).await?;
+            let t = api
+                .new_topic(tref(&topic))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_topics(conn.json, 1, &[t]);
+        }
+        TopicCmd::Get { conn, topic } => {
+            let mut api = connect(&conn).await?;
+            let t = api
+                .get_topic(tref(&topic))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_topics(conn.json, 1, &[t]);
+        }
+        TopicCmd::Remove { conn, topic, wait } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .remove_topic(tref(&topic))
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, Some(wait)).await?;
+        }
+        TopicCmd::List { conn, page } => {
+            let mut api = connect(&conn).await?;
+            let total = api
+                .count_topics(pb::Empty {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .count;
+            let l = api
+                .list_topics(pg(page))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_topics(conn.json, total, &l.topics);
+        }
+        TopicCmd::Rotate { conn, topic, wait } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .rotate_topic_key(tref(&topic))
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, Some(wait)).await?;
+        }
+        TopicCmd::Clients { conn, topic, page } => {
+            let mut api = connect(&conn).await?;
+            let total = api
+                .count_clients_for_topic(tref(&topic))
+                .await
+                .map_err(status)?
+                .into_inner()
+                .count;
+            let l = api
+                .list_clients_for_topic(pb::TopicPage {
+                    topic,
+                    offset: page.offset,
+                    count: page.count,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_clients(conn.json, total, &l.clients);
+        }
+        TopicCmd::Join {
+            conn,
+            topic,
+            client,
+        } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .add_client_to_topic(pb::Membership {
+                    client: Some(cref(&client)?),
+                    topic,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+        TopicCmd::Leave {
+            conn,
+            topic,
+            client,
+        } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .remove_client_from_topic(pb::Membership {
+                    client: Some(cref(&client)?),
+                    topic,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `e4c2 c2 …`.
+pub async fn c2(cmd: C2Cmd) -> Result<()> {
+    match cmd {
+        C2Cmd::NewKey { conn, suite, wait } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .new_c2_key(pb::NewC2KeyRequest {
+                    suite: suite.unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, Some(wait)).await?;
+        }
+        C2Cmd::CryptoMode { conn } => {
+            let mut api = connect(&conn).await?;
+            let m = api
+                .get_crypto_mode(pb::Empty {})
+                .await
+                .map_err(status)?
+                .into_inner();
+            if conn.json {
+                let v: Vec<Value> = m
+                    .suites
+                    .iter()
+                    .map(|s| json!({"suite": s.suite, "c2_public_key": hex::encode(&s.c2_public_key), "c2_key_version": s.c2_key_version, "clients": s.clients}))
+                    .collect();
+                println!("{}", json!({"suites": v, "default_suite": m.default_suite}));
+            } else {
+                let rows: Vec<Vec<String>> = m
+                    .suites
+                    .iter()
+                    .map(|s| {
+                        let pk = hex::encode(&s.c2_public_key);
+                        let short = if pk.len() > 24 {
+                            format!("{}…", &pk[..24])
+                        } else {
+                            pk
+                        };
+                        vec![
+                            s.suite.clone(),
+                            s.clients.to_string(),
+                            s.c2_key_version.to_string(),
+                            short,
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table::render(
+                        &["SUITE", "CLIENTS", "C2 KEY VERSION", "C2 PUBLIC KEY"],
+                        &rows
+                    )
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `e4c2 protect`.
+pub async fn protect(conn: ConnArgs, topic: String, payload: String) -> Result<()> {
+    let mut api = connect(&conn).await?;
+    let r = api
+        .protect_message(pb::ProtectRequest {
+            topic,
+            payload: payload.into_bytes(),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let b = base64::engine::general_purpose::STANDARD.encode(&r.protected);
+    if conn.json {
+        println!("{}", json!({"protected": b}));
+    } else {
+        println!("{b}");
+    }
+    Ok(())
+}
+
+/// `e4c2 unprotect`.
+pub async fn unprotect(conn: ConnArgs, topic: String, protected: String) -> Result<()> {
+    let msg = base64::engine::general_purpose::STANDARD
+        .decode(protected.trim())
+        .context("the message is not base64")?;
+    let mut api = connect(&conn).await?;
+    let r = api
+        .unprotect_message(pb::UnprotectRequest {
+            topic,
+            protected: msg,
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    if conn.json {
+        println!(
+            "{}",
+            json!({"payload": base64::engine::general_purpose::STANDARD.encode(&r.payload), "sender_id": hex::encode(&r.sender_id)})
+        );
+    } else {
+        println!("{}", String::from_utf8_lossy(&r.payload));
+    }
+    Ok(())
+}
+
+/// `e4c2 events`.
+pub async fn events(conn: ConnArgs) -> Result<()> {
+    let mut api = connect(&conn).await?;
+    let mut s = api
+        .subscribe_to_event_stream(pb::Empty {})
+        .await
+        .map_err(status)?
+        .into_inner();
+    while let Some(e) = s.next().await {
+        let e = e.map_err(status)?;
+        if conn.json {
+            println!(
+                "{}",
+                json!({"type": e.r#type, "client": e.client, "client_id": hex::encode(&e.client_id), "topic": e.topic, "timestamp": e.timestamp})
+            );
+        } else {
+            println!(
+                "{}  {:<20} {:<20} {}",
+                e.timestamp, e.r#type, e.client, e.topic
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `e4c2 health`.
+pub async fn health(conn: ConnArgs) -> Result<()> {
+    let mut api = connect(&conn).await?;
+    let h = api
+        .health_check(pb::Empty {})
+        .await
+        .map_err(status)?
+        .into_inner();
+    if conn.json {
+        println!(
+            "{}",
+            json!({"status": h.status, "database": h.database, "broker": h.broker, "outbox_pending": h.outbox_pending, "version": h.version})
+        );
+    } else {
+        let rows = vec![
+            vec!["status".to_string(), h.status.clone()],
+            vec!["database".into(), h.database.to_string()],
+            vec!["broker".into(), h.broker.to_string()],
+            vec!["outbox pending".into(), h.outbox_pending.to_string()],
+            vec!["version".into(), h.version.clone()],
+        ];
+        print!("{}", table::render(&["FIELD", "VALUE"], &rows));
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// E4 command-and-control server and its admin tool.
+#[derive(Parser, Debug)]
+#[command(name = "e4c2", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "E4C2_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing syntax, e.g. `info,e4_c2=debug`).
+    #[arg(long, global = true, default_value = "info", env = "E4C2_LOG")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Log formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the server (embedded defaults: SQLite, broker, TLS, admin token).
+    Serve(ServeArgs),
+    /// Offline: re-encrypt the database under a new passphrase.
+    Passphrase(OfflineArgs),
+    /// Offline: replace the admin token.
+    RotateToken(OfflineArgs),
+    /// Clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Topics.
+    #[command(subcommand)]
+    Topic(TopicCmd),
+    /// C2's own keys and suites.
+    #[command(subcommand)]
+    C2(C2Cmd),
+    /// Protect a payload with a topic key (prints base64).
+    Protect {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        /// Payload (UTF-8 text).
+        payload: String,
+    },
+    /// Unprotect a base64 message with a topic key.
+    Unprotect {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        /// Protected message (base64).
+        protected: String,
+    },
+    /// Follow the event stream.
+    Events {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Server health.
+    Health {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory (database, TLS files, admin token).
+    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Database URL: sqlite://FILE or postgres://… (default: SQLite in the data directory).
+    #[arg(long, env = "E4C2_DB")]
+    pub db: Option<String>,
+    /// External broker (mqtt://host:port or mqtts://…); default: embedded broker.
+    #[arg(long, env = "E4C2_BROKER")]
+    pub broker: Option<String>,
+    /// CA certificate (PEM) of an mqtts:// broker.
+    #[arg(long)]
+    pub broker_ca: Option<PathBuf>,
+    /// Embedded broker address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub mqtt_listen: SocketAddr,
+    /// gRPC address (TLS).
+    #[arg(long, default_value = "127.0.0.1:5555")]
+    pub grpc_listen: SocketAddr,
+    /// REST address (TLS).
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    pub http_listen: SocketAddr,
+    /// TLS certificate (PEM); default: self-signed, generated at first start.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// File holding the database passphrase (default: E4C2_PASSPHRASE, then
+    /// <data-dir>/passphrase, generated at first start).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Argon2id memory (KiB) for a new database.
+    #[arg(long, default_value_t = 65536, hide = true)]
+    pub kdf_memory_kib: u32,
+    /// Unacknowledged QoS 2 publishes at most.
+    #[arg(long, default_value_t = 100)]
+    pub publish_window: u16,
+    /// Longest delay between broker reconnection attempts, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub max_backoff_ms: u64,
+}
+
+/// Offline commands' options.
+#[derive(Args, Debug)]
+pub struct OfflineArgs {
+    /// Data directory.
+    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Database URL.
+    #[arg(long, env = "E4C2_DB")]
+    pub db: Option<String>,
+    /// File holding the current passphrase (default: E4C2_PASSPHRASE, then <data-dir>/passphrase).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// File holding the new passphrase (passphrase command; default:
+    /// E4C2_NEW_PASSPHRASE). When the current one came from
+    /// <data-dir>/passphrase, that file is updated.
+    #[arg(long)]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// Argon2id memory (KiB) for the new key.
+    #[arg(long, default_value_t = 65536, hide = true)]
+    pub kdf_memory_kib: u32,
+}
+
+/// How the admin CLI reaches the server.
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// Data directory of a local server (for its address, certificate and token).
+    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// gRPC endpoint (default: from <data-dir>/server.json, else https://127.0.0.1:5555).
+    #[arg(long, env = "E4C2_SERVER")]
+    pub server: Option<String>,
+    /// CA certificate (default: <data-dir>/tls/cert.pem).
+    #[arg(long, env = "E4C2_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// TLS server name to verify.
+    #[arg(long, default_value = "localhost")]
+    pub tls_server_name: String,
+    /// Admin token file (default: E4C2_TOKEN, then <data-dir>/admin.token).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// JSON output for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Paging.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct PageArgs {
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Rows (at most 1000).
+    #[arg(long, default_value_t = 100)]
+    pub count: u32,
+}
+
+/// Waiting for delivery.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct WaitArgs {
+    /// Return once the commands are queued, without waiting for delivery.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// A client on the command line.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArg {
+    /// Client name (or id in hex with --by-id).
+    pub client: String,
+    /// Read CLIENT as a 32-hex-digit id.
+    #[arg(long)]
+    pub by_id: bool,
+}
+
+/// Client commands.
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Register a client.
+    Add {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Name.
+        name: String,
+        /// symmetric, pubkey, pq or pq-draft.
+        #[arg(long, default_value = "symmetric")]
+        suite: String,
+        /// Explicit id (hex).
+        #[arg(long)]
+        id: Option<String>,
+        /// Symmetric key (hex); generated and printed once if absent.
+        #[arg(long)]
+        key: Option<String>,
+        /// Signature public key (hex, or @FILE of raw bytes).
+        #[arg(long)]
+        sig_public_key: Option<String>,
+        /// KEM public key (hex, or @FILE of raw bytes).
+        #[arg(long)]
+        kem_public_key: Option<String>,
+    },
+    /// Show a client.
+    Get {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+    /// Remove a client.
+    Remove {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+    /// List clients.
+    List {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// New client key (SetIdKey).
+    NewKey {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Reset a client's topics (ResetTopics).
+    Reset {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+    /// A client's topics.
+    Topics {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Link SOURCE to TARGET (TARGET is to hold SOURCE's public key).
+    Link {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Source name.
+        source: String,
+        /// Target name.
+        target: String,
+    },
+    /// Remove a link.
+    Unlink {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Source name.
+        source: String,
+        /// Target name.
+        target: String,
+    },
+    /// Clients linked to a client.
+    Linked {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Send SOURCE's public key to TARGET (SetPubKey).
+    SendPubkey {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Source name.
+        source: String,
+        /// Target name.
+        target: String,
+    },
+    /// Remove SOURCE's public key from TARGET (RemovePubKey).
+    RemovePubkey {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Source name.
+        source: String,
+        /// Target name.
+        target: String,
+    },
+    /// Remove every public key from a client (ResetPubKeys).
+    ResetPubkeys {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+}
+
+/// Topic commands.
+#[derive(Subcommand, Debug)]
+pub enum TopicCmd {
+    /// Create a topic.
+    Add {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+    },
+    /// Show a topic.
+    Get {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+    },
+    /// Remove a topic (RemoveTopic to every member).
+    Remove {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// List topics.
+    List {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Rotate a topic key (SetTopicKey to every member).
+    Rotate {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Members of a topic.
+    Clients {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Add a client to a topic (SetTopicKey).
+    Join {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+    /// Remove a client from a topic (RemoveTopic).
+    Leave {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        #[command(flatten)]
+        client: ClientArg,
+    },
+}
+
+/// C2 commands.
+#[derive(Subcommand, Debug)]
+pub enum C2Cmd {
+    /// New C2 key pair (SetC2Key to every client of the suite).
+    NewKey {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// pubkey, pq or pq-draft (default: all).
+        #[arg(long)]
+        suite: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Suites served and C2's public keys.
+    CryptoMode {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `$HOME/.local/share/e4c2`, or `./e4c2-data` without a home.
+pub fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/e4c2"),
+        None => PathBuf::from("e4c2-data"),
+    }
+}

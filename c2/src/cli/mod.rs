@@ -1,0 +1,92 @@
+//! The `e4c2` command line.
+
+pub mod admin;
+pub mod args;
+pub mod conn;
+pub mod offline;
+pub mod table;
+
+use crate::crypto_at_rest::KdfParams;
+use crate::server::{serve, ServeOptions};
+use anyhow::{anyhow, Result};
+use args::{Cli, Cmd, LogFormat};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Set up logging (stderr).
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Serve(a) => {
+            let opts = ServeOptions {
+                data_dir: a.data_dir,
+                db: a.db,
+                broker: a.broker,
+                broker_ca: a.broker_ca,
+                mqtt_listen: a.mqtt_listen,
+                grpc_listen: a.grpc_listen,
+                http_listen: a.http_listen,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
+                passphrase_file: a.passphrase_file,
+                passphrase: std::env::var("E4C2_PASSPHRASE").ok().map(Zeroizing::new),
+                kdf: KdfParams {
+                    m_kib: a.kdf_memory_kib,
+                    ..KdfParams::default()
+                },
+                window: a.publish_window,
+                max_backoff: Duration::from_millis(a.max_backoff_ms.max(100)),
+            };
+            serve(opts, shutdown_signal(), None)
+                .await
+                .map_err(|e| anyhow!("{e}"))
+        }
+        Cmd::Passphrase(a) => offline::change_passphrase(a).await,
+        Cmd::RotateToken(a) => offline::rotate_token(a).await,
+        Cmd::Client(c) => admin::client(c).await,
+        Cmd::Topic(c) => admin::topic(c).await,
+        Cmd::C2(c) => admin::c2(c).await,
+        Cmd::Protect {
+            conn,
+            topic,
+            payload,
+        } => admin::protect(conn, topic, payload).await,
+        Cmd::Unprotect {
+            conn,
+            topic,
+            protected,
+        } => admin::unprotect(conn, topic, protected).await,
+        Cmd::Events { conn } => admin::events(conn).await,
+        Cmd::Health { conn } => admin::health(conn).await,
+    }
+}

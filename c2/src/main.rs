@@ -1,0 +1,28 @@
+//! `e4c2`: the E4 C2 server (`e4c2 serve`) and its admin tool.
+
+use clap::Parser;
+use e4_c2::cli::{self, args::Cli};
+
+fn main() -> std::process::ExitCode {
+    // Before anything touches TLS: rustls on ring only.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Cli::parse();
+    cli::init_logging(args.log_format, &args.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("e4c2: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cli::run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("e4c2: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+/// Labels of API latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// `grpc` or `rest`.
+    pub api: &'static str,
+    /// Operation name (gRPC method, or REST route template).
+    pub operation: String,
+    /// `ok` or the error kind.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug)]
+struct Buckets;
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        // 0.5 ms .. ~16 s
+        Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    }
+}
+
+/// Every metric of the server.
+pub struct Metrics {
+    registry: Registry,
+    /// Commands written to the outbox.
+    pub commands_queued: Counter,
+    /// Commands acknowledged by the broker.
+    pub commands_sent: Counter,
+    /// Commands given up (could not be sealed).
+    pub commands_failed: Counter,
+    /// Broker connection or publish failures (each one retried).
+    pub publish_errors: Counter,
+    /// Commands waiting in the outbox.
+    pub outbox_pending: Gauge,
+    /// 1 when connected to the broker.
+    pub broker_connected: Gauge,
+    api_latency: Family<ApiLabels, Histogram, Buckets>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("e4c2");
+        let commands_queued = Counter::default();
+        let commands_sent = Counter::default();
+        let commands_failed = Counter::default();
+        let publish_errors = Counter::default();
+        let outbox_pending = Gauge::default();
+        let broker_connected = Gauge::default();
+        let api_latency = Family::new_with_constructor(Buckets);
+        registry.register(
+            "commands_queued",
+            "Commands written to the outbox",
+            commands_queued.clone(),
+        );
+        registry.register(
+            "commands_sent",
+            "Commands acknowledged by the broker (QoS 2 PUBCOMP)",
+            commands_sent.clone(),
+        );
+        registry.register(
+            "commands_failed",
+            "Commands given up because they could not be sealed",
+            commands_failed.clone(),
+        );
+        registry.register(
+            "publish_errors",
+            "Broker connection or publish failures (retried with backoff)",
+            publish_errors.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Commands waiting in the outbox",
+            outbox_pending.clone(),
+        );
+        registry.register(
+            "broker_connected",
+            "1 while connected to the MQTT broker",
+            broker_connected.clone(),
+        );
+        registry.register(
+            "api_request_duration_seconds",
+            "API request latency by API, operation and outcome",
+            api_latency.clone(),
+        );
+        Metrics {
+            registry,
+            commands_queued,
+            commands_sent,
+            commands_failed,
+            publish_errors,
+            outbox_pending,
+            broker_connected,
+            api_latency,
+        }
+    }
+
+    /// Record one API call.
+    pub fn observe(
+        &self,
+        api: &'static str,
+        operation: &str,
+        outcome: &'static str,
+        start: Instant,
+    ) {
+        self.api_latency
+            .get_or_create(&ApiLabels {
+                api,
+                operation: operation.to_string(),
+                outcome,
+            })
+            .observe(start.elapsed().as_secs_f64());
+    }
+
+    /// The OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        prometheus_client::encoding::text::encode(&mut s, &self.registry)
+            .expect("writing to a String");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_latency() {
+        let m = Metrics::new();
+        m.commands_queued.inc_by(3);
+        m.observe("grpc", "NewClient", "ok", Instant::now());
+        let text = m.render();
+        assert!(text.contains("e4c2_commands_queued_total 3"));
+        assert!(text.contains("e4c2_api_request_duration_seconds_count{api=\"grpc\",operation=\"NewClient\",outcome=\"ok\"} 1"));
+    }
+}

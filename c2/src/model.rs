@@ -1,0 +1,270 @@
+//! Domain types shared by the service and both APIs, and input validation.
+
+use crate::error::{C2Error, C2Result};
+use e4_proto::{Id, SuiteId, TopicHash};
+
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Largest page size.
+pub const MAX_PAGE: u32 = 1000;
+/// Longest client name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest topic name, in bytes (MQTT allows 65535; E4 commands carry only the hash).
+pub const MAX_TOPIC_LEN: usize = 1024;
+/// Largest payload accepted by protect/unprotect.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+
+/// A client addressed by name or by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRef {
+    /// By name.
+    Name(String),
+    /// By id.
+    Id(Id),
+}
+
+impl ClientRef {
+    /// From the API's `(name, id)` pair: exactly one must be set.
+    pub fn from_parts(name: &str, id: &[u8]) -> C2Result<ClientRef> {
+        match (name.is_empty(), id.is_empty()) {
+            (false, true) => Ok(ClientRef::Name(name.to_string())),
+            (true, false) => Id::from_slice(id)
+                .map(ClientRef::Id)
+                .ok_or_else(|| C2Error::invalid("a client id is 16 bytes")),
+            (true, true) => Err(C2Error::invalid("a client name or id is required")),
+            (false, false) => Err(C2Error::invalid("give a client name or an id, not both")),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientRef::Name(n) => write!(f, "client {n:?}"),
+            ClientRef::Id(id) => write!(f, "client id {id}"),
+        }
+    }
+}
+
+/// What is known of a client (never its secret key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Name (unique).
+    pub name: String,
+    /// Id (unique).
+    pub id: Id,
+    /// Suite.
+    pub suite: SuiteId,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Signature public key (public-key and kem suites).
+    pub sig_pk: Option<Vec<u8>>,
+}
+
+/// What is known of a topic (never its key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Name.
+    pub name: String,
+    /// E4 topic hash.
+    pub hash: TopicHash,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Last key change, unix ms.
+    pub key_updated_at: i64,
+}
+
+/// Commands written to the outbox by one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Queued {
+    /// How many.
+    pub count: u64,
+    /// First outbox id (0 when none).
+    pub first_id: i64,
+    /// Last outbox id (0 when none).
+    pub last_id: i64,
+}
+
+/// Delivery progress of a range of commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Commands in the range.
+    pub total: u64,
+    /// Acknowledged by the broker (or pruned after acknowledgement).
+    pub sent: u64,
+    /// Still queued.
+    pub pending: u64,
+    /// Given up (cannot be sealed).
+    pub failed: u64,
+}
+
+/// A page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return.
+    pub count: u32,
+}
+
+impl Page {
+    /// Validate; a count of 0 means the default.
+    pub fn new(offset: u64, count: u32) -> C2Result<Page> {
+        let count = if count == 0 { DEFAULT_PAGE } else { count };
+        if count > MAX_PAGE {
+            return Err(C2Error::invalid(format!(
+                "count must be at most {MAX_PAGE}"
+            )));
+        }
+        if offset > i64::MAX as u64 {
+            return Err(C2Error::invalid("offset too large"));
+        }
+        Ok(Page { offset, count })
+    }
+}
+
+/// A request to register a client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Name.
+    pub name: String,
+    /// Explicit id (default: hash of the name).
+    pub id: Option<Vec<u8>>,
+    /// Suite name (default symmetric).
+    pub suite: Option<String>,
+    /// Symmetric key (generated when absent).
+    pub key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// Signature public key (pubkey: Ed25519).
+    pub sig_pk: Option<Vec<u8>>,
+    /// KEM public key (kem suites).
+    pub kem_pk: Option<Vec<u8>>,
+}
+
+/// Events published to the event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Kind.
+    pub kind: EventKind,
+    /// Client name (when about a client).
+    pub client: Option<String>,
+    /// Client id.
+    pub client_id: Option<Id>,
+    /// Topic (when about a topic).
+    pub topic: Option<String>,
+    /// Unix ms.
+    pub timestamp: i64,
+}
+
+/// Event kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A client joined a topic.
+    ClientSubscribed,
+    /// A client left a topic.
+    ClientUnsubscribed,
+    /// A topic's key changed.
+    TopicKeyRotated,
+    /// A client was registered.
+    ClientCreated,
+    /// A client was removed.
+    ClientRemoved,
+    /// A topic was created.
+    TopicCreated,
+    /// A topic was removed.
+    TopicRemoved,
+    /// A C2 key pair was replaced.
+    C2KeyRotated,
+}
+
+impl EventKind {
+    /// Wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::ClientSubscribed => "client_subscribed",
+            EventKind::ClientUnsubscribed => "client_unsubscribed",
+            EventKind::TopicKeyRotated => "topic_key_rotated",
+            EventKind::ClientCreated => "client_created",
+            EventKind::ClientRemoved => "client_removed",
+            EventKind::TopicCreated => "topic_created",
+            EventKind::TopicRemoved => "topic_removed",
+            EventKind::C2KeyRotated => "c2_key_rotated",
+        }
+    }
+}
+
+/// Check a client name.
+pub fn check_client_name(name: &str) -> C2Result<()> {
+    if name.is_empty() {
+        return Err(C2Error::invalid("the client name is empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(C2Error::invalid(format!(
+            "the client name is longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(C2Error::invalid(
+            "the client name contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Check a topic name: a valid MQTT topic for publishing, outside `e4/`.
+pub fn check_topic(topic: &str) -> C2Result<()> {
+    if topic.is_empty() {
+        return Err(C2Error::invalid("the topic is empty"));
+    }
+    if topic.len() > MAX_TOPIC_LEN {
+        return Err(C2Error::invalid(format!(
+            "the topic is longer than {MAX_TOPIC_LEN} bytes"
+        )));
+    }
+    if topic.contains(['+', '#', '\0']) {
+        return Err(C2Error::invalid(
+            "the topic contains a wildcard (+, #) or a NUL character",
+        ));
+    }
+    if topic.starts_with("e4/") {
+        return Err(C2Error::invalid("topics under e4/ are E4 control topics"));
+    }
+    Ok(())
+}
+
+/// Parse a suite name (default symmetric) and check C2 supports it.
+pub fn parse_suite(name: Option<&str>) -> C2Result<SuiteId> {
+    let name = name.filter(|s| !s.is_empty()).unwrap_or("symmetric");
+    let suite = SuiteId::from_name(name)
+        .map_err(|_| C2Error::invalid(format!("unknown suite {name:?}")))?;
+    if !crate::SUPPORTED_SUITES.contains(&suite) {
+        return Err(C2Error::invalid(format!(
+            "suite {name:?} is not supported by this C2"
+        )));
+    }
+    Ok(suite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(check_topic("sensors/temp").is_ok());
+        for bad in ["", "a/+/b", "a/#", "e4/abcd", "a\0b"] {
+            assert!(check_topic(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_client_name("dev-1").is_ok());
+        assert!(check_client_name("").is_err());
+        assert!(check_client_name("a\nb").is_err());
+        assert!(Page::new(0, 1001).is_err());
+        assert_eq!(Page::new(5, 0).unwrap().count, DEFAULT_PAGE);
+        assert_eq!(parse_suite(None).unwrap(), SuiteId::Symmetric);
+        assert_eq!(parse_suite(Some("pq-draft")).unwrap(), SuiteId::PqDraft);
+        assert!(parse_suite(Some("hybrid")).is_err());
+        assert!(parse_suite(Some("rot13")).is_err());
+        assert!(ClientRef::from_parts("", &[]).is_err());
+        assert!(ClientRef::from_parts("a", &[1; 16]).is_err());
+        assert!(ClientRef::from_parts("", &[1; 15]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! MQTT: where commands go (an embedded broker or an external one) and the
+//! worker that publishes the outbox.
+
+pub mod broker;
+pub mod embedded;
+pub mod publisher;
+
+pub use broker::BrokerAddr;

@@ -1,0 +1,280 @@
+//! `e4c2 serve`: wire storage, secrets, broker, outbox worker and both APIs.
+
+use crate::api::{grpc::GrpcApi, rest};
+use crate::bootstrap;
+use crate::crypto_at_rest::KdfParams;
+use crate::datadir::{read_secret, write_private, DataDir, Endpoints};
+use crate::db::{redact, Db};
+use crate::error::{C2Error, C2Result};
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::mqtt::publisher::{self, PublisherConfig, PublisherHandles};
+use crate::mqtt::{embedded, BrokerAddr};
+use crate::service::Service;
+use crate::tls;
+use e4_backends::rng::OsRng;
+use e4_proto::crypto::Rng;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use zeroize::Zeroizing;
+
+/// Everything `serve` needs (no `Debug`: it holds the passphrase).
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL (default: SQLite in the data directory).
+    pub db: Option<String>,
+    /// External broker URL (default: embedded broker).
+    pub broker: Option<String>,
+    /// CA certificate (PEM) for an `mqtts://` broker.
+    pub broker_ca: Option<PathBuf>,
+    /// Embedded broker address.
+    pub mqtt_listen: SocketAddr,
+    /// gRPC address.
+    pub grpc_listen: SocketAddr,
+    /// REST address.
+    pub http_listen: SocketAddr,
+    /// TLS certificate (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Passphrase file.
+    pub passphrase_file: Option<PathBuf>,
+    /// Passphrase given in the environment.
+    pub passphrase: Option<Zeroizing<String>>,
+    /// Argon2id parameters for a new database.
+    pub kdf: KdfParams,
+    /// Outbox: unacknowledged publishes at most.
+    pub window: u16,
+    /// Outbox: longest retry delay.
+    pub max_backoff: Duration,
+}
+
+/// Resolve the operator passphrase: `--passphrase-file`, `E4C2_PASSPHRASE`,
+/// then `<data>/passphrase`; on a new database, generate one there.
+pub async fn resolve_passphrase(
+    opts_file: Option<&PathBuf>,
+    env: Option<&Zeroizing<String>>,
+    dir: &DataDir,
+    initialized: bool,
+) -> C2Result<Zeroizing<String>> {
+    if let Some(f) = opts_file {
+        return read_secret(f);
+    }
+    if let Some(p) = env {
+        return Ok(p.clone());
+    }
+    let f = dir.passphrase_file();
+    if f.is_file() {
+        return read_secret(&f);
+    }
+    if initialized {
+        return Err(C2Error::invalid(
+            "this database is encrypted: give its passphrase (--passphrase-file or E4C2_PASSPHRASE)",
+        ));
+    }
+    let mut b = Zeroizing::new([0u8; 32]);
+    OsRng.fill(&mut b[..]);
+    let p = Zeroizing::new(hex::encode(&b[..]));
+    write_private(&f, format!("{}\n", *p).as_bytes())?;
+    eprintln!(
+        "e4c2: generated the database passphrase in {} (mode 0600); move it to your secret store and pass it with --passphrase-file",
+        f.display()
+    );
+    Ok(p)
+}
+
+/// A running server's addresses (for tests and `server.json`).
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// gRPC.
+    pub grpc: SocketAddr,
+    /// REST.
+    pub http: SocketAddr,
+    /// Broker.
+    pub broker: BrokerAddr,
+}
+
+/// Run until `shutdown` completes.
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> C2Result<()> {
+    let dir = DataDir::open(&opts.data_dir)?;
+    let _lock = dir.lock()?;
+    let url = opts.db.clone().unwrap_or_else(|| dir.sqlite_url());
+    let db = Db::connect(&url).await?;
+    tracing::info!(db = %redact(&url), "database ready");
+    let initialized = bootstrap::is_initialized(&db).await?;
+    let pass = resolve_passphrase(
+        opts.passphrase_file.as_ref(),
+        opts.passphrase.as_ref(),
+        &dir,
+        initialized,
+    )
+    .await?;
+    let master = Arc::new(bootstrap::open_master(&db, pass.as_bytes(), opts.kdf).await?);
+    drop(pass);
+    let provider = e4_backends::provider();
+    bootstrap::ensure_c2_keys(&db, &master, provider).await?;
+    let (verifier, new_token) = bootstrap::ensure_admin_token(&db, &dir).await?;
+    if let Some(t) = new_token {
+        println!(
+            "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}",
+            dir.token_file().display(),
+            *t
+        );
+    }
+    let tls_files = tls::ensure(
+        &dir.tls_dir(),
+        opts.tls_cert.as_deref(),
+        opts.tls_key.as_deref(),
+    )?;
+    let (cert_pem, key_pem) = tls::read(&tls_files)?;
+
+    let (broker, broker_tls) = match &opts.broker {
+        Some(url) => {
+            let b = BrokerAddr::parse(url)?;
+            let tls = if b.tls {
+                let ca = match &opts.broker_ca {
+                    Some(p) => Some(
+                        std::fs::read(p)
+                            .map_err(|e| C2Error::invalid(format!("{}: {e}", p.display())))?,
+                    ),
+                    None => {
+                        return Err(C2Error::invalid(
+                            "an mqtts:// broker needs --broker-ca (PEM of its CA)",
+                        ))
+                    }
+                };
+                Some(Arc::new(tls::client_config(ca.as_deref())?))
+            } else {
+                None
+            };
+            (b, tls)
+        }
+        None => {
+            let a = tokio::task::spawn_blocking({
+                let l = opts.mqtt_listen;
+                move || embedded::start(l)
+            })
+            .await
+            .map_err(|e| C2Error::internal(e.to_string()))??;
+            tracing::info!(addr = %a, "embedded MQTT broker listening");
+            (BrokerAddr::plain(&a.ip().to_string(), a.port()), None)
+        }
+    };
+
+    let metrics = Arc::new(Metrics::new());
+    let notify = Arc::new(Notify::new());
+    let connected = Arc::new(AtomicBool::new(false));
+    let svc = Arc::new(Service {
+        db: db.clone(),
+        master: master.clone(),
+        provider,
+        events: EventBus::new(),
+        notify: notify.clone(),
+        metrics: metrics.clone(),
+        broker_connected: connected.clone(),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut pcfg = PublisherConfig::new(broker.clone());
+    pcfg.tls = broker_tls;
+    pcfg.window = opts.window.max(1);
+    pcfg.max_backoff = opts.max_backoff;
+    let worker = tokio::spawn(publisher::run(
+        pcfg,
+        PublisherHandles {
+            db: db.clone(),
+            master,
+            provider,
+            notify,
+            metrics,
+            connected,
+        },
+        stop_rx.clone(),
+    ));
+
+    // gRPC over TLS.
+    let grpc_listener = tokio::net::TcpListener::bind(opts.grpc_listen)
+        .await
+        .map_err(|e| C2Error::Unavailable(format!("gRPC on {}: {e}", opts.grpc_listen)))?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|e| C2Error::internal(e.to_string()))?;
+    let identity = tonic::transport::Identity::from_pem(&cert_pem, &key_pem);
+    let grpc_server = tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+        .map_err(|e| C2Error::invalid(format!("TLS for gRPC: {e}")))?
+        .add_service(GrpcApi::new(svc.clone(), verifier.clone()).into_server());
+    let mut grpc_stop = stop_rx.clone();
+    let grpc_task = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        grpc_server
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = grpc_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    // REST over TLS.
+    let http_listener = std::net::TcpListener::bind(opts.http_listen)
+        .map_err(|e| C2Error::Unavailable(format!("HTTP on {}: {e}", opts.http_listen)))?;
+    http_listener
+        .set_nonblocking(true)
+        .map_err(|e| C2Error::internal(e.to_string()))?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|e| C2Error::internal(e.to_string()))?;
+    let rustls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem)
+        .await
+        .map_err(|e| C2Error::invalid(format!("TLS for HTTP: {e}")))?;
+    let handle = axum_server::Handle::new();
+    let app = rest::router(svc.clone(), verifier);
+    let http_server = axum_server::from_tcp_rustls(http_listener, rustls_cfg)
+        .map_err(|e| C2Error::internal(e.to_string()))?
+        .handle(handle.clone());
+    let http_task = tokio::spawn(async move { http_server.serve(app.into_make_service()).await });
+
+    dir.write_endpoints(&Endpoints {
+        grpc: grpc_addr.to_string(),
+        http: http_addr.to_string(),
+        mqtt: broker.to_string(),
+    })?;
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, broker = %broker, "e4c2 serving");
+    if let Some(tx) = started {
+        let _ = tx.send(Running {
+            grpc: grpc_addr,
+            http: http_addr,
+            broker: broker.clone(),
+        });
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    // Open streams (event subscribers) would hold a graceful gRPC shutdown
+    // forever: give in-flight calls 5 s, then close what is left.
+    let grpc_abort = grpc_task.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), grpc_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("closing gRPC streams still open after 5 s");
+        grpc_abort.abort();
+    }
+    let _ = http_task.await;
+    let _ = worker.await;
+    db.close().await;
+    let _ = std::fs::remove_file(dir.endpoints_file());
+    Ok(())
+}

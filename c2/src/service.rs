@@ -1,0 +1,856 @@
+//! Every C2 operation, once, for both APIs. Each write runs in one
+//! transaction together with the commands it implies (the outbox); events
+//! are published and the outbox worker woken only after the commit.
+
+use crate::bootstrap;
+use crate::crypto_at_rest::{aad, MasterKey};
+use crate::db::clients::{self, ClientRow};
+use crate::db::topics::{self, TopicRow};
+use crate::db::{c2keys, links, now_ms, outbox as otable, Db, WriteTx};
+use crate::error::{C2Error, C2Result};
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::model::*;
+use crate::outbox::{c2_secret_aad, client_key_aad, Enqueuer};
+use e4_backends::rng::OsRng;
+use e4_proto::crypto::Rng;
+use e4_proto::keys::is_all_zero;
+use e4_proto::message::{seal_symmetric, SignedMessage, SymMessage, SYM_OVERHEAD};
+use e4_proto::{Command, CryptoProvider, Id, SuiteId, SymKey, TopicHash};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use zeroize::Zeroizing;
+
+/// Rows read per batch by fleet-wide operations.
+pub const FLEET_BATCH: usize = 500;
+
+/// Associated data of a topic's encrypted key.
+pub fn topic_key_aad(topic: &str) -> Vec<u8> {
+    aad("topic-key", topic.as_bytes())
+}
+
+/// Health report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Database answers.
+    pub database: bool,
+    /// Connected to the broker.
+    pub broker: bool,
+    /// Commands waiting.
+    pub outbox_pending: u64,
+}
+
+/// C2's key for one suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteInfo {
+    /// Suite.
+    pub suite: SuiteId,
+    /// C2's public key (none for symmetric).
+    pub c2_public_key: Vec<u8>,
+    /// Its version.
+    pub c2_key_version: u64,
+    /// Clients of this suite.
+    pub clients: u64,
+}
+
+/// The operations.
+pub struct Service {
+    /// Database.
+    pub db: Db,
+    /// At-rest key.
+    pub master: Arc<MasterKey>,
+    /// Crypto backends.
+    pub provider: &'static CryptoProvider,
+    /// Event fan-out.
+    pub events: EventBus,
+    /// Wakes the outbox worker.
+    pub notify: Arc<Notify>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Broker connection state (for health).
+    pub broker_connected: Arc<AtomicBool>,
+}
+
+fn random_key() -> Zeroizing<[u8; 32]> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    loop {
+        OsRng.fill(&mut k[..]);
+        if !is_all_zero(&k[..]) {
+            return k;
+        }
+    }
+}
+
+impl Service {
+    async fn commit_commands(&self, w: WriteTx, q: Queued) -> C2Result<Queued> {
+        w.commit().await?;
+        if q.count > 0 {
+            self.metrics.commands_queued.inc_by(q.count);
+            self.notify.notify_one();
+        }
+        Ok(q)
+    }
+
+    /// Begin a transaction that queues commands.
+    async fn begin_commands(&self) -> C2Result<(WriteTx, Enqueuer<'_>)> {
+        let mut w = self.db.begin_write().await?;
+        let e = Enqueuer::begin(w.conn(), &self.master).await?;
+        Ok((w, e))
+    }
+
+    // ---- clients -------------------------------------------------------
+
+    /// Register a client. Returns the key when C2 generated it.
+    pub async fn new_client(
+        &self,
+        req: NewClient,
+    ) -> C2Result<(ClientInfo, Option<Zeroizing<[u8; 32]>>)> {
+        check_client_name(&req.name)?;
+        let suite = parse_suite(req.suite.as_deref())?;
+        let id = match &req.id {
+            Some(b) if !b.is_empty() => {
+                Id::from_slice(b).ok_or_else(|| C2Error::invalid("a client id is 16 bytes"))?
+            }
+            _ => Id::from_alias(self.provider.hash, req.name.as_bytes()),
+        };
+        let s = self.provider.suite(suite)?;
+        let now = now_ms();
+        let mut row = ClientRow {
+            id,
+            name: req.name.clone(),
+            suite,
+            key_enc: None,
+            sig_pk: None,
+            kem_pk: None,
+            created_at: now,
+            key_updated_at: now,
+        };
+        let present = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|b| !b.is_empty());
+        let given_key = req.key.as_ref().filter(|k| !k.is_empty());
+        let mut generated = None;
+        match suite {
+            SuiteId::Symmetric => {
+                if present(&req.sig_pk) || present(&req.kem_pk) {
+                    return Err(C2Error::invalid(
+                        "a symmetric client takes a key, not public keys",
+                    ));
+                }
+                let key = match given_key {
+                    Some(k) => {
+                        if k.len() != 32 {
+                            return Err(C2Error::invalid("a symmetric client key is 32 bytes"));
+                        }
+                        if is_all_zero(k) {
+                            return Err(C2Error::invalid("the client key is all zeros"));
+                        }
+                        let mut a = Zeroizing::new([0u8; 32]);
+                        a.copy_from_slice(k);
+                        a
+                    }
+                    None => {
+                        let k = random_key();
+                        generated = Some(k.clone());
+                        k
+                    }
+                };
+                row.key_enc = Some(self.master.seal(&client_key_aad(&id), &key[..]));
+            }
+            SuiteId::PubKey => {
+                if given_key.is_some() || present(&req.kem_pk) {
+                    return Err(C2Error::invalid(
+                        "a pubkey client takes its Ed25519 public key (sig_public_key) only",
+                    ));
+                }
+                let pk = req
+                    .sig_pk
+                    .as_ref()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| {
+                        C2Error::invalid("sig_public_key (Ed25519, 32 bytes) is required")
+                    })?;
+                let pk32: [u8; 32] = pk
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| C2Error::invalid("an Ed25519 public key is 32 bytes"))?;
+                if is_all_zero(&pk32) || s.x25519()?.public_from_ed25519(&pk32).is_none() {
+                    return Err(C2Error::invalid("not a valid Ed25519 public key"));
+                }
+                row.sig_pk = Some(pk.clone());
+            }
+            _ => {
+                if given_key.is_some() {
+                    return Err(C2Error::invalid(format!(
+                        "a {suite} client takes sig_public_key and kem_public_key, not a key"
+                    )));
+                }
+                let sig_len = s.sig()?.public_key_len();
+                let kem_len = s.kem()?.public_key_len();
+                let sig = req.sig_pk.clone().unwrap_or_default();
+                let kem = req.kem_pk.clone().unwrap_or_default();
+                if sig.len() != sig_len {
+                    return Err(C2Error::invalid(format!(
+                        "sig_public_key for {suite} is {sig_len} bytes, got {}",
+                        sig.len()
+                    )));
+                }
+                if kem.len() != kem_len {
+                    return Err(C2Error::invalid(format!(
+                        "kem_public_key for {suite} is {kem_len} bytes, got {}",
+                        kem.len()
+                    )));
+                }
+                if is_all_zero(&sig) || is_all_zero(&kem) {
+                    return Err(C2Error::invalid("a public key is all zeros"));
+                }
+                row.sig_pk = Some(sig);
+                row.kem_pk = Some(kem);
+            }
+        }
+        let mut w = self.db.begin_write().await?;
+        clients::insert(w.conn(), &row).await?;
+        w.commit().await?;
+        self.events
+            .emit(EventKind::ClientCreated, Some((&row.name, id)), None);
+        tracing::info!(client = %row.name, id = %id, suite = %suite, "client created");
+        Ok((row.info(), generated))
+    }
+
+    /// A client.
+    pub async fn get_client(&self, r: &ClientRef) -> C2Result<ClientInfo> {
+        let mut c = self.db.read().await?;
+        Ok(clients::get(&mut c, r).await?.info())
+    }
+
+    /// Remove a client (its memberships and links go too; no command).
+    pub async fn remove_client(&self, r: &ClientRef) -> C2Result<()> {
+        let mut w = self.db.begin_write().await?;
+        let row = clients::get(w.conn(), r).await?;
+        clients::delete(w.conn(), &row.id).await?;
+        w.commit().await?;
+        self.events
+            .emit(EventKind::ClientRemoved, Some((&row.name, row.id)), None);
+        tracing::info!(client = %row.name, "client removed");
+        Ok(())
+    }
+
+    /// New identity key for a client, sent with SetIdKey (sealed under the
+    /// old key); a pubkey client's new public key goes to its linked clients.
+    pub async fn new_client_key(&self, r: &ClientRef) -> C2Result<Queued> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let row = clients::get(w.conn(), r).await?;
+        let s = self.provider.suite(row.suite)?;
+        let now = now_ms();
+        match row.suite {
+            SuiteId::Symmetric => {
+                let key = random_key();
+                q.push(w.conn(), &row, &Command::SetIdKey(&key[..])).await?;
+                let enc = self.master.seal(&client_key_aad(&row.id), &key[..]);
+                clients::update_key(w.conn(), &row.id, Some(enc), None, now).await?;
+            }
+            SuiteId::PubKey => {
+                let sig = s.sig()?;
+                let mut sk = Zeroizing::new(vec![0u8; sig.secret_key_len()]);
+                let mut pk = vec![0u8; sig.public_key_len()];
+                sig.generate(&mut OsRng, &mut sk, &mut pk)?;
+                q.push(w.conn(), &row, &Command::SetIdKey(&sk)).await?;
+                clients::update_key(w.conn(), &row.id, None, Some(pk.clone()), now).await?;
+                let mut after = Vec::new();
+                loop {
+                    let targets =
+                        links::target_batch(w.conn(), &row.id, &after, FLEET_BATCH).await?;
+                    let Some(last) = targets.last() else { break };
+                    after = last.id.0.to_vec();
+                    for t in &targets {
+                        q.push(
+                            w.conn(),
+                            t,
+                            &Command::SetPubKey {
+                                key: &pk,
+                                id: row.id,
+                            },
+                        )
+                        .await?;
+                    }
+                }
+            }
+            other => {
+                return Err(C2Error::invalid(format!(
+                    "suite {other} devices generate their own keys; C2 cannot set them"
+                )))
+            }
+        }
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        tracing::info!(client = %row.name, commands = queued.count, "client key replaced");
+        Ok(queued)
+    }
+
+    /// ResetTopics to a client; its memberships are dropped.
+    pub async fn reset_client(&self, r: &ClientRef) -> C2Result<Queued> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let row = clients::get(w.conn(), r).await?;
+        q.push(w.conn(), &row, &Command::ResetTopics).await?;
+        let mut left = Vec::new();
+        let mut after = String::new();
+        loop {
+            let names =
+                topics::names_of_client_batch(w.conn(), &row.id, &after, FLEET_BATCH).await?;
+            let Some(last) = names.last() else { break };
+            after = last.clone();
+            left.extend(names);
+        }
+        topics::remove_all_of_client(w.conn(), &row.id).await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        for t in &left {
+            self.events.emit(
+                EventKind::ClientUnsubscribed,
+                Some((&row.name, row.id)),
+                Some(t),
+            );
+        }
+        Ok(queued)
+    }
+
+    /// Number of clients.
+    pub async fn count_clients(&self) -> C2Result<u64> {
+        let mut c = self.db.read().await?;
+        clients::count(&mut c).await
+    }
+
+    /// A page of clients.
+    pub async fn list_clients(&self, page: Page) -> C2Result<Vec<ClientInfo>> {
+        let mut c = self.db.read().await?;
+        Ok(clients::list(&mut c, page)
+            .await?
+            .iter()
+            .map(ClientRow::info)
+            .collect())
+    }
+
+    // ---- topics --------------------------------------------------------
+
+    /// Create a topic with a random key.
+    pub async fn new_topic(&self, topic: &str) -> C2Result<TopicInfo> {
+        check_topic(topic)?;
+        let key = random_key();
+        let now = now_ms();
+        let row = TopicRow {
+            name: topic.to_string(),
+            hash: TopicHash::of(self.provider.hash, topic.as_bytes()),
+            key_enc: self.master.seal(&topic_key_aad(topic), &key[..]),
+            created_at: now,
+            key_updated_at: now,
+        };
+        let mut w = self.db.begin_write().await?;
+        topics::insert(w.conn(), &row).await?;
+        w.commit().await?;
+        self.events.emit(EventKind::TopicCreated, None, Some(topic));
+        Ok(row.info())
+    }
+
+    /// A topic.
+    pub async fn get_topic(&self, topic: &str) -> C2Result<TopicInfo> {
+        check_topic(topic)?;
+        let mut c = self.db.read().await?;
+        Ok(topics::get(&mut c, topic).await?.info())
+    }
+
+    /// RemoveTopic to every member, then delete the topic.
+    pub async fn remove_topic(&self, topic: &str) -> C2Result<Queued> {
+        check_topic(topic)?;
+        let (mut w, mut q) = self.begin_commands().await?;
+        let t = topics::lock_get(w.conn(), topic).await?;
+        let mut after = Vec::new();
+        loop {
+            let members = topics::member_batch(w.conn(), topic, &after, FLEET_BATCH).await?;
+            let Some(last) = members.last() else { break };
+            after = last.id.0.to_vec();
+            for m in &members {
+                q.push(w.conn(), m, &Command::RemoveTopic(t.hash)).await?;
+            }
+        }
+        topics::delete(w.conn(), topic).await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events.emit(EventKind::TopicRemoved, None, Some(topic));
+        Ok(queued)
+    }
+
+    /// Number of topics.
+    pub async fn count_topics(&self) -> C2Result<u64> {
+        let mut c = self.db.read().await?;
+        topics::count(&mut c).await
+    }
+
+    /// A page of topics.
+    pub async fn list_topics(&self, page: Page) -> C2Result<Vec<TopicInfo>> {
+        let mut c = self.db.read().await?;
+        Ok(topics::list(&mut c, page)
+            .await?
+            .iter()
+            .map(TopicRow::info)
+            .collect())
+    }
+
+    /// New random topic key, SetTopicKey to every member, streamed from
+    /// the database in batches within the one transaction.
+    pub async fn rotate_topic_key(&self, topic: &str) -> C2Result<Queued> {
+        check_topic(topic)?;
+        let (mut w, mut q) = self.begin_commands().await?;
+        let t = topics::lock_get(w.conn(), topic).await?;
+        let key = random_key();
+        topics::update_key(
+            w.conn(),
+            topic,
+            self.master.seal(&topic_key_aad(topic), &key[..]),
+            now_ms(),
+        )
+        .await?;
+        let cmd = Command::SetTopicKey {
+            key: &key,
+            topic: t.hash,
+        };
+        let mut after = Vec::new();
+        loop {
+            let members = topics::member_batch(w.conn(), topic, &after, FLEET_BATCH).await?;
+            let Some(last) = members.last() else { break };
+            after = last.id.0.to_vec();
+            for m in &members {
+                q.push(w.conn(), m, &cmd).await?;
+            }
+        }
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events
+            .emit(EventKind::TopicKeyRotated, None, Some(topic));
+        tracing::info!(topic, commands = queued.count, "topic key rotated");
+        Ok(queued)
+    }
+
+    // ---- membership ----------------------------------------------------
+
+    /// Add a client to a topic: SetTopicKey.
+    pub async fn add_client_to_topic(&self, r: &ClientRef, topic: &str) -> C2Result<Queued> {
+        check_topic(topic)?;
+        let (mut w, mut q) = self.begin_commands().await?;
+        let c = clients::get(w.conn(), r).await?;
+        let t = topics::lock_get(w.conn(), topic).await?;
+        if topics::is_member(w.conn(), topic, &c.id).await? {
+            return Err(C2Error::exists(format!(
+                "client {:?} is already a member of {topic:?}",
+                c.name
+            )));
+        }
+        topics::add_member(w.conn(), topic, &c.id).await?;
+        let key = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
+        q.push(
+            w.conn(),
+            &c,
+            &Command::SetTopicKey {
+                key: &key,
+                topic: t.hash,
+            },
+        )
+        .await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events.emit(
+            EventKind::ClientSubscribed,
+            Some((&c.name, c.id)),
+            Some(topic),
+        );
+        Ok(queued)
+    }
+
+    /// Remove a client from a topic: RemoveTopic.
+    pub async fn remove_client_from_topic(&self, r: &ClientRef, topic: &str) -> C2Result<Queued> {
+        check_topic(topic)?;
+        let (mut w, mut q) = self.begin_commands().await?;
+        let c = clients::get(w.conn(), r).await?;
+        let t = topics::lock_get(w.conn(), topic).await?;
+        if !topics::remove_member(w.conn(), topic, &c.id).await? {
+            return Err(C2Error::not_found(format!(
+                "client {:?} is not a member of {topic:?}",
+                c.name
+            )));
+        }
+        q.push(w.conn(), &c, &Command::RemoveTopic(t.hash)).await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events.emit(
+            EventKind::ClientUnsubscribed,
+            Some((&c.name, c.id)),
+            Some(topic),
+        );
+        Ok(queued)
+    }
+
+    /// Number of topics of a client.
+    pub async fn count_topics_for_client(&self, r: &ClientRef) -> C2Result<u64> {
+        let mut conn = self.db.read().await?;
+        let c = clients::get(&mut conn, r).await?;
+        topics::count_of_client(&mut conn, &c.id).await
+    }
+
+    /// A page of a client's topics.
+    pub async fn list_topics_for_client(
+        &self,
+        r: &ClientRef,
+        page: Page,
+    ) -> C2Result<Vec<TopicInfo>> {
+        let mut conn = self.db.read().await?;
+        let c = clients::get(&mut conn, r).await?;
+        Ok(topics::list_of_client(&mut conn, &c.id, page)
+            .await?
+            .iter()
+            .map(TopicRow::info)
+            .collect())
+    }
+
+    /// Number of members of a topic.
+    pub async fn count_clients_for_topic(&self, topic: &str) -> C2Result<u64> {
+        check_topic(topic)?;
+        let mut conn = self.db.read().await?;
+        topics::get(&mut conn, topic).await?;
+        topics::count_members(&mut conn, topic).await
+    }
+
+    /// A page of a topic's members.
+    pub async fn list_clients_for_topic(
+        &self,
+        topic: &str,
+        page: Page,
+    ) -> C2Result<Vec<ClientInfo>> {
+        check_topic(topic)?;
+        let mut conn = self.db.read().await?;
+        topics::get(&mut conn, topic).await?;
+        Ok(topics::list_members(&mut conn, topic, page)
+            .await?
+            .iter()
+            .map(ClientRow::info)
+            .collect())
+    }
+
+    // ---- public keys ---------------------------------------------------
+
+    async fn pair(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        source: &ClientRef,
+        target: &ClientRef,
+    ) -> C2Result<(ClientRow, ClientRow)> {
+        let s = clients::get(conn, source).await?;
+        let t = clients::get(conn, target).await?;
+        if s.id == t.id {
+            return Err(C2Error::invalid("source and target are the same client"));
+        }
+        if s.suite == SuiteId::Symmetric || t.suite == SuiteId::Symmetric {
+            return Err(C2Error::invalid(
+                "public keys are for public-key and post-quantum clients, not symmetric ones",
+            ));
+        }
+        if s.suite != t.suite {
+            return Err(C2Error::invalid(format!(
+                "source is a {} client and target a {} client",
+                s.suite, t.suite
+            )));
+        }
+        Ok((s, t))
+    }
+
+    /// Record that target should hold source's public key.
+    pub async fn link_client(&self, source: &ClientRef, target: &ClientRef) -> C2Result<()> {
+        let mut w = self.db.begin_write().await?;
+        let (s, t) = self.pair(w.conn(), source, target).await?;
+        if links::exists(w.conn(), &s.id, &t.id).await? {
+            return Err(C2Error::exists(format!(
+                "{:?} is already linked to {:?}",
+                s.name, t.name
+            )));
+        }
+        links::add(w.conn(), &s.id, &t.id).await?;
+        w.commit().await
+    }
+
+    /// Remove a link.
+    pub async fn unlink_client(&self, source: &ClientRef, target: &ClientRef) -> C2Result<()> {
+        let mut w = self.db.begin_write().await?;
+        let (s, t) = self.pair(w.conn(), source, target).await?;
+        if !links::remove(w.conn(), &s.id, &t.id).await? {
+            return Err(C2Error::not_found(format!(
+                "{:?} is not linked to {:?}",
+                s.name, t.name
+            )));
+        }
+        w.commit().await
+    }
+
+    /// Number of clients linked to a client.
+    pub async fn count_linked_clients(&self, r: &ClientRef) -> C2Result<u64> {
+        let mut conn = self.db.read().await?;
+        let c = clients::get(&mut conn, r).await?;
+        links::count_targets(&mut conn, &c.id).await
+    }
+
+    /// A page of clients linked to a client.
+    pub async fn list_linked_clients(
+        &self,
+        r: &ClientRef,
+        page: Page,
+    ) -> C2Result<Vec<ClientInfo>> {
+        let mut conn = self.db.read().await?;
+        let c = clients::get(&mut conn, r).await?;
+        Ok(links::list_targets(&mut conn, &c.id, page)
+            .await?
+            .iter()
+            .map(ClientRow::info)
+            .collect())
+    }
+
+    /// SetPubKey(source) to target.
+    pub async fn send_client_pubkey(
+        &self,
+        source: &ClientRef,
+        target: &ClientRef,
+    ) -> C2Result<Queued> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let (s, t) = self.pair(w.conn(), source, target).await?;
+        let pk = s
+            .sig_pk
+            .clone()
+            .ok_or_else(|| C2Error::internal("client without public key"))?;
+        q.push(w.conn(), &t, &Command::SetPubKey { key: &pk, id: s.id })
+            .await?;
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await
+    }
+
+    /// RemovePubKey(source) to target.
+    pub async fn remove_client_pubkey(
+        &self,
+        source: &ClientRef,
+        target: &ClientRef,
+    ) -> C2Result<Queued> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let (s, t) = self.pair(w.conn(), source, target).await?;
+        q.push(w.conn(), &t, &Command::RemovePubKey(s.id)).await?;
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await
+    }
+
+    /// ResetPubKeys to a client.
+    pub async fn reset_client_pubkeys(&self, r: &ClientRef) -> C2Result<Queued> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let t = clients::get(w.conn(), r).await?;
+        if t.suite == SuiteId::Symmetric {
+            return Err(C2Error::invalid("symmetric clients hold no public keys"));
+        }
+        q.push(w.conn(), &t, &Command::ResetPubKeys).await?;
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await
+    }
+
+    /// New C2 key pair for `suite` (or every keyed suite): SetC2Key to
+    /// each of its clients, sealed with the previous key.
+    pub async fn new_c2_key(&self, suite: Option<&str>) -> C2Result<Queued> {
+        let suites: Vec<SuiteId> = match suite.filter(|s| !s.is_empty()) {
+            Some(name) => {
+                let s = parse_suite(Some(name))?;
+                if s == SuiteId::Symmetric {
+                    return Err(C2Error::invalid("the symmetric suite has no C2 key"));
+                }
+                vec![s]
+            }
+            None => bootstrap::keyed_suites().collect(),
+        };
+        let (mut w, mut q) = self.begin_commands().await?;
+        for suite in &suites {
+            let suite = *suite;
+            let old = c2keys::current(w.conn(), suite)
+                .await?
+                .ok_or_else(|| C2Error::internal(format!("no C2 key for {suite}")))?;
+            let (pk, sk) = bootstrap::generate_c2_keypair(self.provider, suite)?;
+            let mut after = Vec::new();
+            loop {
+                let batch = clients::batch_of_suite(w.conn(), suite, &after, FLEET_BATCH).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.id.0.to_vec();
+                for c in &batch {
+                    q.push(w.conn(), c, &Command::SetC2Key(&pk)).await?;
+                }
+            }
+            q.flush(w.conn()).await?;
+            let version = old.version + 1;
+            let row = c2keys::C2KeyRow {
+                version,
+                public_key: pk,
+                secret_enc: self.master.seal(&c2_secret_aad(suite, version), &sk),
+            };
+            c2keys::insert(w.conn(), suite, &row, now_ms()).await?;
+        }
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events.emit(EventKind::C2KeyRotated, None, None);
+        tracing::info!(commands = queued.count, "C2 key rotated");
+        Ok(queued)
+    }
+
+    // ---- messages --------------------------------------------------------
+
+    async fn topic_key(&self, topic: &str) -> C2Result<SymKey> {
+        check_topic(topic)?;
+        let mut conn = self.db.read().await?;
+        let t = topics::get(&mut conn, topic).await?;
+        let k = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
+        Ok(SymKey::new(*k))
+    }
+
+    /// Protect a payload with the topic key (E4 symmetric format).
+    pub async fn protect_message(&self, topic: &str, payload: &[u8]) -> C2Result<Vec<u8>> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(C2Error::invalid(format!(
+                "payload larger than {MAX_PAYLOAD} bytes"
+            )));
+        }
+        let key = self.topic_key(topic).await?;
+        let mut out = vec![0u8; payload.len() + SYM_OVERHEAD];
+        let ts = (now_ms() / 1000) as u64;
+        let n = seal_symmetric(self.provider.siv, &key, ts, payload, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Unprotect a message of any suite's format under the topic key; for
+    /// signed formats the sender must be a registered client.
+    pub async fn unprotect_message(
+        &self,
+        topic: &str,
+        msg: &[u8],
+    ) -> C2Result<(Vec<u8>, Option<Id>)> {
+        if msg.len() > MAX_PAYLOAD + 8192 {
+            return Err(C2Error::invalid("message too large"));
+        }
+        let key = self.topic_key(topic).await?;
+        let now = (now_ms() / 1000) as u64;
+        let mut out = vec![0u8; msg.len()];
+        let sym = SymMessage::parse(msg).and_then(|m| {
+            e4_proto::time::check_message(m.ts, now)?;
+            m.open(self.provider.siv, &key, &mut out)
+        });
+        let sym_err = match sym {
+            Ok(n) => {
+                out.truncate(n);
+                return Ok((out, None));
+            }
+            Err(e @ (e4_proto::Error::NotAuthentic | e4_proto::Error::TooShortCiphertext)) => e,
+            Err(e) => return Err(e.into()),
+        };
+        // Not a symmetric message under this key: a signed format, or
+        // nothing authentic at all.
+        let not_signed = |e: e4_proto::Error| -> C2Error {
+            if sym_err == e4_proto::Error::NotAuthentic {
+                C2Error::NotAuthentic(
+                    "the message does not authenticate under the topic key".into(),
+                )
+            } else {
+                e.into()
+            }
+        };
+        // Signed formats: kem suites carry their suite byte at offset 8.
+        let kem_suite = msg
+            .get(8)
+            .and_then(|b| SuiteId::from_code(*b).ok())
+            .filter(|s| s.is_kem_suite() && self.provider.supports(*s));
+        let (suite, parsed) = match kem_suite {
+            Some(s) => {
+                let sig_len = self.provider.suite(s)?.sig()?.signature_len();
+                match SignedMessage::parse_kem(msg, s, sig_len) {
+                    Ok(m) => (s, m),
+                    Err(_) => (
+                        SuiteId::PubKey,
+                        SignedMessage::parse_pubkey(msg).map_err(not_signed)?,
+                    ),
+                }
+            }
+            None => (
+                SuiteId::PubKey,
+                SignedMessage::parse_pubkey(msg).map_err(not_signed)?,
+            ),
+        };
+        e4_proto::time::check_message(parsed.ts, now)?;
+        let mut conn = self.db.read().await?;
+        let sender = clients::find(&mut conn, &ClientRef::Id(parsed.sender))
+            .await?
+            .filter(|c| c.suite == suite)
+            .ok_or_else(|| C2Error::NotAuthentic("unknown sender".into()))?;
+        let pk = sender
+            .sig_pk
+            .as_ref()
+            .ok_or_else(|| C2Error::NotAuthentic("sender has no public key".into()))?;
+        self.provider
+            .suite(suite)?
+            .sig()?
+            .verify(pk, parsed.signed, parsed.sig)?;
+        let (tag, ct) = parsed.siv_part()?;
+        out.truncate(ct.len());
+        out.copy_from_slice(ct);
+        self.provider.siv.open(&key, parsed.ad, tag, &mut out)?;
+        Ok((out, Some(sender.id)))
+    }
+
+    // ---- service -------------------------------------------------------
+
+    /// Delivery progress of ids first..=last.
+    pub async fn command_progress(&self, first: i64, last: i64) -> C2Result<Progress> {
+        if first < 1 || last < first {
+            return Err(C2Error::invalid("need 1 <= first_id <= last_id"));
+        }
+        if last - first >= 100_000_000 {
+            return Err(C2Error::invalid("range too large"));
+        }
+        let mut conn = self.db.read().await?;
+        let (pending, failed) = otable::progress(&mut conn, first, last).await?;
+        let total = (last - first + 1) as u64;
+        Ok(Progress {
+            total,
+            sent: total.saturating_sub(pending + failed),
+            pending,
+            failed,
+        })
+    }
+
+    /// Health.
+    pub async fn health(&self) -> Health {
+        let database = self.db.ping().await;
+        let outbox_pending = match self.db.read().await {
+            Ok(mut c) => otable::count_pending(&mut c).await.unwrap_or(0),
+            Err(_) => 0,
+        };
+        Health {
+            database,
+            broker: self.broker_connected.load(Ordering::SeqCst),
+            outbox_pending,
+        }
+    }
+
+    /// The suites C2 serves, with C2's public key for each.
+    pub async fn crypto_mode(&self) -> C2Result<Vec<SuiteInfo>> {
+        let mut conn = self.db.read().await?;
+        let mut out = Vec::new();
+        for suite in crate::SUPPORTED_SUITES.iter().copied() {
+            let (pk, v) = match c2keys::current(&mut conn, suite).await? {
+                Some(k) => (k.public_key, k.version as u64),
+                None => (Vec::new(), 0),
+            };
+            out.push(SuiteInfo {
+                suite,
+                c2_public_key: pk,
+                c2_key_version: v,
+                clients: clients::count_suite(&mut conn, suite).await?,
+            });
+        }
+        Ok(out)
+    }
+}

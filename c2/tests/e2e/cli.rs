@@ -1,0 +1,225 @@
+//! The binary: zero-setup first start, the admin CLI over gRPC (tables and
+//! --json), offline passphrase change and token rotation.
+
+use crate::common;
+
+use common::external::send_signal;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn e4c2() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_e4c2"))
+}
+
+fn serve(dir: &Path) -> Child {
+    e4c2()
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--kdf-memory-kib",
+            "1024",
+            "--log",
+            "warn",
+        ])
+        .env_remove("E4C2_PASSPHRASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_up(dir: &Path) {
+    for _ in 0..3000 {
+        if dir.join("server.json").exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not start");
+}
+
+fn stop(mut c: Child) -> String {
+    send_signal(c.id(), 15);
+    let status = c.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut s = String::new();
+    use std::io::Read;
+    if let Some(mut o) = c.stdout.take() {
+        o.read_to_string(&mut s).unwrap();
+    }
+    s
+}
+
+fn admin(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = e4c2()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn zero_setup_start_admin_cli_and_offline_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+
+    // First start: everything generated, the admin token printed once.
+    let mut c = serve(&dir);
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("admin token"), "{line}");
+    let mut token = String::new();
+    out.read_line(&mut token).unwrap();
+    c.stdout = None;
+    wait_up(&dir);
+    let saved = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    assert_eq!(saved.trim(), token.trim());
+    assert!(token.starts_with("e4c2_"));
+    for f in ["admin.token", "passphrase", "tls/key.pem"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(mode(&dir), 0o700);
+
+    // The admin CLI finds address, certificate and token in the data dir.
+    let (ok, o, e) = admin(&dir, &["client", "add", "dev1", "--json"]);
+    assert!(ok, "{e}");
+    let v = json(&o);
+    assert_eq!(v["name"], "dev1");
+    assert_eq!(v["key"].as_str().unwrap().len(), 64);
+    let (ok, o, e) = admin(&dir, &["client", "add", "dev2"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("generated key (shown once)"), "{o}");
+    assert!(admin(&dir, &["topic", "add", "plant/line-1"]).0);
+    for d in ["dev1", "dev2"] {
+        let (ok, o, e) = admin(&dir, &["topic", "join", "plant/line-1", d, "--json"]);
+        assert!(ok, "{e}");
+        assert_eq!(json(&o)["commands_queued"], 1);
+    }
+    let (ok, o, _) = admin(&dir, &["client", "list", "--json", "--count", "1"]);
+    assert!(ok);
+    let v = json(&o);
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["clients"].as_array().unwrap().len(), 1);
+    let (ok, o, _) = admin(&dir, &["client", "list"]);
+    assert!(ok);
+    assert!(o.starts_with("NAME"), "{o}");
+    assert!(o.contains("dev2") && o.contains("2 of 2"), "{o}");
+    // A fleet-wide operation waits for delivery (progress bar on a terminal).
+    let (ok, o, e) = admin(&dir, &["topic", "rotate", "plant/line-1"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("2 command(s) queued"), "{o}");
+    let (ok, o, _) = admin(&dir, &["topic", "clients", "plant/line-1", "--json"]);
+    assert!(ok);
+    assert_eq!(json(&o)["total"], 2);
+    let (ok, o, _) = admin(&dir, &["health", "--json"]);
+    assert!(ok);
+    assert_eq!(json(&o)["database"], true);
+    let (ok, o, _) = admin(&dir, &["c2", "crypto-mode"]);
+    assert!(ok);
+    assert!(o.contains("pq-draft"), "{o}");
+    let (ok, o, _) = admin(&dir, &["protect", "plant/line-1", "hello", "--json"]);
+    assert!(ok);
+    let protected = json(&o)["protected"].as_str().unwrap().to_string();
+    let (ok, o, _) = admin(&dir, &["unprotect", "plant/line-1", &protected]);
+    assert!(ok);
+    assert_eq!(o.trim(), "hello");
+    let (ok, _, e) = admin(&dir, &["client", "get", "nobody"]);
+    assert!(!ok);
+    assert!(e.contains("NotFound"), "{e}");
+
+    // Offline commands refuse to run next to the server.
+    let (ok, _, e) = admin(&dir, &["rotate-token"]);
+    assert!(!ok && e.contains("another e4c2 process"), "{e}");
+    stop(c);
+
+    // Restart: no new token is printed.
+    let c = serve(&dir);
+    wait_up(&dir);
+    let printed = stop(c);
+    assert!(!printed.contains("admin token"), "{printed}");
+
+    // Offline passphrase change: the generated passphrase file is updated.
+    let old_pass = std::fs::read_to_string(dir.join("passphrase")).unwrap();
+    let out = e4c2()
+        .args(["passphrase", "--kdf-memory-kib", "1024", "--data-dir"])
+        .arg(&dir)
+        .env("E4C2_NEW_PASSPHRASE", "operator chosen passphrase 2026")
+        .env_remove("E4C2_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_pass = std::fs::read_to_string(dir.join("passphrase")).unwrap();
+    assert_eq!(new_pass.trim(), "operator chosen passphrase 2026");
+    assert_ne!(new_pass, old_pass);
+    // The old passphrase no longer opens the database.
+    let out = e4c2()
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .env("E4C2_PASSPHRASE", old_pass.trim())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+
+    // Token rotation: the old token is refused, the new one works.
+    let (ok, o, e) = admin(&dir, &["rotate-token"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("new admin token"));
+    let c = serve(&dir);
+    wait_up(&dir);
+    let old_token = tmp.path().join("old.token");
+    std::fs::write(&old_token, token.trim()).unwrap();
+    let out = e4c2()
+        .args(["client", "list", "--data-dir"])
+        .arg(&dir)
+        .arg("--token-file")
+        .arg(&old_token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
+    let (ok, o, e) = admin(&dir, &["client", "list", "--json"]);
+    assert!(ok, "{e}");
+    assert_eq!(json(&o)["total"], 2, "state survived the passphrase change");
+    let (ok, o, _) = admin(&dir, &["unprotect", "plant/line-1", &protected]);
+    assert!(ok, "topic key still decrypts under the new passphrase");
+    assert_eq!(o.trim(), "hello");
+    stop(c);
+}

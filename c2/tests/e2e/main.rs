@@ -1,0 +1,17 @@
+//! End-to-end tests of e4c2, in one binary (one link, shared harness):
+//!
+//! * `api`: every operation over REST and gRPC against an in-process C2 with
+//!   its embedded broker; simulated devices (e4_proto::Client over rumqttc)
+//!   receive their keys through the broker and exchange messages.
+//! * `refusals`: unauthenticated and malformed requests change nothing.
+//! * `cli`: the binary's zero-setup start, admin CLI, offline commands.
+//! * `resilience`: broker outage, and C2 killed mid-rotation (mosquitto).
+//! * `postgres`: the API scenario and a passphrase change on PostgreSQL.
+
+mod common;
+
+mod api;
+mod cli;
+mod postgres;
+mod refusals;
+mod resilience;
