@@ -75,6 +75,7 @@ async fn main() {
         kdf: KdfParams::default(),
         window: 100,
         max_backoff: Duration::from_secs(5),
+        print_token: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -97,8 +98,9 @@ async fn main() {
     .await
     .unwrap();
     let mut a = api.clone();
-    a.new_topic(pb::TopicRef {
+    a.new_topic(pb::NewTopicRequest {
         topic: "fleet".into(),
+        ..Default::default()
     })
     .await
     .unwrap();

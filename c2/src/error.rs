@@ -22,6 +22,14 @@ pub enum C2Error {
     /// A message that does not authenticate under the topic key.
     #[error("message not authentic: {0}")]
     NotAuthentic(String),
+    /// The request is well formed but the fleet's state forbids it, e.g. a
+    /// topic membership the device's suite cannot serve.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    /// A negotiation message from a device was refused (not authentic,
+    /// stale, replayed, malformed, no upgrade pending).
+    #[error("negotiation refused: {0}")]
+    NegotiationRefused(String),
     /// A dependency (database) is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -61,6 +69,8 @@ impl C2Error {
             C2Error::AlreadyExists(_) => StatusCode::CONFLICT,
             C2Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             C2Error::NotAuthentic(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            C2Error::FailedPrecondition(_) => StatusCode::CONFLICT,
+            C2Error::NegotiationRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             C2Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             C2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -74,6 +84,8 @@ impl C2Error {
             C2Error::AlreadyExists(_) => tonic::Code::AlreadyExists,
             C2Error::Unauthenticated => tonic::Code::Unauthenticated,
             C2Error::NotAuthentic(_) => tonic::Code::FailedPrecondition,
+            C2Error::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            C2Error::NegotiationRefused(_) => tonic::Code::PermissionDenied,
             C2Error::Unavailable(_) => tonic::Code::Unavailable,
             C2Error::Internal(_) => tonic::Code::Internal,
         }
@@ -87,6 +99,8 @@ impl C2Error {
             C2Error::AlreadyExists(_) => "already_exists",
             C2Error::Unauthenticated => "unauthenticated",
             C2Error::NotAuthentic(_) => "not_authentic",
+            C2Error::FailedPrecondition(_) => "failed_precondition",
+            C2Error::NegotiationRefused(_) => "negotiation_refused",
             C2Error::Unavailable(_) => "unavailable",
             C2Error::Internal(_) => "internal",
         }

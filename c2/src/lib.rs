@@ -15,11 +15,13 @@ pub mod cli;
 pub mod crypto_at_rest;
 pub mod datadir;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;
+pub mod negotiation;
 pub mod outbox;
 pub mod server;
 pub mod service;
@@ -30,9 +32,10 @@ pub use error::{C2Error, C2Result};
 use e4_proto::SuiteId;
 
 /// The suites this C2 manages devices of.
-pub const SUPPORTED_SUITES: [SuiteId; 4] = [
+pub const SUPPORTED_SUITES: [SuiteId; 5] = [
     SuiteId::Symmetric,
     SuiteId::PubKey,
     SuiteId::PostQuantum,
     SuiteId::PqDraft,
+    SuiteId::Hybrid,
 ];

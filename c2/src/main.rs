@@ -7,7 +7,16 @@ fn main() -> std::process::ExitCode {
     // Before anything touches TLS: rustls on ring only.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Cli::parse();
-    cli::init_logging(args.log_format, &args.log);
+    // The demo prints its own report; only warnings go to the log unless a
+    // filter was asked for.
+    let quiet = matches!(args.cmd, cli::args::Cmd::Demo)
+        && args.log == "info"
+        && std::env::var_os("E4C2_LOG").is_none();
+    cli::init_logging(
+        args.log_format,
+        // rumqttd logs clients leaving at shutdown as errors.
+        if quiet { "warn,rumqttd=off" } else { &args.log },
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -44,6 +44,12 @@ pub struct Metrics {
     pub outbox_pending: Gauge,
     /// 1 when connected to the broker.
     pub broker_connected: Gauge,
+    /// Announce and Confirm messages received.
+    pub negotiation_messages: Counter,
+    /// Of those, refused (not authentic, stale, replayed, malformed, …).
+    pub negotiation_refused: Counter,
+    /// Devices moved to a new suite.
+    pub upgrades: Counter,
     api_latency: Family<ApiLabels, Histogram, Buckets>,
 }
 
@@ -63,6 +69,24 @@ impl Metrics {
         let publish_errors = Counter::default();
         let outbox_pending = Gauge::default();
         let broker_connected = Gauge::default();
+        let negotiation_messages = Counter::default();
+        let negotiation_refused = Counter::default();
+        let upgrades = Counter::default();
+        registry.register(
+            "negotiation_messages",
+            "Announce and Confirm messages received",
+            negotiation_messages.clone(),
+        );
+        registry.register(
+            "negotiation_refused",
+            "Negotiation messages refused",
+            negotiation_refused.clone(),
+        );
+        registry.register(
+            "suite_upgrades",
+            "Devices moved to a new suite",
+            upgrades.clone(),
+        );
         let api_latency = Family::new_with_constructor(Buckets);
         registry.register(
             "commands_queued",
@@ -107,6 +131,9 @@ impl Metrics {
             publish_errors,
             outbox_pending,
             broker_connected,
+            negotiation_messages,
+            negotiation_refused,
+            upgrades,
             api_latency,
         }
     }

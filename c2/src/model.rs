@@ -1,6 +1,7 @@
 //! Domain types shared by the service and both APIs, and input validation.
 
 use crate::error::{C2Error, C2Result};
+use e4_proto::negotiation::SuiteSet;
 use e4_proto::{Id, SuiteId, TopicHash};
 
 /// Default page size.
@@ -59,6 +60,16 @@ pub struct ClientInfo {
     pub created_at: i64,
     /// Signature public key (public-key and kem suites).
     pub sig_pk: Option<Vec<u8>>,
+    /// Per-device override of the suites it may be moved to (None: the
+    /// fleet policy's).
+    pub allowed_suites: Option<SuiteSet>,
+    /// The device has announced itself (it runs e4-rs and negotiates).
+    pub negotiates: bool,
+    /// It runs a suite below the policy's minimum and offered nothing
+    /// acceptable.
+    pub below_minimum: bool,
+    /// Suite of an upgrade awaiting the device's Confirm.
+    pub pending_suite: Option<SuiteId>,
 }
 
 /// What is known of a topic (never its key).
@@ -72,6 +83,8 @@ pub struct TopicInfo {
     pub created_at: i64,
     /// Last key change, unix ms.
     pub key_updated_at: i64,
+    /// Message format (a suite), fixed by the first member if not given.
+    pub format: Option<SuiteId>,
 }
 
 /// Commands written to the outbox by one operation.
@@ -174,6 +187,14 @@ pub enum EventKind {
     TopicRemoved,
     /// A C2 key pair was replaced.
     C2KeyRotated,
+    /// A device announced itself; C2 answered with a SetSuite.
+    SuiteOffered,
+    /// A device confirmed: it runs a new suite.
+    SuiteUpgraded,
+    /// A device announced nothing acceptable and runs below the minimum.
+    SuiteBelowMinimum,
+    /// A topic's message format changed.
+    TopicFormatChanged,
 }
 
 impl EventKind {
@@ -188,6 +209,10 @@ impl EventKind {
             EventKind::TopicCreated => "topic_created",
             EventKind::TopicRemoved => "topic_removed",
             EventKind::C2KeyRotated => "c2_key_rotated",
+            EventKind::SuiteOffered => "suite_offered",
+            EventKind::SuiteUpgraded => "suite_upgraded",
+            EventKind::SuiteBelowMinimum => "suite_below_minimum",
+            EventKind::TopicFormatChanged => "topic_format_changed",
         }
     }
 }
@@ -261,7 +286,8 @@ mod tests {
         assert_eq!(Page::new(5, 0).unwrap().count, DEFAULT_PAGE);
         assert_eq!(parse_suite(None).unwrap(), SuiteId::Symmetric);
         assert_eq!(parse_suite(Some("pq-draft")).unwrap(), SuiteId::PqDraft);
-        assert!(parse_suite(Some("hybrid")).is_err());
+        assert!(parse_suite(Some("hybrid")).is_ok());
+        assert!(parse_suite(Some("rot13")).is_err());
         assert!(parse_suite(Some("rot13")).is_err());
         assert!(ClientRef::from_parts("", &[]).is_err());
         assert!(ClientRef::from_parts("a", &[1; 16]).is_err());

@@ -91,6 +91,19 @@ impl<'a> Enqueuer<'a> {
         client: &ClientRow,
         cmd: &Command<'_>,
     ) -> C2Result<()> {
+        self.push_bytes(conn, client, cmd.opcode(), Zeroizing::new(cmd.to_vec()))
+            .await
+    }
+
+    /// Queue command bytes that are not a [`Command`] (the e4-rs extension
+    /// commands of suite negotiation: SetSuite, SetTopicFormat).
+    pub async fn push_bytes(
+        &mut self,
+        conn: &mut AnyConnection,
+        client: &ClientRow,
+        opcode: u8,
+        command: Zeroizing<Vec<u8>>,
+    ) -> C2Result<()> {
         let (device_key, c2_version) = match client.suite {
             SuiteId::Symmetric => {
                 let enc = client
@@ -125,8 +138,8 @@ impl<'a> Enqueuer<'a> {
         self.buf.push(Pending {
             client_id: client.id,
             suite: client.suite,
-            opcode: cmd.opcode(),
-            command: Zeroizing::new(cmd.to_vec()),
+            opcode,
+            command,
             device_key,
             c2_version,
         });
@@ -177,6 +190,31 @@ impl<'a> Enqueuer<'a> {
         self.flush(conn).await?;
         Ok(self.queued)
     }
+}
+
+/// Move the commands still pending for `client` behind the ones queued
+/// next, re-sealed for its current row (after a suite upgrade: they were
+/// captured with the old suite's material). Pending SetSuite commands
+/// (opcode `skip`) are dropped: they answer an exchange that is over.
+pub async fn requeue_pending(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    q: &mut Enqueuer<'_>,
+    client: &ClientRow,
+    skip: u8,
+) -> C2Result<u64> {
+    let rows = table::pending_of_client(conn, &client.id).await?;
+    let mut n = 0;
+    for (id, opcode, command_enc) in &rows {
+        if *opcode != skip {
+            let cmd = master.open(&command_aad(*id), command_enc)?;
+            q.push_bytes(conn, client, *opcode, cmd).await?;
+            n += 1;
+        }
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    table::delete(conn, &ids).await?;
+    Ok(n)
 }
 
 /// C2 secret keys by (suite, version), decrypted once.

@@ -8,6 +8,7 @@ use crate::db::{redact, Db};
 use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::mqtt::announce;
 use crate::mqtt::publisher::{self, PublisherConfig, PublisherHandles};
 use crate::mqtt::{embedded, BrokerAddr};
 use crate::service::Service;
@@ -54,6 +55,9 @@ pub struct ServeOptions {
     pub window: u16,
     /// Outbox: longest retry delay.
     pub max_backoff: Duration,
+    /// Print a newly generated admin token on stdout (it is saved to the
+    /// data directory either way).
+    pub print_token: bool,
 }
 
 /// Resolve the operator passphrase: `--passphrase-file`, `E4C2_PASSPHRASE`,
@@ -90,9 +94,12 @@ pub async fn resolve_passphrase(
     Ok(p)
 }
 
-/// A running server's addresses (for tests and `server.json`).
-#[derive(Debug, Clone)]
+/// A running server's addresses (for tests and `server.json`) and its
+/// service (for in-process callers such as `e4c2 demo`).
+#[derive(Clone)]
 pub struct Running {
+    /// The operations, in process.
+    pub service: Arc<Service>,
     /// gRPC.
     pub grpc: SocketAddr,
     /// REST.
@@ -125,7 +132,7 @@ pub async fn serve(
     let provider = e4_backends::provider();
     bootstrap::ensure_c2_keys(&db, &master, provider).await?;
     let (verifier, new_token) = bootstrap::ensure_admin_token(&db, &dir).await?;
-    if let Some(t) = new_token {
+    if let Some(t) = new_token.filter(|_| opts.print_token) {
         println!(
             "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}",
             dir.token_file().display(),
@@ -190,6 +197,7 @@ pub async fn serve(
     pcfg.tls = broker_tls;
     pcfg.window = opts.window.max(1);
     pcfg.max_backoff = opts.max_backoff;
+    let listener = tokio::spawn(announce::run(pcfg.clone(), svc.clone(), stop_rx.clone()));
     let worker = tokio::spawn(publisher::run(
         pcfg,
         PublisherHandles {
@@ -252,6 +260,7 @@ pub async fn serve(
     tracing::info!(grpc = %grpc_addr, http = %http_addr, broker = %broker, "e4c2 serving");
     if let Some(tx) = started {
         let _ = tx.send(Running {
+            service: svc.clone(),
             grpc: grpc_addr,
             http: http_addr,
             broker: broker.clone(),
@@ -274,6 +283,7 @@ pub async fn serve(
     }
     let _ = http_task.await;
     let _ = worker.await;
+    let _ = listener.await;
     db.close().await;
     let _ = std::fs::remove_file(dir.endpoints_file());
     Ok(())

@@ -11,6 +11,7 @@ use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::model::*;
+use crate::negotiation::{can_serve, push_topic_format};
 use crate::outbox::{c2_secret_aad, client_key_aad, Enqueuer};
 use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
@@ -83,7 +84,7 @@ fn random_key() -> Zeroizing<[u8; 32]> {
 }
 
 impl Service {
-    async fn commit_commands(&self, w: WriteTx, q: Queued) -> C2Result<Queued> {
+    pub(crate) async fn commit_commands(&self, w: WriteTx, q: Queued) -> C2Result<Queued> {
         w.commit().await?;
         if q.count > 0 {
             self.metrics.commands_queued.inc_by(q.count);
@@ -93,7 +94,7 @@ impl Service {
     }
 
     /// Begin a transaction that queues commands.
-    async fn begin_commands(&self) -> C2Result<(WriteTx, Enqueuer<'_>)> {
+    pub(crate) async fn begin_commands(&self) -> C2Result<(WriteTx, Enqueuer<'_>)> {
         let mut w = self.db.begin_write().await?;
         let e = Enqueuer::begin(w.conn(), &self.master).await?;
         Ok((w, e))
@@ -116,16 +117,7 @@ impl Service {
         };
         let s = self.provider.suite(suite)?;
         let now = now_ms();
-        let mut row = ClientRow {
-            id,
-            name: req.name.clone(),
-            suite,
-            key_enc: None,
-            sig_pk: None,
-            kem_pk: None,
-            created_at: now,
-            key_updated_at: now,
-        };
+        let mut row = ClientRow::new(id, req.name.clone(), suite, now);
         let present = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|b| !b.is_empty());
         let given_key = req.key.as_ref().filter(|k| !k.is_empty());
         let mut generated = None;
@@ -333,6 +325,14 @@ impl Service {
 
     /// Create a topic with a random key.
     pub async fn new_topic(&self, topic: &str) -> C2Result<TopicInfo> {
+        self.create_topic(topic, None).await
+    }
+
+    pub(crate) async fn create_topic(
+        &self,
+        topic: &str,
+        format: Option<SuiteId>,
+    ) -> C2Result<TopicInfo> {
         check_topic(topic)?;
         let key = random_key();
         let now = now_ms();
@@ -342,6 +342,7 @@ impl Service {
             key_enc: self.master.seal(&topic_key_aad(topic), &key[..]),
             created_at: now,
             key_updated_at: now,
+            format,
         };
         let mut w = self.db.begin_write().await?;
         topics::insert(w.conn(), &row).await?;
@@ -443,6 +444,24 @@ impl Service {
                 c.name
             )));
         }
+        let format = match t.format {
+            Some(f) => f,
+            None => {
+                topics::set_format(w.conn(), topic, c.suite).await?;
+                c.suite
+            }
+        };
+        if !can_serve(c.suite, c.last_announce_ts.is_some(), format) {
+            let why = if format == SuiteId::Symmetric {
+                "it has not announced itself, so it is not known to read the symmetric format"
+            } else {
+                "only the symmetric format is readable across suites"
+            };
+            return Err(C2Error::FailedPrecondition(format!(
+                "device suite {} cannot read topic format {format} ({:?} cannot join {topic:?}: {why})",
+                c.suite, c.name
+            )));
+        }
         topics::add_member(w.conn(), topic, &c.id).await?;
         let key = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
         q.push(
@@ -454,6 +473,9 @@ impl Service {
             },
         )
         .await?;
+        if format != c.suite {
+            push_topic_format(&mut q, w.conn(), &c, &t, format).await?;
+        }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         self.events.emit(

@@ -3,15 +3,22 @@
 use std::fmt;
 use std::path::Path;
 
+use e4_backends::rng::OsRng;
 use e4_proto::command::name_of;
+use e4_proto::message::SYM_OVERHEAD;
+use e4_proto::negotiation::{Negotiator, SET_SUITE_OPCODE};
 use e4_proto::replay::ReplayCache;
 use e4_proto::store::{MemStore, Store};
 use e4_proto::time::SystemClock;
 use e4_proto::{Clock, FixedClock, Id, Identity, Suite, SuiteId, SymKey, TopicHash};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::Config;
 use crate::error::{Error, StateError};
+use crate::negotiation::{
+    announce_topic, apply_topic_format, NegState, Negotiated, NegotiationStatus, Publish, Ranking,
+    SetTopicFormat, SuiteSet, SET_TOPIC_FORMAT_OPCODE,
+};
 use crate::replay::{command_tag, message_tag, CommandLog, MESSAGE_REPLAY_SLOTS};
 use crate::state::StateRef;
 use crate::state_file::FileStore;
@@ -24,21 +31,39 @@ type Scratch = e4_proto::Client<MemStore, FixedClock, 0>;
 pub enum Unprotected {
     /// An application message (the plaintext).
     Message(Vec<u8>),
-    /// A command from C2, applied to the state (and persisted).
+    /// A command from C2, applied to the state (and persisted); this
+    /// includes the negotiation commands (see [`CommandInfo::negotiation`]).
     Command(CommandInfo),
 }
 
 /// A command that was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
-    /// The E4 opcode (0x00 RemoveTopic .. 0x07 SetC2Key).
+    /// The E4 opcode (0x00 RemoveTopic .. 0x07 SetC2Key), or an e4-rs
+    /// extension: 0x08 SetSuite, 0x09 SetTopicFormat.
     pub opcode: u8,
+    /// What it did for suite negotiation, if anything (see
+    /// [`crate::negotiation`]).
+    pub negotiation: Option<Negotiated>,
 }
 
 impl CommandInfo {
-    /// The E4 name of the command, e.g. `SetTopicKey`.
+    /// An E4 command with no negotiation effect.
+    pub const fn applied(opcode: u8) -> CommandInfo {
+        CommandInfo {
+            opcode,
+            negotiation: None,
+        }
+    }
+
+    /// The E4 name of the command, e.g. `SetTopicKey` (and the e4-rs
+    /// extensions `SetSuite`, `SetTopicFormat`).
     pub fn name(&self) -> &'static str {
-        name_of(self.opcode)
+        match self.opcode {
+            SET_SUITE_OPCODE => "SetSuite",
+            SET_TOPIC_FORMAT_OPCODE => "SetTopicFormat",
+            op => name_of(op),
+        }
     }
 }
 
@@ -62,6 +87,9 @@ pub struct Client<C: Clock + Clone = SystemClock> {
     inner: Inner<C>,
     suite: &'static Suite,
     commands: CommandLog,
+    neg: NegState,
+    /// The Confirm of the SetSuite just accepted, until taken.
+    confirm: Option<Publish>,
     replay: Option<Box<ReplayCache<MESSAGE_REPLAY_SLOTS>>>,
     file: Option<FileStore>,
     clock: C,
@@ -102,7 +130,13 @@ impl<C: Clock + Clone> Client<C> {
     pub fn with_clock(config: Config, clock: C) -> Result<Self, Error> {
         let (suite, id, identity) = config.resolve(e4_backends::provider())?;
         let inner = build(suite, id, identity, MemStore::new(), clock.clone())?;
-        Self::from_inner(inner, CommandLog::default(), clock, None)
+        Self::from_inner(
+            inner,
+            CommandLog::default(),
+            NegState::default(),
+            clock,
+            None,
+        )
     }
 
     /// [`Client::create`] with the given clock.
@@ -114,7 +148,7 @@ impl<C: Clock + Clone> Client<C> {
         let file = FileStore::create(path)?;
         let client = Self::with_clock(config, clock)?;
         client
-            .persist(&client.inner, &client.commands, &file)
+            .persist(&client.inner, &client.commands, &client.neg, &file)
             .map_err(|e| e.0)?;
         Ok(Client {
             file: Some(file),
@@ -131,12 +165,13 @@ impl<C: Clock + Clone> Client<C> {
             reason: format!("unusable key material: {e}"),
         };
         let inner = build(s.suite, s.id, s.identity, s.store, clock.clone()).map_err(unusable)?;
-        Self::from_inner(inner, s.commands, clock, Some(file))
+        Self::from_inner(inner, s.commands, s.neg, clock, Some(file))
     }
 
     fn from_inner(
         inner: Inner<C>,
         commands: CommandLog,
+        neg: NegState,
         clock: C,
         file: Option<FileStore>,
     ) -> Result<Self, Error> {
@@ -145,6 +180,8 @@ impl<C: Clock + Clone> Client<C> {
             inner,
             suite,
             commands,
+            neg,
+            confirm: None,
             replay: Some(Box::default()),
             file,
             clock,
@@ -175,9 +212,57 @@ impl<C: Clock + Clone> Client<C> {
     pub fn has_topic_key(&self, topic: &str) -> bool {
         self.inner.store().topic(&self.topic_hash(topic)).is_some()
     }
-    /// Bytes added to each payload by protection.
+    /// Bytes added to each payload by protection in the client's suite
+    /// (see [`Client::overhead_for`] for topics in the symmetric format).
     pub fn overhead(&self) -> usize {
         self.inner.overhead()
+    }
+    /// Bytes added to each payload protected for `topic` (its format's).
+    pub fn overhead_for(&self, topic: &str) -> usize {
+        match self.topic_format_hashed(&self.topic_hash(topic)) {
+            SuiteId::Symmetric => SYM_OVERHEAD,
+            _ => self.inner.overhead(),
+        }
+    }
+    /// The message format of `topic`: the client's suite, unless C2 set the
+    /// symmetric format for it (SetTopicFormat).
+    pub fn topic_format(&self, topic: &str) -> SuiteId {
+        self.topic_format_hashed(&self.topic_hash(topic))
+    }
+    /// [`Client::topic_format`] by topic hash.
+    pub fn topic_format_hashed(&self, topic: &TopicHash) -> SuiteId {
+        self.neg
+            .formats
+            .get(topic)
+            .copied()
+            .unwrap_or(self.suite.id)
+    }
+    /// The topics whose format is not the client's suite.
+    pub fn topic_formats(&self) -> Vec<(TopicHash, SuiteId)> {
+        self.neg.formats.iter().map(|(h, f)| (*h, *f)).collect()
+    }
+    /// The suites this client may run (default: none, no negotiation).
+    pub fn capabilities(&self) -> SuiteSet {
+        self.neg.capabilities
+    }
+    /// The suites an Announce would offer now: the capabilities compiled
+    /// into this build and ranked above the current suite.
+    pub fn offered(&self) -> SuiteSet {
+        Ranking::DEFAULT.above(
+            self.suite.id,
+            self.neg
+                .capabilities
+                .intersection(SuiteSet::compiled_in(self.inner.provider())),
+        )
+    }
+    /// Where the client is in a negotiation.
+    pub fn negotiation_status(&self) -> NegotiationStatus {
+        self.neg.status()
+    }
+    /// The topic on which this client publishes its Announce and Confirm
+    /// (`e4c2/announce/<hex id>`).
+    pub fn announce_topic(&self) -> String {
+        announce_topic(self.id())
     }
     /// The clock.
     pub fn clock(&self) -> &C {
@@ -240,25 +325,46 @@ impl<C: Clock + Clone> Client<C> {
                 topic: topic.to_owned(),
             });
         }
-        let mut out = vec![0u8; payload.len() + self.overhead()];
-        let n = self.inner.protect(topic, payload, &mut out)?;
+        let hash = self.topic_hash(topic);
+        let symmetric_format = self.topic_format_hashed(&hash) != self.suite.id;
+        let mut out = vec![0u8; payload.len() + self.overhead_for(topic)];
+        let n = if symmetric_format {
+            self.inner
+                .protect_symmetric_hashed(&hash, payload, &mut out)?
+        } else {
+            self.inner.protect_hashed(&hash, payload, &mut out)?
+        };
         out.truncate(n);
         Ok(out)
     }
 
     /// Unprotect a message received on `topic` (e4go `Unprotect`). On the
     /// control topic it is a command: it is checked, applied and persisted,
-    /// and [`Unprotected::Command`] is returned.
+    /// and [`Unprotected::Command`] is returned. That includes the e4-rs
+    /// negotiation commands SetSuite (0x08: publish [`Client::take_confirm`])
+    /// and SetTopicFormat (0x09), and the first command under an accepted
+    /// suite, which switches the client to it ([`CommandInfo::negotiation`];
+    /// see [`crate::negotiation`]). A topic whose format is symmetric
+    /// ([`Client::topic_format`]) is read in E4's symmetric format.
     pub fn unprotect(&mut self, payload: &[u8], topic: &str) -> Result<Unprotected, Error> {
         if self.is_control_topic(topic) {
-            return self.process_command(payload).map(Unprotected::Command);
+            return self.on_control(payload);
         }
         let hash = self.topic_hash(topic);
         let mut out = vec![0u8; payload.len()];
-        let n = self.inner.unprotect_hashed(&hash, payload, &mut out)?;
-        out.truncate(n);
+        let format = if self.topic_format_hashed(&hash) != self.suite.id {
+            let n = self
+                .inner
+                .unprotect_symmetric_hashed(&hash, payload, &mut out)?;
+            out.truncate(n);
+            self.inner.provider().suite(SuiteId::Symmetric)?
+        } else {
+            let n = self.inner.unprotect_hashed(&hash, payload, &mut out)?;
+            out.truncate(n);
+            self.suite
+        };
         if let Some(cache) = &mut self.replay {
-            let (ts, siv) = message_tag(self.suite, payload)?;
+            let (ts, siv) = message_tag(format, payload)?;
             if let Err(e) = cache.check(&hash, ts, &siv) {
                 out.zeroize();
                 return Err(e.into());
@@ -268,16 +374,184 @@ impl<C: Clock + Clone> Client<C> {
         Ok(Unprotected::Message(out))
     }
 
-    fn process_command(&mut self, msg: &[u8]) -> Result<CommandInfo, Error> {
-        let suite = self.suite;
-        self.transact(|c, log, now| {
-            let mut scratch = zeroize::Zeroizing::new(vec![0u8; msg.len()]);
-            let opcode = c.process_command(msg, &mut scratch)?;
-            let tag = command_tag(suite, msg)?;
-            log.check(&tag)?;
-            log.record(tag, now);
-            Ok(CommandInfo { opcode })
+    /// A message on the control topic: an E4 command, SetTopicFormat,
+    /// SetSuite, or the first command under an accepted suite.
+    fn on_control(&mut self, msg: &[u8]) -> Result<Unprotected, Error> {
+        match self.transact(|c, log, neg, now| apply_command(c, log, neg, msg, now)) {
+            Ok(info) => Ok(Unprotected::Command(info)),
+            Err(Error::Protocol(e4_proto::Error::InvalidCommand)) => self.accept_set_suite(msg),
+            Err(e @ Error::Protocol(_)) => match self.try_upgrade(msg) {
+                Some(result) => result,
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An authentic command that no E4 command parses: a SetSuite for the
+    /// negotiator, or nothing known.
+    fn accept_set_suite(&mut self, msg: &[u8]) -> Result<Unprotected, Error> {
+        let topic = self.announce_topic();
+        let (suite, confirm) = self.transact(|c, _, neg, _| {
+            let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
+            c.open_control(msg, &mut plain)?;
+            if plain.first() != Some(&SET_SUITE_OPCODE) {
+                return Err(e4_proto::Error::InvalidCommand.into());
+            }
+            let parts = neg
+                .parts
+                .clone()
+                .ok_or(e4_proto::negotiation::NegotiationError::NoAnnounce)?;
+            let mut n = Negotiator::from_parts(c.provider(), parts)?;
+            let accepted = n.accept(c, msg)?;
+            // The new client must be buildable before anything is kept.
+            carry_over(
+                c,
+                accepted.suite,
+                accepted.identity.clone(),
+                c.clock().now(),
+            )?;
+            neg.parts = Some(n.to_parts());
+            Ok((accepted.suite, accepted.confirm))
+        })?;
+        self.confirm = Some((topic, confirm));
+        Ok(Unprotected::Command(CommandInfo {
+            opcode: SET_SUITE_OPCODE,
+            negotiation: Some(Negotiated::Accepted { suite }),
+        }))
+    }
+
+    /// The Confirm of the SetSuite [`Client::unprotect`] just accepted
+    /// (already persisted: publish it on the returned topic). Given once;
+    /// afterwards, or after a restart, [`Client::confirm_retry`] signs a
+    /// fresh one.
+    pub fn take_confirm(&mut self) -> Option<Publish> {
+        self.confirm.take()
+    }
+
+    /// With a SetSuite accepted: if `msg` opens under the new suite, C2 has
+    /// committed: switch to the new suite and apply the command with it.
+    /// None when it does not open (the caller reports its own error).
+    fn try_upgrade(&mut self, msg: &[u8]) -> Option<Result<Unprotected, Error>> {
+        let parts = self.neg.parts.clone()?;
+        let suite = parts.accepted.as_ref()?.suite;
+        let provider = self.inner.provider();
+        let identity = Negotiator::from_parts(provider, parts)
+            .ok()?
+            .new_identity()
+            .ok()?;
+        let now = self.clock.now();
+        let candidate = carry_over(&self.scratch(now).ok()?, suite, identity.clone(), now).ok()?;
+        let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
+        candidate.open_control(msg, &mut plain).ok()?;
+        drop(plain);
+        Some(self.transact(|c, log, neg, now| {
+            let from = c.suite();
+            let mut next = carry_over(c, suite, identity, now)?;
+            let mut formats = neg.formats.clone();
+            if from == SuiteId::Symmetric {
+                // Those topics were symmetric for this device: C2 keeps
+                // them in the symmetric format.
+                next.store().for_each_topic(&mut |h, _| {
+                    formats.insert(*h, SuiteId::Symmetric);
+                });
+            }
+            if suite == SuiteId::Symmetric {
+                formats.clear();
+            }
+            let mut next_neg = NegState {
+                capabilities: neg.capabilities,
+                parts: None,
+                formats,
+            };
+            let applied = apply_command(&mut next, log, &mut next_neg, msg, now)?;
+            *c = next;
+            *neg = next_neg;
+            Ok(Unprotected::Command(CommandInfo {
+                opcode: applied.opcode,
+                negotiation: Some(Negotiated::Upgraded { from, to: suite }),
+            }))
+        }))
+    }
+
+    /// Let the client negotiate: `capabilities` are the suites it may run
+    /// (those compiled in and ranked above its current suite are offered).
+    /// Changing them drops an Announce not yet answered; an accepted
+    /// upgrade goes on. Persisted.
+    pub fn set_capabilities(&mut self, capabilities: SuiteSet) -> Result<(), Error> {
+        if capabilities == self.neg.capabilities {
+            return Ok(());
+        }
+        self.transact(|_, _, neg, _| {
+            neg.capabilities = capabilities;
+            if neg.parts.as_ref().is_some_and(|p| p.accepted.is_none()) {
+                neg.parts = None;
+            }
+            Ok(())
         })
+    }
+
+    /// A new Announce (fresh keys for each offered suite, superseding any
+    /// previous one), persisted before it is returned: publish it on the
+    /// returned topic. None when the client has no capabilities (it does
+    /// not negotiate). With capabilities but nothing ranked above its
+    /// current suite, the Announce offers nothing: it tells C2 that the
+    /// device negotiates (and so can be told a topic's format), and C2
+    /// answers nothing. Refused once a SetSuite was accepted (send
+    /// [`Client::confirm_retry`] instead).
+    pub fn announce(&mut self) -> Result<Option<Publish>, Error> {
+        if self.neg.capabilities.is_empty() {
+            return Ok(None);
+        }
+        if let NegotiationStatus::Accepted(_) = self.negotiation_status() {
+            return Err(e4_proto::negotiation::NegotiationError::AlreadyAccepted.into());
+        }
+        let topic = self.announce_topic();
+        // C2 accepts only Announces strictly newer (in seconds) than the
+        // last one it accepted: within the second of the latest Announce,
+        // publish that one again rather than supersede it with one C2
+        // would refuse.
+        if let Some(p) = self.neg.parts.as_ref().filter(|p| p.announce.len() >= 8) {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&p.announce[..8]);
+            if u64::from_le_bytes(ts) >= self.clock.now() {
+                return Ok(Some((topic, p.announce.clone())));
+            }
+        }
+        let bytes = self.transact(|c, _, neg, _| {
+            let mut n = Negotiator::for_client(c, neg.capabilities, Ranking::DEFAULT)?;
+            let bytes = n.announce(c, &mut OsRng)?;
+            neg.parts = Some(n.to_parts());
+            Ok(bytes)
+        })?;
+        Ok(Some((topic, bytes)))
+    }
+
+    /// The Confirm of the accepted SetSuite, signed now (to resend while no
+    /// command arrives under the new suite).
+    pub fn confirm_retry(&self) -> Result<Publish, Error> {
+        let parts = self
+            .neg
+            .parts
+            .clone()
+            .ok_or(e4_proto::negotiation::NegotiationError::NoAnnounce)?;
+        let n = Negotiator::from_parts(self.inner.provider(), parts)?;
+        Ok((self.announce_topic(), n.confirm(self.clock.now())?))
+    }
+
+    /// A copy of the live client at a fixed time.
+    fn scratch(&self, now: u64) -> Result<Scratch, Error> {
+        let i = &self.inner;
+        let mut scratch: Scratch = e4_proto::Client::new(
+            i.provider(),
+            i.suite(),
+            *i.id(),
+            i.identity().clone(),
+            i.store().clone(),
+            FixedClock::new(now),
+        )?;
+        scratch.set_replay_protection(false);
+        Ok(scratch)
     }
 
     /// Set a topic key directly (provisioning without C2). Keeps the
@@ -289,13 +563,13 @@ impl<C: Clock + Clone> Client<C> {
 
     /// [`Client::set_topic_key`] by topic hash.
     pub fn set_topic_key_hashed(&mut self, topic: &TopicHash, key: &SymKey) -> Result<(), Error> {
-        self.transact(|c, _, _| Ok(c.set_topic_key(topic, key)?))
+        self.transact(|c, _, _, _| Ok(c.set_topic_key(topic, key)?))
     }
 
     /// Set the signature public key of another device (public-key and kem
     /// suites), as C2's SetPubKey does.
     pub fn set_pubkey(&mut self, id: &Id, key: &[u8]) -> Result<(), Error> {
-        self.transact(|c, _, _| Ok(c.set_pubkey(id, key)?))
+        self.transact(|c, _, _, _| Ok(c.set_pubkey(id, key)?))
     }
 
     /// Apply `f` to a copy of the state (at a fixed `now`), save the result,
@@ -303,35 +577,32 @@ impl<C: Clock + Clone> Client<C> {
     /// (unless the new file was already in place: then memory follows disk).
     fn transact<T>(
         &mut self,
-        f: impl FnOnce(&mut Scratch, &mut CommandLog, u64) -> Result<T, Error>,
+        f: impl FnOnce(&mut Scratch, &mut CommandLog, &mut NegState, u64) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let now = self.clock.now();
-        let i = &self.inner;
-        let mut scratch: Scratch = e4_proto::Client::new(
-            i.provider(),
-            i.suite(),
-            *i.id(),
-            i.identity().clone(),
-            i.store().clone(),
-            FixedClock::new(now),
-        )?;
-        scratch.set_replay_protection(false);
+        let mut scratch = self.scratch(now)?;
         let mut commands = self.commands.clone();
-        let out = f(&mut scratch, &mut commands, now)?;
+        let mut neg = self.neg.clone();
+        let out = f(&mut scratch, &mut commands, &mut neg, now)?;
         let suite = scratch.suite();
+        let suite_ref = scratch.provider().suite(suite)?;
         let (id, identity, store) = scratch.into_parts();
         let inner = build(suite, id, identity, store, self.clock.clone())?;
         if let Some(file) = &self.file {
-            if let Err((e, committed)) = self.persist(&inner, &commands, file) {
+            if let Err((e, committed)) = self.persist(&inner, &commands, &neg, file) {
                 if committed {
                     self.inner = inner;
+                    self.suite = suite_ref;
                     self.commands = commands;
+                    self.neg = neg;
                 }
                 return Err(e);
             }
         }
         self.inner = inner;
+        self.suite = suite_ref;
         self.commands = commands;
+        self.neg = neg;
         Ok(out)
     }
 
@@ -339,6 +610,7 @@ impl<C: Clock + Clone> Client<C> {
         &self,
         inner: &Inner<C>,
         commands: &CommandLog,
+        neg: &NegState,
         file: &FileStore,
     ) -> Result<(), (Error, bool)> {
         let s = StateRef {
@@ -347,6 +619,7 @@ impl<C: Clock + Clone> Client<C> {
             identity: inner.identity(),
             store: inner.store(),
             commands,
+            neg,
         };
         file.save(inner.provider(), &s)
             .map_err(|e| (Error::State(e.error), e.committed))
@@ -361,7 +634,76 @@ impl<C: Clock + Clone> fmt::Debug for Client<C> {
             .field("topics", &self.inner.store().topic_count())
             .field("pubkeys", &self.inner.store().pubkey_count())
             .field("replay_protection", &self.replay_protection())
+            .field("negotiation", &self.negotiation_status())
             .field("state_path", &self.state_path())
             .finish()
     }
+}
+
+/// Apply an E4 command or a SetTopicFormat to `c` (replayed commands are
+/// refused through `log`). Anything else authentic is `InvalidCommand`.
+fn apply_command(
+    c: &mut Scratch,
+    log: &mut CommandLog,
+    neg: &mut NegState,
+    msg: &[u8],
+    now: u64,
+) -> Result<CommandInfo, Error> {
+    let suite = c.provider().suite(c.suite())?;
+    let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
+    match c.process_command(msg, &mut plain) {
+        Ok(opcode) => {
+            let tag = command_tag(suite, msg)?;
+            log.check(&tag)?;
+            log.record(tag, now);
+            Ok(CommandInfo::applied(opcode))
+        }
+        Err(e4_proto::Error::InvalidCommand) => {
+            let n = c.open_control(msg, &mut plain)?;
+            if plain.first() != Some(&SET_TOPIC_FORMAT_OPCODE) {
+                return Err(e4_proto::Error::InvalidCommand.into());
+            }
+            let cmd = SetTopicFormat::parse(&plain[..n])?;
+            let tag = command_tag(suite, msg)?;
+            log.check(&tag)?;
+            apply_topic_format(suite.id, &mut neg.formats, &cmd)?;
+            log.record(tag, now);
+            Ok(CommandInfo {
+                opcode: SET_TOPIC_FORMAT_OPCODE,
+                negotiation: Some(Negotiated::TopicFormat {
+                    topic: cmd.topic,
+                    format: cmd.format,
+                }),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The client of `suite` with `identity`, holding `old`'s topic keys (not
+/// its public keys of other devices: another scheme).
+fn carry_over(
+    old: &Scratch,
+    suite: SuiteId,
+    identity: Identity,
+    now: u64,
+) -> Result<Scratch, Error> {
+    let mut store = MemStore::new();
+    let mut result = Ok(());
+    old.store().for_each_topic(&mut |h, e| {
+        if result.is_ok() {
+            result = store.set_topic(*h, e.clone());
+        }
+    });
+    result?;
+    let mut c = e4_proto::Client::new(
+        old.provider(),
+        suite,
+        *old.id(),
+        identity,
+        store,
+        FixedClock::new(now),
+    )?;
+    c.set_replay_protection(false);
+    Ok(c)
 }

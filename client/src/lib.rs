@@ -32,6 +32,10 @@
 //! # }
 //! ```
 //!
+//! Suite negotiation and in-field upgrade (an e4-rs extension, see
+//! [`negotiation`]) start once [`Client::set_capabilities`] names suites
+//! above the client's current one; [`mqtt::E4Mqtt`] then runs it by itself.
+//!
 //! Persistent clients use [`Client::create`] once and [`Client::open`]
 //! afterwards; see [`state_file`] for the guarantees of the state file. The
 //! `mqtt` feature adds [`mqtt::E4Mqtt`], an async MQTT client that applies
@@ -47,6 +51,7 @@ pub mod config;
 pub mod error;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+pub mod negotiation;
 pub mod policy;
 pub mod replay;
 pub mod state;
@@ -57,6 +62,7 @@ pub use clock::ManualClock;
 pub use config::Config;
 pub use e4_proto::{Id, SuiteId, SymKey, TopicHash};
 pub use error::{ConfigError, Error, StateError};
+pub use negotiation::{Negotiated, NegotiationStatus, SuiteSet};
 pub use policy::TopicPolicy;
 pub use state_file::FileStore;
 

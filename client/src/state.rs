@@ -6,14 +6,24 @@
 //!   "version": 1,
 //!   "checksum": "<hex SHA3-256 of the exact text of the `state` value>",
 //!   "state": {
-//!     "suite": "symmetric" | "pubkey" | "pq" | "pq-draft",
+//!     "suite": "symmetric" | "pubkey" | "pq" | "pq-draft" | "hybrid",
 //!     "id": "<hex, 16 bytes>",
 //!     "identity": {"type": "symmetric", "key": ..}
 //!               | {"type": "pubkey", "signing_key": .., "c2_public": ..}
 //!               | {"type": "kem", "sig_sk": .., "sig_pk": .., "kem_sk": .., "kem_pk": .., "c2_sig_pk": ..},
 //!     "topics": [{"hash": .., "key": .., "previous": null | {"key": .., "set_at": <unix s>}}],
 //!     "pubkeys": [{"id": .., "key": ..}],
-//!     "commands": {"floor": null | <unix s>, "seen": [{"ts": <unix s>, "siv": ..}]}
+//!     "commands": {"floor": null | <unix s>, "seen": [{"ts": <unix s>, "siv": ..}]},
+//!     // optional (absent when unused, so older files load unchanged):
+//!     "negotiation": {
+//!       "capabilities": ["pq", "hybrid", ..],
+//!       "negotiator": null | {
+//!         "current": <suite>, "capabilities": [..], "ranking": [5 suites, weakest first],
+//!         "announce": <hex>, "keys": [{"suite": .., "sig_sk": .., "sig_pk": .., "kem_sk": .., "kem_pk": ..}],
+//!         "accepted": null | {"suite": .., "transcript": .., "key": ..}
+//!       }
+//!     },
+//!     "topic_formats": [{"hash": .., "format": "symmetric"}]
 //!   }
 //! }
 //! ```
@@ -31,6 +41,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
+use e4_proto::negotiation::{
+    GeneratedKeys, Negotiator, NegotiatorParts, Ranking, SetSuite, SuiteSet, TRANSCRIPT_LEN,
+};
+
+use crate::negotiation::NegState;
 use crate::replay::{CommandLog, Tag};
 
 /// The `format` value of a state file.
@@ -45,6 +60,7 @@ pub(crate) struct StateRef<'a> {
     pub identity: &'a Identity,
     pub store: &'a MemStore,
     pub commands: &'a CommandLog,
+    pub neg: &'a NegState,
 }
 
 /// A decoded state.
@@ -54,6 +70,7 @@ pub(crate) struct Snapshot {
     pub identity: Identity,
     pub store: MemStore,
     pub commands: CommandLog,
+    pub neg: NegState,
 }
 
 /// Why a state could not be decoded (the file layer adds the path).
@@ -113,6 +130,53 @@ struct StateV1 {
     topics: Vec<TopicV1>,
     pubkeys: Vec<PubKeyV1>,
     commands: CommandsV1,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    negotiation: Option<NegotiationV1>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    topic_formats: Vec<TopicFormatV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NegotiationV1 {
+    capabilities: Vec<String>,
+    negotiator: Option<NegotiatorV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NegotiatorV1 {
+    current: String,
+    capabilities: Vec<String>,
+    ranking: Vec<String>,
+    announce: Hex,
+    keys: Vec<KeysV1>,
+    accepted: Option<AcceptedV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysV1 {
+    suite: String,
+    sig_sk: Hex,
+    sig_pk: Hex,
+    kem_sk: Hex,
+    kem_pk: Hex,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptedV1 {
+    suite: String,
+    transcript: Hex,
+    key: Hex,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicFormatV1 {
+    hash: Hex,
+    format: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -236,7 +300,133 @@ fn to_v1(s: &StateRef<'_>) -> StateV1 {
                 })
                 .collect(),
         },
+        negotiation: (!s.neg.capabilities.is_empty() || s.neg.parts.is_some()).then(|| {
+            NegotiationV1 {
+                capabilities: suite_names(s.neg.capabilities.iter()),
+                negotiator: s.neg.parts.as_ref().map(negotiator_to_v1),
+            }
+        }),
+        topic_formats: s
+            .neg
+            .formats
+            .iter()
+            .map(|(h, f)| TopicFormatV1 {
+                hash: Hex::new(&h.0),
+                format: f.name().to_owned(),
+            })
+            .collect(),
     }
+}
+
+fn suite_names(suites: impl Iterator<Item = SuiteId>) -> Vec<String> {
+    suites.map(|s| s.name().to_owned()).collect()
+}
+
+fn negotiator_to_v1(p: &NegotiatorParts) -> NegotiatorV1 {
+    NegotiatorV1 {
+        current: p.current.name().to_owned(),
+        capabilities: suite_names(p.capabilities.iter()),
+        ranking: suite_names(p.ranking.order().iter().copied()),
+        announce: Hex::new(&p.announce),
+        keys: p
+            .keys
+            .iter()
+            .map(|k| KeysV1 {
+                suite: k.suite.name().to_owned(),
+                sig_sk: Hex::new(k.sig_sk.as_bytes()),
+                sig_pk: Hex::new(&k.sig_pk),
+                kem_sk: Hex::new(k.kem_sk.as_bytes()),
+                kem_pk: Hex::new(&k.kem_pk),
+            })
+            .collect(),
+        accepted: p.accepted.as_ref().map(|a| AcceptedV1 {
+            suite: a.suite.name().to_owned(),
+            transcript: Hex::new(&a.transcript),
+            key: Hex::new(a.key.as_bytes()),
+        }),
+    }
+}
+
+fn suite_of(name: &str) -> Result<SuiteId, DecodeError> {
+    SuiteId::from_name(name).map_err(|_| DecodeError::Corrupt(format!("unknown suite `{name}`")))
+}
+
+fn suite_set(names: &[String]) -> Result<SuiteSet, DecodeError> {
+    let mut set = SuiteSet::EMPTY;
+    for n in names {
+        let s = suite_of(n)?;
+        if set.contains(s) {
+            return Err(DecodeError::Corrupt(format!("suite `{n}` listed twice")));
+        }
+        set = set.with(s);
+    }
+    Ok(set)
+}
+
+fn negotiation_from_v1(
+    p: &'static CryptoProvider,
+    id: &Id,
+    suite: SuiteId,
+    v: &NegotiationV1,
+) -> Result<NegState, DecodeError> {
+    use DecodeError::Corrupt;
+    let capabilities = suite_set(&v.capabilities)?;
+    let parts = match &v.negotiator {
+        None => None,
+        Some(n) => {
+            let ranking: Vec<SuiteId> = n
+                .ranking
+                .iter()
+                .map(|s| suite_of(s))
+                .collect::<Result<_, _>>()?;
+            let keys = n
+                .keys
+                .iter()
+                .map(|k| {
+                    Ok(GeneratedKeys {
+                        suite: suite_of(&k.suite)?,
+                        sig_sk: SecretBytes::from_slice(&k.sig_sk.0),
+                        sig_pk: k.sig_pk.0.to_vec(),
+                        kem_sk: SecretBytes::from_slice(&k.kem_sk.0),
+                        kem_pk: k.kem_pk.0.to_vec(),
+                    })
+                })
+                .collect::<Result<Vec<_>, DecodeError>>()?;
+            let accepted = match &n.accepted {
+                None => None,
+                Some(a) => Some(SetSuite {
+                    suite: suite_of(&a.suite)?,
+                    transcript: fixed::<TRANSCRIPT_LEN>("transcript", &a.transcript)?,
+                    key: SecretBytes::from_slice(&a.key.0),
+                }),
+            };
+            let parts = NegotiatorParts {
+                id: *id,
+                current: suite_of(&n.current)?,
+                capabilities: suite_set(&n.capabilities)?,
+                ranking: Ranking::new(&ranking)
+                    .map_err(|e| Corrupt(format!("negotiation ranking: {e}")))?,
+                announce: n.announce.0.to_vec(),
+                keys,
+                accepted,
+            };
+            if parts.current != suite {
+                return Err(Corrupt(format!(
+                    "the negotiation started in suite `{}`, the client runs `{suite}`",
+                    parts.current
+                )));
+            }
+            // Checks that the parts are consistent with each other.
+            Negotiator::from_parts(p, parts.clone())
+                .map_err(|e| Corrupt(format!("negotiation state: {e}")))?;
+            Some(parts)
+        }
+    };
+    Ok(NegState {
+        capabilities,
+        parts,
+        formats: Default::default(),
+    })
 }
 
 /// Encode a state file. The buffer is sized up front so that no copy of
@@ -255,7 +445,21 @@ pub(crate) fn encode(p: &CryptoProvider, s: &StateRef<'_>) -> Zeroizing<Vec<u8>>
         + 2 * identity_len
         + 300 * s.store.topic_count()
         + 2 * pubkeys_len
-        + 80 * s.commands.seen().len();
+        + 80 * s.commands.seen().len()
+        + 100 * s.neg.formats.len();
+    let estimate = estimate
+        + s.neg.parts.as_ref().map_or(0, |n| {
+            2 * n.announce.len()
+                + n.keys
+                    .iter()
+                    .map(|k| {
+                        2 * (k.sig_sk.len() + k.sig_pk.len() + k.kem_sk.len() + k.kem_pk.len())
+                            + 200
+                    })
+                    .sum::<usize>()
+                + n.accepted.as_ref().map_or(0, |a| 2 * a.key.len() + 200)
+                + 1024
+        });
     let mut body = Zeroizing::new(Vec::with_capacity(estimate));
     serde_json::to_writer_pretty(&mut *body, &v1).expect("serializing to memory cannot fail");
     let mut indented = Zeroizing::new(Vec::with_capacity(body.len() * 2));
@@ -277,7 +481,7 @@ pub(crate) fn encode(p: &CryptoProvider, s: &StateRef<'_>) -> Zeroizing<Vec<u8>>
 }
 
 /// Decode and validate a state file.
-pub(crate) fn decode(p: &CryptoProvider, bytes: &[u8]) -> Result<Snapshot, DecodeError> {
+pub(crate) fn decode(p: &'static CryptoProvider, bytes: &[u8]) -> Result<Snapshot, DecodeError> {
     use DecodeError::*;
     if bytes.is_empty() {
         return Err(Corrupt("the file is empty".into()));
@@ -325,7 +529,7 @@ fn fixed<const N: usize>(what: &str, h: &Hex) -> Result<[u8; N], DecodeError> {
         .map_err(|_| DecodeError::Corrupt(format!("{what} must be {N} bytes, found {}", h.0.len())))
 }
 
-fn from_v1(p: &CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeError> {
+fn from_v1(p: &'static CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeError> {
     use DecodeError::*;
     let suite = SuiteId::from_name(&v1.suite)
         .map_err(|_| Corrupt(format!("unknown suite `{}`", v1.suite)))?;
@@ -425,11 +629,28 @@ fn from_v1(p: &CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeError> {
     }
     let commands = CommandLog::from_parts(v1.commands.floor, seen)
         .ok_or_else(|| Corrupt("too many remembered commands".into()))?;
+    let mut neg = match &v1.negotiation {
+        Some(n) => negotiation_from_v1(p, &id, suite, n)?,
+        None => NegState::default(),
+    };
+    for f in &v1.topic_formats {
+        let hash = TopicHash(fixed("topic hash", &f.hash)?);
+        let format = suite_of(&f.format)?;
+        if format != SuiteId::Symmetric || suite == SuiteId::Symmetric {
+            return Err(Corrupt(format!(
+                "topic {hash} has format `{format}` in a `{suite}` client"
+            )));
+        }
+        if neg.formats.insert(hash, format).is_some() {
+            return Err(Corrupt(format!("topic {hash} has two formats")));
+        }
+    }
     Ok(Snapshot {
         suite,
         id,
         identity,
         store,
         commands,
+        neg,
     })
 }

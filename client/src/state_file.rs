@@ -135,7 +135,7 @@ impl FileStore {
     }
 
     /// Read and validate the state.
-    pub(crate) fn load(&self, p: &CryptoProvider) -> Result<Snapshot, StateError> {
+    pub(crate) fn load(&self, p: &'static CryptoProvider) -> Result<Snapshot, StateError> {
         let path = &self.path;
         let mut file = secret_file_options()
             .read(true)

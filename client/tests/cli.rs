@@ -589,3 +589,90 @@ async fn interactive_client_session() {
     assert_eq!(saved.id(), named.id());
     peer.disconnect().await;
 }
+
+#[test]
+fn keygen_makes_hybrid_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, sk_min, pk_len) in [("ml-dsa", 1, 1984), ("ml-kem", 1, 1216)] {
+        let out = dir.path().join(kind);
+        let o = e4(
+            &[
+                "keygen",
+                "--type",
+                kind,
+                "--suite",
+                "hybrid",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(std::fs::read(&out).unwrap().len() >= sk_min);
+        let pub_path = dir.path().join(format!("{kind}.pub"));
+        assert_eq!(std::fs::read(pub_path).unwrap().len(), pk_len, "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_with_capabilities_announces() {
+    let Some(broker) = Broker::start("client_with_capabilities_announces") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("neg.e4");
+    let key = hex::encode(random::<32>());
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_e4"))
+        .args(["client", "--broker", &broker.address()])
+        .args(["--state", state.to_str().unwrap(), "--key", &key])
+        .args(["--capabilities", "pq,hybrid", "--negotiation-retry", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(shell.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Lines(rx, Vec::new());
+    let mut input = shell.stdin.take().unwrap();
+    lines.wait("the offer", |l| l.starts_with("negotiation: offering"));
+    lines.wait("the announce", |l| {
+        l.starts_with("negotiation: announced, offering") && l.contains("hybrid")
+    });
+    writeln!(input, "state").unwrap();
+    lines.wait("the status", |l| l.starts_with("negotiation: Announced"));
+    writeln!(input, "exit").unwrap();
+    lines.wait("exit", |l| l == "disconnected");
+    assert!(shell.wait().unwrap().success());
+    let saved = Client::open(&state).unwrap();
+    assert_eq!(
+        saved.capabilities(),
+        e4_client::SuiteSet::of(&[e4_proto::SuiteId::PostQuantum, e4_proto::SuiteId::Hybrid])
+    );
+    assert_eq!(
+        saved.negotiation_status(),
+        e4_client::NegotiationStatus::Announced
+    );
+    drop(saved);
+    // `--capabilities none` turns it off again.
+    let o = e4(
+        &[
+            "client",
+            "--broker",
+            &broker.address(),
+            "--state",
+            state.to_str().unwrap(),
+            "--capabilities",
+            "none",
+        ],
+        b"exit\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let saved = Client::open(&state).unwrap();
+    assert!(saved.capabilities().is_empty());
+}

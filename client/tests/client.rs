@@ -211,9 +211,7 @@ fn provisioned_pair(
         let r = c.unprotect(&cmd, &control).unwrap();
         assert_eq!(
             r,
-            Unprotected::Command(e4_client::CommandInfo {
-                opcode: opcode::SET_TOPIC_KEY
-            })
+            Unprotected::Command(e4_client::CommandInfo::applied(opcode::SET_TOPIC_KEY))
         );
         if suite != SuiteId::Symmetric {
             let cmd = c2.set_pubkey(&devices[i], &devices[1 - i], clock.now());

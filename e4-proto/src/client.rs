@@ -314,6 +314,40 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         Ok(total)
     }
 
+    /// Protect `payload` for `topic` in E4's symmetric message format with
+    /// the topic key, whatever this client's suite (a topic whose format is
+    /// symmetric, shared with symmetric devices: see
+    /// [`crate::topic_format`]). `out` must hold at least
+    /// `payload.len() + message::SYM_OVERHEAD` bytes; returns the length.
+    pub fn protect_symmetric_hashed(
+        &self,
+        topic: &TopicHash,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        message::seal_symmetric(
+            self.provider.siv,
+            &entry.key,
+            self.clock.now(),
+            payload,
+            out,
+        )
+    }
+
+    /// Unprotect a topic message in E4's symmetric message format, whatever
+    /// this client's suite, with the same freshness, key transition and
+    /// replay rules as a symmetric client (see
+    /// [`Client::protect_symmetric_hashed`]).
+    pub fn unprotect_symmetric_hashed(
+        &mut self,
+        topic: &TopicHash,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.unprotect_format(self.provider.siv, SuiteId::Symmetric, topic, msg, out)
+    }
+
     /// Unprotect a message received on `topic`. On the control topic it is a
     /// command, applied to the state; elsewhere the payload is written to
     /// `out`, which must be at least as long as `msg`.
@@ -350,9 +384,22 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        self.unprotect_format(siv, self.suite.id, topic, msg, out)
+    }
+
+    /// Unprotect in the message format of `format`: this client's suite, or
+    /// the symmetric format (which needs only the topic key).
+    fn unprotect_format(
+        &mut self,
+        siv: &dyn Siv,
+        format: SuiteId,
+        topic: &TopicHash,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let now = self.clock.now();
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
-        let (ts, n, tag) = match self.suite.id {
+        let (ts, n, tag) = match format {
             SuiteId::Symmetric => {
                 let m = SymMessage::parse(msg)?;
                 time::check_message(m.ts, now)?;

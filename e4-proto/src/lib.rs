@@ -36,6 +36,7 @@ pub mod replay;
 pub mod store;
 pub mod suite;
 pub mod time;
+pub mod topic_format;
 
 pub use client::{Client, Identity, Unprotected};
 pub use command::Command;

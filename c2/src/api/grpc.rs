@@ -6,6 +6,7 @@ use crate::auth::Verifier;
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
 use crate::model::{self, ClientRef, NewClient, Page};
+use crate::negotiation::{parse_suite_name, parse_suite_set, PolicyView};
 use crate::service::Service;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -90,6 +91,17 @@ fn client_info(c: model::ClientInfo) -> pb::ClientInfo {
         suite: c.suite.name().to_string(),
         created_at: c.created_at,
         sig_public_key: c.sig_pk.unwrap_or_default(),
+        allowed_suites: c
+            .allowed_suites
+            .map(|set| set.iter().map(|s| s.name().to_string()).collect())
+            .unwrap_or_default(),
+        has_policy_override: c.allowed_suites.is_some(),
+        negotiates: c.negotiates,
+        below_minimum: c.below_minimum,
+        pending_suite: c
+            .pending_suite
+            .map(|s| s.name().to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -99,6 +111,24 @@ fn topic_info(t: model::TopicInfo) -> pb::TopicInfo {
         hash: t.hash.0.to_vec(),
         created_at: t.created_at,
         key_updated_at: t.key_updated_at,
+        format: t.format.map(|f| f.name().to_string()).unwrap_or_default(),
+    }
+}
+
+fn policy(p: &e4_proto::negotiation::Policy) -> pb::Policy {
+    let v = PolicyView::of(p);
+    pb::Policy {
+        allowed: v.allowed,
+        minimum: v.minimum,
+        ranking: v.ranking,
+    }
+}
+
+/// An optional suite name (empty: none).
+fn opt_suite(name: &str) -> C2Result<Option<e4_proto::SuiteId>> {
+    match name.trim() {
+        "" => Ok(None),
+        n => parse_suite_name(n).map(Some),
     }
 }
 
@@ -218,10 +248,12 @@ impl C2 for GrpcApi {
 
     async fn new_topic(
         &self,
-        req: Request<pb::TopicRef>,
+        req: Request<pb::NewTopicRequest>,
     ) -> Result<Response<pb::TopicInfo>, Status> {
         op!(self, req, "NewTopic", |r| Ok(topic_info(
-            self.svc.new_topic(&r.topic).await?
+            self.svc
+                .new_topic_with_format(&r.topic, opt_suite(&r.format)?)
+                .await?
         )))
     }
 
@@ -527,6 +559,55 @@ impl C2 for GrpcApi {
                     .collect(),
                 default_suite: "symmetric".into(),
             })
+        })
+    }
+
+    async fn get_policy(&self, req: Request<pb::Empty>) -> Result<Response<pb::Policy>, Status> {
+        op!(self, req, "GetPolicy", |_r| Ok(policy(
+            &self.svc.policy().await?
+        )))
+    }
+
+    async fn set_policy(&self, req: Request<pb::Policy>) -> Result<Response<pb::Policy>, Status> {
+        op!(self, req, "SetPolicy", |r| {
+            let view = PolicyView {
+                allowed: r.allowed,
+                minimum: r.minimum,
+                ranking: r.ranking,
+            };
+            Ok(policy(&self.svc.set_policy(&view).await?))
+        })
+    }
+
+    async fn set_client_policy(
+        &self,
+        req: Request<pb::ClientPolicy>,
+    ) -> Result<Response<pb::ClientInfo>, Status> {
+        op!(self, req, "SetClientPolicy", |r| {
+            let client = cref(r.client)?;
+            let allowed = if r.clear {
+                if !r.allowed.is_empty() {
+                    return Err(C2Error::invalid("give allowed suites or clear, not both"));
+                }
+                None
+            } else {
+                // An empty list pins the device: it is never moved.
+                Some(parse_suite_set(&r.allowed)?)
+            };
+            Ok(client_info(
+                self.svc.set_client_policy(&client, allowed).await?,
+            ))
+        })
+    }
+
+    async fn set_topic_format(
+        &self,
+        req: Request<pb::TopicFormat>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "SetTopicFormat", |r| {
+            let format = opt_suite(&r.format)?
+                .ok_or_else(|| C2Error::invalid("a format (suite name) is required"))?;
+            Ok(queued(self.svc.set_topic_format(&r.topic, format).await?))
         })
     }
 }

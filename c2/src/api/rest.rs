@@ -7,6 +7,7 @@ use crate::auth::Verifier;
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
 use crate::model::{self, ClientRef, NewClient, Page};
+use crate::negotiation::{parse_suite_name, parse_suite_set, PolicyView};
 use crate::service::Service;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
@@ -39,8 +40,9 @@ impl From<C2Error> for ApiError {
 /// Error body.
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct ErrorBody {
-    /// invalid_argument, not_found, already_exists, unauthenticated,
-    /// not_authentic, unavailable, internal.
+    /// invalid_argument, not_found, already_exists, failed_precondition,
+    /// unauthenticated, not_authentic, negotiation_refused, unavailable,
+    /// internal.
     pub error: String,
     /// Human-readable detail.
     pub message: String,
@@ -145,7 +147,7 @@ pub struct ClientJson {
     pub name: String,
     /// Id (32 hex digits).
     pub id: String,
-    /// symmetric, pubkey, pq or pq-draft.
+    /// symmetric, pubkey, pq, pq-draft or hybrid.
     pub suite: String,
     /// `e4/<id>`.
     pub control_topic: String,
@@ -154,6 +156,20 @@ pub struct ClientJson {
     /// Signature public key (hex), for pubkey and pq clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig_public_key: Option<String>,
+    /// The device's own allowed suites (an override of the fleet policy's);
+    /// null: the fleet policy applies.
+    #[serde(default)]
+    pub allowed_suites: Option<Vec<String>>,
+    /// The device has announced itself (it runs e4-rs and negotiates).
+    #[serde(default)]
+    pub negotiates: bool,
+    /// It runs a suite below the policy's minimum and offered nothing
+    /// acceptable.
+    #[serde(default)]
+    pub below_minimum: bool,
+    /// Suite of an upgrade awaiting the device's Confirm; null if none.
+    #[serde(default)]
+    pub pending_suite: Option<String>,
 }
 
 fn client_json(c: model::ClientInfo) -> ClientJson {
@@ -164,6 +180,12 @@ fn client_json(c: model::ClientInfo) -> ClientJson {
         suite: c.suite.name().into(),
         created_at: c.created_at,
         sig_public_key: c.sig_pk.map(hex::encode),
+        allowed_suites: c
+            .allowed_suites
+            .map(|set| set.iter().map(|s| s.name().to_string()).collect()),
+        negotiates: c.negotiates,
+        below_minimum: c.below_minimum,
+        pending_suite: c.pending_suite.map(|s| s.name().to_string()),
     }
 }
 
@@ -176,16 +198,17 @@ pub struct NewClientBody {
     /// Explicit id (32 hex digits); default: SHA3-256(name)[..16].
     #[serde(default)]
     pub id: Option<String>,
-    /// symmetric (default), pubkey, pq, pq-draft.
+    /// symmetric (default), pubkey, pq, pq-draft, hybrid.
     #[serde(default)]
     pub suite: Option<String>,
     /// Symmetric key (64 hex digits); generated and returned once if absent.
     #[serde(default)]
     pub key: Option<String>,
-    /// pubkey: Ed25519 public key; pq, pq-draft: signature public key (hex).
+    /// pubkey: Ed25519 public key; pq, pq-draft, hybrid: signature public
+    /// key (hex).
     #[serde(default)]
     pub sig_public_key: Option<String>,
-    /// pq, pq-draft: KEM public key (hex).
+    /// pq, pq-draft, hybrid: KEM public key (hex).
     #[serde(default)]
     pub kem_public_key: Option<String>,
 }
@@ -220,6 +243,10 @@ pub struct TopicJson {
     pub created_at: i64,
     /// Unix ms of the last key change.
     pub key_updated_at: i64,
+    /// Message format (a suite name); null until fixed (given at creation,
+    /// else by the first member's suite).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 fn topic_json(t: model::TopicInfo) -> TopicJson {
@@ -228,6 +255,7 @@ fn topic_json(t: model::TopicInfo) -> TopicJson {
         hash: hex::encode(t.hash.0),
         created_at: t.created_at,
         key_updated_at: t.key_updated_at,
+        format: t.format.map(|f| f.name().to_string()),
     }
 }
 
@@ -240,12 +268,66 @@ pub struct TopicsJson {
     pub topics: Vec<TopicJson>,
 }
 
-/// A topic name.
+/// A topic to create.
 #[derive(Deserialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct TopicBody {
     /// Topic.
     pub topic: String,
+    /// Message format (a suite name: symmetric, pubkey, pq, pq-draft,
+    /// hybrid); absent: fixed by the first member's suite.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// A fleet policy to store (suite names: symmetric, pubkey, pq, pq-draft,
+/// hybrid).
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    /// Suites C2 may move devices to.
+    pub allowed: Vec<String>,
+    /// The weakest suite acceptable as a device's running suite.
+    pub minimum: String,
+    /// Every suite exactly once, weakest first.
+    pub ranking: Vec<String>,
+}
+
+/// A device's own allowed suites.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPolicyBody {
+    /// The suites this device may be moved to (replacing the fleet
+    /// policy's list for it; `[]` pins it to its suite); null removes the
+    /// override. Required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, required = true)]
+    pub allowed: Option<Option<Vec<String>>>,
+}
+
+/// A topic's new message format.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TopicFormatBody {
+    /// A suite name.
+    pub format: String,
+}
+
+/// A field that is present (possibly null), as opposed to missing.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// An optional suite name (absent or empty: none).
+fn opt_suite(name: Option<&str>) -> C2Result<Option<e4_proto::SuiteId>> {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) => parse_suite_name(n).map(Some),
+    }
 }
 
 /// Commands queued by a call (outbox ids first_id..=last_id).
@@ -288,7 +370,7 @@ impl PageQuery {
 #[derive(Deserialize, ToSchema, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct C2KeyBody {
-    /// pubkey, pq or pq-draft; absent: all of them.
+    /// pubkey, pq, pq-draft or hybrid; absent: all of them.
     #[serde(default)]
     pub suite: Option<String>,
 }
@@ -493,7 +575,7 @@ async fn topics_of_client(
 
 /// Add a client to a topic (SetTopicKey). Percent-encode `/` in topics.
 #[utoipa::path(put, path = "/v1/clients/{name}/topics/{topic}", tag = "membership",
-    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already a member, or the device's suite cannot read the topic's format")), security(("bearer" = [])))]
 async fn add_to_topic(
     State(s): Svc,
     P((name, topic)): P<(String, String)>,
@@ -583,17 +665,79 @@ async fn reset_pubkeys(State(s): Svc, P(name): P<String>) -> ApiResult<Json<Queu
     Ok(queued(s.reset_client_pubkeys(&by_name(name)).await?))
 }
 
-/// Create a topic (random key).
+/// Create a topic (random key), optionally with its message format.
 #[utoipa::path(post, path = "/v1/topics", request_body = TopicBody, tag = "topics",
     responses((status = 201, body = TopicJson), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn new_topic(
     State(s): Svc,
     JsonBody(b): JsonBody<TopicBody>,
 ) -> ApiResult<(StatusCode, Json<TopicJson>)> {
+    let format = opt_suite(b.format.as_deref())?;
     Ok((
         StatusCode::CREATED,
-        Json(topic_json(s.new_topic(&b.topic).await?)),
+        Json(topic_json(s.new_topic_with_format(&b.topic, format).await?)),
     ))
+}
+
+/// Change a topic's message format (SetTopicFormat to members whose suite
+/// differs). 409 (nothing changes) when a member cannot read the format.
+#[utoipa::path(put, path = "/v1/topics/{topic}/format", request_body = TopicFormatBody, tag = "negotiation",
+    responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn set_topic_format(
+    State(s): Svc,
+    P(topic): P<String>,
+    JsonBody(b): JsonBody<TopicFormatBody>,
+) -> ApiResult<Json<QueuedJson>> {
+    let format = opt_suite(Some(&b.format))?
+        .ok_or_else(|| C2Error::invalid("a format (suite name) is required"))?;
+    Ok(queued(s.set_topic_format(&topic, format).await?))
+}
+
+/// The fleet's suite negotiation policy.
+#[utoipa::path(get, path = "/v1/policy", tag = "negotiation",
+    responses((status = 200, body = PolicyView)), security(("bearer" = [])))]
+async fn get_policy(State(s): Svc) -> ApiResult<Json<PolicyView>> {
+    Ok(Json(PolicyView::of(&s.policy().await?)))
+}
+
+/// Replace the fleet policy; devices are moved at their next Announce.
+/// Returns the policy stored.
+#[utoipa::path(put, path = "/v1/policy", request_body = PolicyBody, tag = "negotiation",
+    responses((status = 200, body = PolicyView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn set_policy(
+    State(s): Svc,
+    JsonBody(b): JsonBody<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    let view = PolicyView {
+        allowed: b.allowed,
+        minimum: b.minimum,
+        ranking: b.ranking,
+    };
+    Ok(Json(PolicyView::of(&s.set_policy(&view).await?)))
+}
+
+/// Set (`{"allowed": ["pq", "hybrid"]}`) or clear (`{"allowed": null}`) the
+/// suites a device may be moved to.
+#[utoipa::path(put, path = "/v1/clients/{name}/policy", request_body = ClientPolicyBody, tag = "negotiation",
+    responses((status = 200, body = ClientJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn set_client_policy(
+    State(s): Svc,
+    P(name): P<String>,
+    JsonBody(b): JsonBody<ClientPolicyBody>,
+) -> ApiResult<Json<ClientJson>> {
+    let allowed = match b.allowed {
+        None => {
+            return Err(C2Error::invalid(
+                "allowed is required: a list of suites, or null to remove the override",
+            )
+            .into())
+        }
+        Some(None) => None,
+        Some(Some(names)) => Some(parse_suite_set(&names)?),
+    };
+    Ok(Json(client_json(
+        s.set_client_policy(&by_name(name), allowed).await?,
+    )))
 }
 
 /// A page of topics.
@@ -773,11 +917,12 @@ impl Modify for BearerAuth {
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "E4 C2", description = "E4 command-and-control: key management for E4 devices. Errors: 400 invalid_argument, 401 unauthenticated, 404 not_found, 409 already_exists, 422 not_authentic."),
+    info(title = "E4 C2", description = "E4 command-and-control: key management for E4 devices. Errors: 400 invalid_argument, 401 unauthenticated, 404 not_found, 409 already_exists or failed_precondition, 422 not_authentic."),
     paths(new_client, list_clients, get_client, remove_client, new_client_key, reset_client,
           topics_of_client, add_to_topic, remove_from_topic, linked, link, unlink, send_pubkey,
           remove_pubkey, reset_pubkeys, new_topic, list_topics, get_topic, remove_topic, rotate,
-          clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health),
+          clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health,
+          get_policy, set_policy, set_client_policy, set_topic_format),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -852,6 +997,9 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/topics/{topic}", get(get_topic).delete(remove_topic))
         .route("/v1/topics/{topic}/rotate", post(rotate))
         .route("/v1/topics/{topic}/clients", get(clients_of_topic))
+        .route("/v1/topics/{topic}/format", put(set_topic_format))
+        .route("/v1/clients/{name}/policy", put(set_client_policy))
+        .route("/v1/policy", get(get_policy).put(set_policy))
         .route("/v1/c2/key", post(new_c2_key))
         .route("/v1/c2/crypto-mode", get(crypto_mode))
         .route("/v1/messages/protect", post(protect))

@@ -2,7 +2,9 @@
 //! a progress bar while fleet-wide commands are delivered.
 
 use crate::api::grpc::pb;
-use crate::cli::args::{C2Cmd, ClientArg, ClientCmd, ConnArgs, PageArgs, TopicCmd, WaitArgs};
+use crate::cli::args::{
+    C2Cmd, ClientArg, ClientCmd, ConnArgs, PageArgs, PolicyArgs, PolicyCmd, TopicCmd, WaitArgs,
+};
 use crate::cli::conn::{connect, Api};
 use crate::cli::table;
 use anyhow::{anyhow, bail, Context, Result};
@@ -51,7 +53,40 @@ fn client_json(c: &pb::ClientInfo) -> Value {
         "control_topic": c.control_topic,
         "created_at": c.created_at,
         "sig_public_key": if c.sig_public_key.is_empty() { Value::Null } else { json!(hex::encode(&c.sig_public_key)) },
+        "allowed_suites": if c.has_policy_override { json!(c.allowed_suites) } else { Value::Null },
+        "negotiates": c.negotiates,
+        "below_minimum": c.below_minimum,
+        "pending_suite": null_if_empty(&c.pending_suite),
     })
+}
+
+fn null_if_empty(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        json!(s)
+    }
+}
+
+fn dash_if_empty(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// The override column: `-` when the fleet policy applies.
+fn override_cell(c: &pb::ClientInfo) -> String {
+    match (c.has_policy_override, c.allowed_suites.is_empty()) {
+        (false, _) => "-".to_string(),
+        (true, true) => "(none: pinned)".to_string(),
+        (true, false) => c.allowed_suites.join(","),
+    }
 }
 
 fn topic_json(t: &pb::TopicInfo) -> Value {
@@ -60,6 +95,7 @@ fn topic_json(t: &pb::TopicInfo) -> Value {
         "hash": hex::encode(&t.hash),
         "created_at": t.created_at,
         "key_updated_at": t.key_updated_at,
+        "format": null_if_empty(&t.format),
     })
 }
 
@@ -70,9 +106,33 @@ fn print_clients(json: bool, total: u64, list: &[pb::ClientInfo]) {
     } else {
         let rows: Vec<Vec<String>> = list
             .iter()
-            .map(|c| vec![c.name.clone(), hex::encode(&c.id), c.suite.clone()])
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    hex::encode(&c.id),
+                    c.suite.clone(),
+                    dash_if_empty(&c.pending_suite),
+                    override_cell(c),
+                    yes_no(c.negotiates),
+                    yes_no(c.below_minimum),
+                ]
+            })
             .collect();
-        print!("{}", table::render(&["NAME", "ID", "SUITE"], &rows));
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "NAME",
+                    "ID",
+                    "SUITE",
+                    "PENDING",
+                    "OVERRIDE",
+                    "NEGOTIATES",
+                    "BELOW MINIMUM"
+                ],
+                &rows
+            )
+        );
         println!("{} of {total}", list.len());
     }
 }
@@ -84,9 +144,19 @@ fn print_topics(json: bool, total: u64, list: &[pb::TopicInfo]) {
     } else {
         let rows: Vec<Vec<String>> = list
             .iter()
-            .map(|t| vec![t.topic.clone(), hex::encode(&t.hash)])
+            .map(|t| {
+                vec![
+                    t.topic.clone(),
+                    hex::encode(&t.hash),
+                    if t.format.is_empty() {
+                        "(first member's)".to_string()
+                    } else {
+                        t.format.clone()
+                    },
+                ]
+            })
             .collect();
-        print!("{}", table::render(&["TOPIC", "HASH"], &rows));
+        print!("{}", table::render(&["TOPIC", "HASH", "FORMAT"], &rows));
         println!("{} of {total}", list.len());
     }
 }
@@ -100,6 +170,10 @@ fn print_client(json: bool, c: &pb::ClientInfo) {
             vec!["id".into(), hex::encode(&c.id)],
             vec!["suite".into(), c.suite.clone()],
             vec!["control topic".into(), c.control_topic.clone()],
+            vec!["pending suite".into(), dash_if_empty(&c.pending_suite)],
+            vec!["allowed (override)".into(), override_cell(c)],
+            vec!["negotiates".into(), yes_no(c.negotiates)],
+            vec!["below minimum".into(), yes_no(c.below_minimum)],
         ];
         if !c.sig_public_key.is_empty() {
             rows.push(vec!["public key".into(), hex::encode(&c.sig_public_key)]);
@@ -379,18 +453,139 @@ fn tref(t: &str) -> pb::TopicRef {
     }
 }
 
-/// `e4c2 topic …`.
-pub async fn topic(cmd: TopicCmd) -> Result<()> {
-    match cmd {
-        TopicCmd::Add { conn, topic } => {
-            let mut api = connect(&conn).await?;
-            let t = api
-                .new_topic(tref(&topic))
+/// Create a topic (`topic add`, `new-topic`).
+pub async fn new_topic(conn: ConnArgs, topic: String, format: Option<String>) -> Result<()> {
+    let mut api = connect(&conn).await?;
+    let t = api
+        .new_topic(pb::NewTopicRequest {
+            topic,
+            format: format.unwrap_or_default(),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    print_topics(conn.json, 1, &[t]);
+    Ok(())
+}
+
+/// Change a topic's format (`topic-format`, `topic format`).
+pub async fn topic_format(
+    conn: ConnArgs,
+    topic: String,
+    format: String,
+    wait: WaitArgs,
+) -> Result<()> {
+    let mut api = connect(&conn).await?;
+    let q = api
+        .set_topic_format(pb::TopicFormat { topic, format })
+        .await
+        .map_err(status)?
+        .into_inner();
+    queued(&mut api, conn.json, q, Some(wait)).await
+}
+
+/// Suite names from a comma-separated option (empty items dropped).
+fn suite_list(v: Vec<String>) -> Vec<String> {
+    v.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn print_policy(json: bool, p: &pb::Policy) {
+    if json {
+        println!(
+            "{}",
+            json!({"allowed": p.allowed, "minimum": p.minimum, "ranking": p.ranking})
+        );
+    } else {
+        let rows = vec![
+            vec!["allowed".to_string(), p.allowed.join(",")],
+            vec!["minimum".into(), p.minimum.clone()],
+            vec!["ranking (weakest first)".into(), p.ranking.join(",")],
+        ];
+        print!("{}", table::render(&["FIELD", "VALUE"], &rows));
+    }
+}
+
+/// `e4c2 policy [set …]`.
+pub async fn policy(a: PolicyArgs) -> Result<()> {
+    match a.cmd {
+        None => {
+            let mut api = connect(&a.conn).await?;
+            let p = api
+                .get_policy(pb::Empty {})
                 .await
                 .map_err(status)?
                 .into_inner();
-            print_topics(conn.json, 1, &[t]);
+            print_policy(a.conn.json, &p);
         }
+        Some(PolicyCmd::Set {
+            conn,
+            allowed,
+            minimum,
+            ranking,
+        }) => {
+            let mut api = connect(&conn).await?;
+            let mut p = api
+                .get_policy(pb::Empty {})
+                .await
+                .map_err(status)?
+                .into_inner();
+            if let Some(v) = allowed {
+                p.allowed = suite_list(v);
+            }
+            if let Some(m) = minimum {
+                p.minimum = m.trim().to_string();
+            }
+            if let Some(v) = ranking {
+                p.ranking = suite_list(v);
+            }
+            let p = api.set_policy(p).await.map_err(status)?.into_inner();
+            print_policy(conn.json, &p);
+        }
+    }
+    Ok(())
+}
+
+/// `e4c2 client-policy`.
+pub async fn client_policy(
+    conn: ConnArgs,
+    client: ClientArg,
+    allowed: Option<Vec<String>>,
+    clear: bool,
+) -> Result<()> {
+    if clear == allowed.is_some() {
+        bail!("give --allowed SUITES or --clear");
+    }
+    let mut api = connect(&conn).await?;
+    let c = api
+        .set_client_policy(pb::ClientPolicy {
+            client: Some(cref(&client)?),
+            allowed: allowed.map(suite_list).unwrap_or_default(),
+            clear,
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    print_client(conn.json, &c);
+    Ok(())
+}
+
+/// `e4c2 topic …`.
+pub async fn topic(cmd: TopicCmd) -> Result<()> {
+    match cmd {
+        TopicCmd::Add {
+            conn,
+            topic,
+            format,
+        } => new_topic(conn, topic, format).await?,
+        TopicCmd::Format {
+            conn,
+            topic,
+            format,
+            wait,
+        } => topic_format(conn, topic, format, wait).await?,
         TopicCmd::Get { conn, topic } => {
             let mut api = connect(&conn).await?;
             let t = api

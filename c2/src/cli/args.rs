@@ -33,6 +33,11 @@ pub enum LogFormat {
 pub enum Cmd {
     /// Run the server (embedded defaults: SQLite, broker, TLS, admin token).
     Serve(ServeArgs),
+    /// A throw-away C2, embedded broker and mixed fleet (symmetric sensors,
+    /// a public-key meter, a post-quantum gateway, a hybrid device) that
+    /// negotiate, exchange messages, rotate a key and upgrade a sensor to
+    /// post-quantum; prints a table per device and what the broker saw.
+    Demo,
     /// Offline: re-encrypt the database under a new passphrase.
     Passphrase(OfflineArgs),
     /// Offline: replace the admin token.
@@ -73,6 +78,77 @@ pub enum Cmd {
     Health {
         #[command(flatten)]
         conn: ConnArgs,
+    },
+    /// The fleet's suite negotiation policy (show, or `policy set`).
+    Policy(PolicyArgs),
+    /// Set or clear the suites one device may be moved to.
+    #[command(group(clap::ArgGroup::new("override").required(true).args(["allowed", "clear"])))]
+    ClientPolicy {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+        /// Suites this device may be moved to (comma-separated: symmetric,
+        /// pubkey, pq, pq-draft, hybrid); an empty value pins it.
+        #[arg(long, value_delimiter = ',')]
+        allowed: Option<Vec<String>>,
+        /// Remove the override: the fleet policy applies again.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Change a topic's message format (SetTopicFormat to members as needed;
+    /// refused when a member cannot read it).
+    TopicFormat {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        /// Format: symmetric, pubkey, pq, pq-draft or hybrid.
+        format: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Create a topic (same as `topic add`).
+    NewTopic {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        /// Message format (a suite); default: the first member's suite.
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+/// `policy` options.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Change the policy.
+    #[command(subcommand)]
+    pub cmd: Option<PolicyCmd>,
+}
+
+/// Policy commands.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Change the fleet policy; fields not given keep their current values.
+    /// Devices are moved at their next Announce.
+    #[command(group(clap::ArgGroup::new("field").required(true).multiple(true).args(["allowed", "minimum", "ranking"])))]
+    Set {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Suites C2 may move devices to (comma-separated: symmetric,
+        /// pubkey, pq, pq-draft, hybrid).
+        #[arg(long, value_delimiter = ',')]
+        allowed: Option<Vec<String>>,
+        /// The weakest suite acceptable as a device's running suite.
+        #[arg(long)]
+        minimum: Option<String>,
+        /// Every suite, weakest first (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        ranking: Option<Vec<String>>,
     },
 }
 
@@ -204,7 +280,7 @@ pub enum ClientCmd {
         conn: ConnArgs,
         /// Name.
         name: String,
-        /// symmetric, pubkey, pq or pq-draft.
+        /// symmetric, pubkey, pq, pq-draft or hybrid.
         #[arg(long, default_value = "symmetric")]
         suite: String,
         /// Explicit id (hex).
@@ -329,6 +405,20 @@ pub enum TopicCmd {
         conn: ConnArgs,
         /// Topic.
         topic: String,
+        /// Message format (a suite); default: the first member's suite.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Change a topic's message format (same as `topic-format`).
+    Format {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Topic.
+        topic: String,
+        /// Format: symmetric, pubkey, pq, pq-draft or hybrid.
+        format: String,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Show a topic.
     Get {
@@ -398,7 +488,7 @@ pub enum C2Cmd {
     NewKey {
         #[command(flatten)]
         conn: ConnArgs,
-        /// pubkey, pq or pq-draft (default: all).
+        /// pubkey, pq, pq-draft or hybrid (default: all).
         #[arg(long)]
         suite: Option<String>,
         #[command(flatten)]

@@ -66,11 +66,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
                 window: a.publish_window,
                 max_backoff: Duration::from_millis(a.max_backoff_ms.max(100)),
+                print_token: true,
             };
             serve(opts, shutdown_signal(), None)
                 .await
                 .map_err(|e| anyhow!("{e}"))
         }
+        Cmd::Demo => crate::demo::run().await,
         Cmd::Passphrase(a) => offline::change_passphrase(a).await,
         Cmd::RotateToken(a) => offline::rotate_token(a).await,
         Cmd::Client(c) => admin::client(c).await,
@@ -88,5 +90,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => admin::unprotect(conn, topic, protected).await,
         Cmd::Events { conn } => admin::events(conn).await,
         Cmd::Health { conn } => admin::health(conn).await,
+        Cmd::Policy(a) => admin::policy(a).await,
+        Cmd::ClientPolicy {
+            conn,
+            client,
+            allowed,
+            clear,
+        } => admin::client_policy(conn, client, allowed, clear).await,
+        Cmd::TopicFormat {
+            conn,
+            topic,
+            format,
+            wait,
+        } => admin::topic_format(conn, topic, format, wait).await,
+        Cmd::NewTopic {
+            conn,
+            topic,
+            format,
+        } => admin::new_topic(conn, topic, format).await,
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::{C2Error, C2Result};
 use crate::model::{ClientInfo, ClientRef, Page};
+use e4_proto::negotiation::SuiteSet;
 use e4_proto::{Id, SuiteId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -25,9 +26,41 @@ pub struct ClientRow {
     pub created_at: i64,
     /// Unix ms.
     pub key_updated_at: i64,
+    /// Per-device override of the suites it may be moved to.
+    pub allowed_suites: Option<SuiteSet>,
+    /// Timestamp of the last Announce accepted (the device negotiates).
+    pub last_announce_ts: Option<i64>,
+    /// Transcript of the last committed upgrade.
+    pub last_transcript: Option<Vec<u8>>,
+    /// Timestamp of the last Confirm accepted.
+    pub last_confirm_ts: Option<i64>,
+    /// Runs a suite below the policy's minimum.
+    pub below_minimum: bool,
+    /// Suite of the SetSuite awaiting its Confirm.
+    pub pending_suite: Option<SuiteId>,
 }
 
 impl ClientRow {
+    /// A new row with no negotiation history.
+    pub fn new(id: Id, name: String, suite: SuiteId, now: i64) -> ClientRow {
+        ClientRow {
+            id,
+            name,
+            suite,
+            key_enc: None,
+            sig_pk: None,
+            kem_pk: None,
+            created_at: now,
+            key_updated_at: now,
+            allowed_suites: None,
+            last_announce_ts: None,
+            last_transcript: None,
+            last_confirm_ts: None,
+            below_minimum: false,
+            pending_suite: None,
+        }
+    }
+
     /// The public view.
     pub fn info(&self) -> ClientInfo {
         ClientInfo {
@@ -36,26 +69,58 @@ impl ClientRow {
             suite: self.suite,
             created_at: self.created_at,
             sig_pk: self.sig_pk.clone(),
+            allowed_suites: self.allowed_suites,
+            negotiates: self.last_announce_ts.is_some(),
+            below_minimum: self.below_minimum,
+            pending_suite: self.pending_suite,
         }
     }
 }
 
-pub(crate) const COLS: &str =
-    "c.id, c.name, c.suite, c.key_enc, c.sig_pk, c.kem_pk, c.created_at, c.key_updated_at";
+pub(crate) const COLS: &str = "c.id, c.name, c.suite, c.key_enc, c.sig_pk, c.kem_pk, \
+     c.created_at, c.key_updated_at, c.allowed_suites, c.last_announce_ts, c.last_transcript, \
+     c.below_minimum, (SELECT n.suite FROM negotiations n WHERE n.client_id = c.id), \
+     c.last_confirm_ts";
+
+/// Parse a stored suite name.
+pub(crate) fn stored_suite(name: &str) -> C2Result<SuiteId> {
+    SuiteId::from_name(name).map_err(|_| C2Error::internal(format!("stored suite {name:?}")))
+}
+
+/// Encode a suite set for storage ("pq,hybrid").
+pub fn suites_to_text(set: SuiteSet) -> String {
+    set.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Decode a stored suite set.
+pub fn suites_from_text(text: &str) -> C2Result<SuiteSet> {
+    let mut set = SuiteSet::EMPTY;
+    for name in text.split(',').filter(|n| !n.is_empty()) {
+        set = set.with(stored_suite(name)?);
+    }
+    Ok(set)
+}
 
 pub(crate) fn from_row(r: &AnyRow) -> C2Result<ClientRow> {
     let id: Vec<u8> = r.try_get(0)?;
     let suite: String = r.try_get(2)?;
+    let allowed: Option<String> = r.try_get(8)?;
+    let pending: Option<String> = r.try_get(12)?;
     Ok(ClientRow {
         id: Id::from_slice(&id).ok_or_else(|| C2Error::internal("stored client id length"))?,
         name: r.try_get(1)?,
-        suite: SuiteId::from_name(&suite)
-            .map_err(|_| C2Error::internal(format!("stored suite {suite:?}")))?,
+        suite: stored_suite(&suite)?,
         key_enc: r.try_get(3)?,
         sig_pk: r.try_get(4)?,
         kem_pk: r.try_get(5)?,
         created_at: r.try_get(6)?,
         key_updated_at: r.try_get(7)?,
+        allowed_suites: allowed.as_deref().map(suites_from_text).transpose()?,
+        last_announce_ts: r.try_get(9)?,
+        last_transcript: r.try_get(10)?,
+        below_minimum: r.try_get::<i64, _>(11)? != 0,
+        pending_suite: pending.as_deref().map(stored_suite).transpose()?,
+        last_confirm_ts: r.try_get(13)?,
     })
 }
 
@@ -215,4 +280,75 @@ pub async fn batch_of_suite(
     .fetch_all(conn)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Set or clear a device's policy override.
+pub async fn set_allowed(
+    conn: &mut AnyConnection,
+    id: &Id,
+    allowed: Option<SuiteSet>,
+) -> C2Result<()> {
+    sqlx::query("UPDATE clients SET allowed_suites = $1 WHERE id = $2")
+        .bind(allowed.map(suites_to_text))
+        .bind(id.0.to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Record an accepted Announce and whether the device is below the minimum.
+pub async fn set_announced(
+    conn: &mut AnyConnection,
+    id: &Id,
+    ts: i64,
+    below_minimum: bool,
+) -> C2Result<()> {
+    sqlx::query("UPDATE clients SET last_announce_ts = $1, below_minimum = $2 WHERE id = $3")
+        .bind(ts)
+        .bind(below_minimum as i64)
+        .bind(id.0.to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Commit an upgrade: the device runs `suite` with this material now.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_suite(
+    conn: &mut AnyConnection,
+    id: &Id,
+    suite: SuiteId,
+    key_enc: Option<Vec<u8>>,
+    sig_pk: Option<Vec<u8>>,
+    kem_pk: Option<Vec<u8>>,
+    transcript: &[u8],
+    confirm_ts: i64,
+    now: i64,
+) -> C2Result<()> {
+    sqlx::query(
+        "UPDATE clients SET suite = $1, key_enc = $2, sig_pk = $3, kem_pk = $4, \
+         last_transcript = $5, below_minimum = 0, key_updated_at = $6, last_confirm_ts = $8 \
+         WHERE id = $7",
+    )
+    .bind(suite.name())
+    .bind(key_enc)
+    .bind(sig_pk)
+    .bind(kem_pk)
+    .bind(transcript.to_vec())
+    .bind(now)
+    .bind(id.0.to_vec())
+    .bind(confirm_ts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Record the timestamp of a repeated Confirm that was answered.
+pub async fn set_confirm_ts(conn: &mut AnyConnection, id: &Id, ts: i64) -> C2Result<()> {
+    sqlx::query("UPDATE clients SET last_confirm_ts = $1 WHERE id = $2")
+        .bind(ts)
+        .bind(id.0.to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -84,3 +84,12 @@ pub async fn target_batch(
     .await?;
     rows.iter().map(clients::from_row).collect()
 }
+
+/// Remove every link of a client (as source or target).
+pub async fn remove_all_of(conn: &mut AnyConnection, id: &Id) -> C2Result<()> {
+    sqlx::query("DELETE FROM links WHERE source_id = $1 OR target_id = $1")
+        .bind(id.0.to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

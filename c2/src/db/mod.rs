@@ -5,6 +5,7 @@ pub mod c2keys;
 pub mod clients;
 pub mod links;
 pub mod meta;
+pub mod negotiations;
 pub mod outbox;
 pub mod topics;
 

@@ -258,3 +258,39 @@ pub async fn set_encrypted(
         .await?;
     Ok(())
 }
+
+/// The pending rows of a device: (id, opcode, encrypted command), by id.
+pub async fn pending_of_client(
+    conn: &mut AnyConnection,
+    client: &Id,
+) -> C2Result<Vec<(i64, u8, Vec<u8>)>> {
+    let rows = sqlx::query(
+        "SELECT id, opcode, command_enc FROM outbox WHERE client_id = $1 AND status = $2 ORDER BY id",
+    )
+    .bind(client.0.to_vec())
+    .bind(PENDING)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let op: i64 = r.try_get(1)?;
+            Ok((r.try_get(0)?, op as u8, r.try_get(2)?))
+        })
+        .collect()
+}
+
+/// Delete rows.
+pub async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> C2Result<()> {
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN {}",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

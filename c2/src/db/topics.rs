@@ -3,7 +3,7 @@
 use crate::db::clients::{self, ClientRow, COLS};
 use crate::error::{C2Error, C2Result};
 use crate::model::{Page, TopicInfo};
-use e4_proto::{Id, TopicHash};
+use e4_proto::{Id, SuiteId, TopicHash};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -20,6 +20,8 @@ pub struct TopicRow {
     pub created_at: i64,
     /// Unix ms.
     pub key_updated_at: i64,
+    /// Message format.
+    pub format: Option<SuiteId>,
 }
 
 impl TopicRow {
@@ -30,11 +32,12 @@ impl TopicRow {
             hash: self.hash,
             created_at: self.created_at,
             key_updated_at: self.key_updated_at,
+            format: self.format,
         }
     }
 }
 
-const TCOLS: &str = "t.name, t.hash, t.key_enc, t.created_at, t.key_updated_at";
+const TCOLS: &str = "t.name, t.hash, t.key_enc, t.created_at, t.key_updated_at, t.format";
 
 fn from_row(r: &AnyRow) -> C2Result<TopicRow> {
     let hash: Vec<u8> = r.try_get(1)?;
@@ -45,6 +48,11 @@ fn from_row(r: &AnyRow) -> C2Result<TopicRow> {
         key_enc: r.try_get(2)?,
         created_at: r.try_get(3)?,
         key_updated_at: r.try_get(4)?,
+        format: r
+            .try_get::<Option<String>, _>(5)?
+            .as_deref()
+            .map(clients::stored_suite)
+            .transpose()?,
     })
 }
 
@@ -54,13 +62,15 @@ pub async fn insert(conn: &mut AnyConnection, t: &TopicRow) -> C2Result<()> {
         return Err(C2Error::exists(format!("topic {:?}", t.name)));
     }
     sqlx::query(
-        "INSERT INTO topics (name, hash, key_enc, created_at, key_updated_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO topics (name, hash, key_enc, created_at, key_updated_at, format) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(t.name.clone())
     .bind(t.hash.0.to_vec())
     .bind(t.key_enc.clone())
     .bind(t.created_at)
     .bind(t.key_updated_at)
+    .bind(t.format.map(|f| f.name()))
     .execute(conn)
     .await?;
     Ok(())
@@ -282,4 +292,48 @@ pub async fn names_of_client_batch(
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).map_err(C2Error::from))
         .collect()
+}
+
+/// Set a topic's message format.
+pub async fn set_format(conn: &mut AnyConnection, name: &str, format: SuiteId) -> C2Result<()> {
+    sqlx::query("UPDATE topics SET format = $1 WHERE name = $2")
+        .bind(format.name())
+        .bind(name.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The suites of a topic's members, with how many members run each.
+pub async fn member_suites(
+    conn: &mut AnyConnection,
+    topic: &str,
+) -> C2Result<Vec<(SuiteId, u64, u64)>> {
+    let rows = sqlx::query(
+        "SELECT c.suite, COUNT(*), SUM(CASE WHEN c.last_announce_ts IS NULL THEN 0 ELSE 1 END) \
+         FROM topic_members m JOIN clients c ON c.id = m.client_id WHERE m.topic = $1 GROUP BY c.suite",
+    )
+    .bind(topic.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let s: String = r.try_get(0)?;
+            let n: i64 = r.try_get(1)?;
+            let neg: i64 = r.try_get(2)?;
+            Ok((clients::stored_suite(&s)?, n as u64, neg as u64))
+        })
+        .collect()
+}
+
+/// A client's topics (name, hash, format), all of them (a device holds few).
+pub async fn all_of_client(conn: &mut AnyConnection, client: &Id) -> C2Result<Vec<TopicRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TCOLS} FROM topic_members m JOIN topics t ON t.name = m.topic \
+         WHERE m.client_id = $1 ORDER BY t.name"
+    )))
+    .bind(client.0.to_vec())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
 }

@@ -1,6 +1,7 @@
 //! MQTT: where commands go (an embedded broker or an external one) and the
 //! worker that publishes the outbox.
 
+pub mod announce;
 pub mod broker;
 pub mod embedded;
 pub mod publisher;

@@ -112,7 +112,7 @@ pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch:
     }
 }
 
-fn options(cfg: &PublisherConfig) -> MqttOptions {
+pub(crate) fn options(cfg: &PublisherConfig) -> MqttOptions {
     let mut o = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(30));
     o.set_clean_session(true);

@@ -59,8 +59,9 @@ async fn pubkey_devices_link_exchange_and_survive_key_changes() {
         let d = devs.pop().unwrap();
         (devs.pop().unwrap(), d)
     };
-    grpc.new_topic(pb::TopicRef {
+    grpc.new_topic(pb::NewTopicRequest {
         topic: "chat".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -232,8 +233,9 @@ async fn post_quantum_devices_receive_kem_commands() {
         let mut dev =
             Device::connect(name, scenario::alias_id(name), sid, keys, c2.mqtt(), false).await;
         let topic = format!("pq/{name}");
-        grpc.new_topic(pb::TopicRef {
+        grpc.new_topic(pb::NewTopicRequest {
             topic: topic.clone(),
+            ..Default::default()
         })
         .await
         .unwrap();

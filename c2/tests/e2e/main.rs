@@ -6,12 +6,15 @@
 //! * `refusals`: unauthenticated and malformed requests change nothing.
 //! * `cli`: the binary's zero-setup start, admin CLI, offline commands.
 //! * `resilience`: broker outage, and C2 killed mid-rotation (mosquitto).
+//! * `negotiation`: suite upgrades of e4-client devices through an
+//!   attacking MQTT proxy; policy overrides; an interrupted upgrade.
 //! * `postgres`: the API scenario and a passphrase change on PostgreSQL.
 
 mod common;
 
 mod api;
 mod cli;
+mod negotiation;
 mod postgres;
 mod refusals;
 mod resilience;

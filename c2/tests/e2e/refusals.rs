@@ -384,8 +384,9 @@ async fn unauthenticated_and_malformed_requests_change_nothing() {
         ),
         (
             InvalidArgument,
-            grpc.new_topic(pb::TopicRef {
+            grpc.new_topic(pb::NewTopicRequest {
                 topic: "x/+/y".into(),
+                ..Default::default()
             })
             .await
             .map(|_| ()),
@@ -460,9 +461,12 @@ async fn unauthenticated_and_malformed_requests_change_nothing() {
         ),
         (
             AlreadyExists,
-            grpc.new_topic(pb::TopicRef { topic: "t".into() })
-                .await
-                .map(|_| ()),
+            grpc.new_topic(pb::NewTopicRequest {
+                topic: "t".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
         ),
         (
             InvalidArgument,

@@ -62,9 +62,12 @@ async fn broker_down_then_back_delivers_every_queued_command() {
         );
     }
     for t in ["t", "u"] {
-        grpc.new_topic(pb::TopicRef { topic: t.into() })
-            .await
-            .unwrap();
+        grpc.new_topic(pb::NewTopicRequest {
+            topic: t.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
     for i in 0..5 {
         grpc.add_client_to_topic(pb::Membership {
@@ -285,8 +288,9 @@ async fn killed_mid_rotation_then_restarted_delivers_every_command() {
     let mut child = spawn_c2(dir.path(), &mq.url(), gport, hport);
     let mut api = connect_when_up(dir.path(), gport).await;
 
-    api.new_topic(pb::TopicRef {
+    api.new_topic(pb::NewTopicRequest {
         topic: "fleet".into(),
+        ..Default::default()
     })
     .await
     .unwrap();

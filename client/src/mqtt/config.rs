@@ -117,6 +117,13 @@ pub struct MqttConfig {
     /// Events buffered before the connection task waits for the
     /// application to take them.
     pub event_capacity: usize,
+    /// Suite negotiation (when the client has capabilities to offer): how
+    /// long to wait for C2's SetSuite before announcing again, or for the
+    /// first command under the new suite before re-sending the Confirm.
+    /// Doubled after each retry, up to [`MqttConfig::max_negotiation_retry`].
+    pub negotiation_retry: Duration,
+    /// Longest delay between negotiation retries.
+    pub max_negotiation_retry: Duration,
 }
 
 /// The broker password is never printed.
@@ -135,6 +142,8 @@ impl std::fmt::Debug for MqttConfig {
             .field("max_reconnect_delay", &self.max_reconnect_delay)
             .field("max_packet_size", &self.max_packet_size)
             .field("event_capacity", &self.event_capacity)
+            .field("negotiation_retry", &self.negotiation_retry)
+            .field("max_negotiation_retry", &self.max_negotiation_retry)
             .finish()
     }
 }
@@ -155,6 +164,8 @@ impl MqttConfig {
             max_reconnect_delay: Duration::from_secs(5),
             max_packet_size: 1 << 20,
             event_capacity: 1024,
+            negotiation_retry: Duration::from_secs(30),
+            max_negotiation_retry: Duration::from_secs(3600),
         }
     }
 

@@ -9,6 +9,15 @@
 //! (so a message may arrive twice: the receiver's replay rejection drops
 //! the copy). What happened is reported as [`Event`]s.
 //!
+//! Suite negotiation (see [`crate::negotiation`]): when the client has
+//! capabilities above its current suite, the task publishes an Announce on
+//! `e4c2/announce/<hex id>` once the control topic is subscribed (after
+//! every reconnection too), and again with a doubling delay
+//! ([`MqttConfig::negotiation_retry`]) until C2's SetSuite is accepted;
+//! then it publishes the Confirm and re-signs and re-sends it on the same
+//! timer until the first command under the new suite switches the client.
+//! Progress is reported as [`Event::Negotiation`].
+//!
 //! Topic policy: see [`crate::policy`]. [`E4Mqtt::publish`] protects with
 //! the topic's key; without a key it refuses, unless the topic is opted in
 //! to cleartext.
@@ -20,6 +29,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use e4_proto::time::SystemClock;
 use e4_proto::Clock;
@@ -32,7 +42,9 @@ pub use rumqttc::QoS;
 
 use crate::client::{Client, CommandInfo};
 use crate::error::Error;
+use crate::negotiation::{Publish, SuiteSet};
 use crate::policy::{valid_filter, TopicPolicy};
+use e4_proto::{SuiteId, TopicHash};
 
 /// Failures of the MQTT layer.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +113,51 @@ pub enum Event {
         /// Why.
         error: Error,
     },
+    /// Suite negotiation progressed.
+    Negotiation(NegotiationEvent),
+}
+
+/// Steps of suite negotiation ([`Event::Negotiation`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NegotiationEvent {
+    /// An Announce offering these suites was persisted and published.
+    Announced {
+        /// The suites offered.
+        offered: SuiteSet,
+    },
+    /// C2's SetSuite was accepted; the Confirm is being published.
+    Accepted {
+        /// The suite the client moves to.
+        suite: SuiteId,
+    },
+    /// The Confirm was re-signed and published again (no command under the
+    /// new suite yet).
+    ConfirmResent {
+        /// The accepted suite.
+        suite: SuiteId,
+    },
+    /// The first command under the new suite arrived: the client now runs
+    /// `to`. The command itself is reported next.
+    Upgraded {
+        /// The previous suite.
+        from: SuiteId,
+        /// The new suite.
+        to: SuiteId,
+    },
+    /// C2 set the message format of a topic (SetTopicFormat).
+    TopicFormat {
+        /// The topic.
+        topic: TopicHash,
+        /// Its format.
+        format: SuiteId,
+    },
+    /// Building or publishing an Announce or Confirm failed (retried on
+    /// the timer).
+    Failed {
+        /// Why.
+        error: Error,
+    },
 }
 
 /// How long [`E4Mqtt::disconnect`] waits for the DISCONNECT to be sent.
@@ -118,6 +175,31 @@ struct Shared<C: Clock + Clone> {
     qos: QoS,
     /// Set by [`E4Mqtt::disconnect`]: the task ends instead of reconnecting.
     stopping: AtomicBool,
+    /// Work for the negotiation task, and its wake-up.
+    negotiation: Mutex<NegotiationSignals>,
+    negotiation_wake: tokio::sync::Notify,
+}
+
+/// What the connection task tells the negotiation task.
+#[derive(Default)]
+struct NegotiationSignals {
+    /// Connected, with the control topic subscribed.
+    ready: bool,
+    /// Act now (new session, upgrade finished, application request).
+    kick: bool,
+    /// Start the retry delay again from its minimum.
+    reset: bool,
+    /// Confirms to publish (from an accepted SetSuite).
+    outbox: Vec<Publish>,
+    /// The kick comes from a finished upgrade.
+    upgraded: bool,
+}
+
+impl<C: Clock + Clone> Shared<C> {
+    fn signal_negotiation(&self, f: impl FnOnce(&mut NegotiationSignals)) {
+        f(&mut lock(&self.negotiation));
+        self.negotiation_wake.notify_one();
+    }
 }
 
 /// Application subscriptions, and which SUBSCRIBE packet carried which
@@ -141,6 +223,7 @@ pub struct E4Mqtt<C: Clock + Clone + Send + 'static = SystemClock> {
     mqtt: AsyncClient,
     events: mpsc::Receiver<Event>,
     task: AbortOnDrop,
+    negotiation_task: AbortOnDrop,
 }
 
 /// Stops the connection task when the handle is dropped.
@@ -186,7 +269,16 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             subscribing: tokio::sync::Mutex::new(()),
             qos: config.qos,
             stopping: AtomicBool::new(false),
+            negotiation: Mutex::new(NegotiationSignals::default()),
+            negotiation_wake: tokio::sync::Notify::new(),
         });
+        let negotiation_task = tokio::spawn(task::negotiate(
+            shared.clone(),
+            mqtt.clone(),
+            tx.clone(),
+            config.negotiation_retry.max(Duration::from_millis(1)),
+            config.max_negotiation_retry,
+        ));
         let task = tokio::spawn(task::run(
             eventloop,
             shared.clone(),
@@ -199,7 +291,19 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             mqtt,
             events,
             task: AbortOnDrop(Some(task)),
+            negotiation_task: AbortOnDrop(Some(negotiation_task)),
         })
+    }
+
+    /// Look at negotiation now: announce if the client has something to
+    /// offer and nothing is outstanding (e.g. after
+    /// [`Client::set_capabilities`] through [`E4Mqtt::with_client`]); the
+    /// retry delay starts again from its minimum.
+    pub fn negotiate_now(&self) {
+        self.shared.signal_negotiation(|s| {
+            s.kick = true;
+            s.reset = true;
+        });
     }
 
     /// The next event; None once the connection task has stopped.
@@ -207,9 +311,20 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
         self.events.recv().await
     }
 
-    /// Run `f` on the E4 client (to read its state, or to set keys).
+    /// Run `f` on the E4 client (to read its state, or to set keys). If
+    /// `f` changes the client's capabilities, negotiation is looked at at
+    /// once ([`E4Mqtt::negotiate_now`]).
     pub fn with_client<T>(&self, f: impl FnOnce(&mut Client<C>) -> T) -> T {
-        f(&mut lock(&self.shared.client))
+        let (out, changed) = {
+            let mut client = lock(&self.shared.client);
+            let before = client.capabilities();
+            let out = f(&mut client);
+            (out, client.capabilities() != before)
+        };
+        if changed {
+            self.negotiate_now();
+        }
+        out
     }
 
     /// Run `f` on the topic policy.
@@ -308,8 +423,13 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             mqtt,
             mut events,
             mut task,
+            mut negotiation_task,
         } = self;
         shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(handle) = negotiation_task.0.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
         // The task ends once the DISCONNECT is sent. If it cannot even be
         // queued, or is not sent soon (broker unreachable), the task is
         // stopped where it is.

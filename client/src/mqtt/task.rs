@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use e4_proto::Clock;
 use rumqttc::{
-    ConnectionError, Event as Raw, EventLoop, Outgoing, Packet, Publish, QoS, Request, Subscribe,
-    SubscribeFilter, SubscribeReasonCode,
+    AsyncClient, ConnectionError, Event as Raw, EventLoop, Outgoing, Packet, Publish, QoS, Request,
+    Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::{lock, Event, Shared};
-use crate::client::Unprotected;
+use super::{lock, Event, NegotiationEvent, Shared};
+use crate::client::{CommandInfo, Unprotected};
+use crate::negotiation::{self, Negotiated, NegotiationStatus};
 
 pub(super) async fn run<C: Clock + Clone + Send + 'static>(
     mut el: EventLoop,
@@ -38,9 +40,23 @@ pub(super) async fn run<C: Clock + Clone + Send + 'static>(
                 resume(&mut el, &shared, &mut unacked);
                 vec![Event::Connected]
             }
-            Ok(Raw::Incoming(Packet::Publish(p))) => vec![on_publish(&shared, p)],
+            Ok(Raw::Incoming(Packet::Publish(p))) => on_publish(&shared, p),
             Ok(Raw::Incoming(Packet::SubAck(ack))) => {
                 let filters = lock(&shared.subs).sent.remove(&ack.pkid);
+                let control = filters.as_ref().is_some_and(|f| {
+                    f.first() == Some(&shared.control_topic)
+                        && matches!(
+                            ack.return_codes.first(),
+                            Some(SubscribeReasonCode::Success(_))
+                        )
+                });
+                if control {
+                    // A new session with the control topic: negotiate.
+                    shared.signal_negotiation(|s| {
+                        s.ready = true;
+                        s.kick = true;
+                    });
+                }
                 filters.map_or_else(Vec::new, |f| suback_events(f, &ack.return_codes))
             }
             Ok(Raw::Outgoing(Outgoing::Subscribe(pkid))) => {
@@ -56,6 +72,7 @@ pub(super) async fn run<C: Clock + Clone + Send + 'static>(
             Err(_) if stopping => break,
             Err(e) => {
                 lost = true;
+                shared.signal_negotiation(|s| s.ready = false);
                 keep_unacked(&mut el, &mut unacked);
                 {
                     let mut subs = lock(&shared.subs);
@@ -148,31 +165,186 @@ fn resume<C: Clock + Clone>(el: &mut EventLoop, shared: &Shared<C>, unacked: &mu
     el.pending.extend(unacked.drain(..).map(Request::Publish));
 }
 
-fn on_publish<C: Clock + Clone>(shared: &Shared<C>, p: Publish) -> Event {
+fn on_publish<C: Clock + Clone>(shared: &Shared<C>, p: Publish) -> Vec<Event> {
     let topic = p.topic;
     let mut client = lock(&shared.client);
     let protected = client.is_control_topic(&topic) || client.has_topic_key(&topic);
     if !protected {
         if lock(&shared.policy).allows_cleartext(&topic) {
-            return Event::Message {
+            return vec![Event::Message {
                 topic,
                 payload: p.payload.to_vec(),
                 protected: false,
-            };
+            }];
         }
-        return Event::Rejected {
+        return vec![Event::Rejected {
             topic,
             error: e4_proto::Error::TopicKeyNotFound.into(),
-        };
+        }];
     }
-    match client.unprotect(&p.payload, &topic) {
-        Ok(Unprotected::Message(payload)) => Event::Message {
+    let result = client.unprotect(&p.payload, &topic);
+    let confirm = client.take_confirm();
+    drop(client);
+    match result {
+        Ok(Unprotected::Message(payload)) => vec![Event::Message {
             topic,
             payload,
             protected: true,
-        },
-        Ok(Unprotected::Command(info)) => Event::Command(info),
-        Err(error) => Event::Rejected { topic, error },
+        }],
+        Ok(Unprotected::Command(info)) => command_events(shared, info, confirm),
+        Err(error) => vec![Event::Rejected { topic, error }],
+    }
+}
+
+/// The events of an applied command, and the negotiation work it causes.
+fn command_events<C: Clock + Clone>(
+    shared: &Shared<C>,
+    info: CommandInfo,
+    confirm: Option<negotiation::Publish>,
+) -> Vec<Event> {
+    match info.negotiation {
+        None => vec![Event::Command(info)],
+        Some(Negotiated::Accepted { suite }) => {
+            // Persisted already: the negotiation task publishes the Confirm.
+            shared.signal_negotiation(|s| {
+                s.outbox.extend(confirm);
+                s.kick = true;
+                s.reset = true;
+            });
+            vec![
+                Event::Negotiation(NegotiationEvent::Accepted { suite }),
+                Event::Command(info),
+            ]
+        }
+        Some(Negotiated::TopicFormat { topic, format }) => vec![
+            Event::Negotiation(NegotiationEvent::TopicFormat { topic, format }),
+            Event::Command(info),
+        ],
+        Some(Negotiated::Upgraded { from, to }) => {
+            // Something may still be offered above the new suite (C2
+            // knows the device negotiates: nothing to say otherwise).
+            shared.signal_negotiation(|s| {
+                s.kick = true;
+                s.reset = true;
+                s.upgraded = true;
+            });
+            vec![
+                Event::Negotiation(NegotiationEvent::Upgraded { from, to }),
+                Event::Command(info),
+            ]
+        }
+    }
+}
+
+/// The negotiation task: publishes Announces and Confirms (see the module
+/// documentation), retrying with a doubling delay.
+pub(super) async fn negotiate<C: Clock + Clone + Send + 'static>(
+    shared: Arc<Shared<C>>,
+    mqtt: AsyncClient,
+    tx: mpsc::Sender<Event>,
+    min_delay: Duration,
+    max_delay: Duration,
+) {
+    let mut delay = min_delay;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = shared.negotiation_wake.notified() => {}
+                    _ = tokio::time::sleep_until(d) => {}
+                }
+            }
+            None => shared.negotiation_wake.notified().await,
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (ready, kick, outbox, upgraded) = {
+            let mut s = lock(&shared.negotiation);
+            if std::mem::take(&mut s.reset) {
+                delay = min_delay;
+            }
+            (
+                s.ready,
+                std::mem::take(&mut s.kick),
+                std::mem::take(&mut s.outbox),
+                std::mem::take(&mut s.upgraded),
+            )
+        };
+        let due = deadline.is_some_and(|d| Instant::now() >= d);
+        let mut events = Vec::new();
+        if !outbox.is_empty() {
+            for (topic, bytes) in outbox {
+                if mqtt
+                    .publish(topic, QoS::AtLeastOnce, false, bytes)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            deadline = Some(Instant::now() + delay);
+        } else if !ready {
+            // The next session's subscription kicks us again.
+            deadline = None;
+        } else if kick || due {
+            let step = {
+                let mut client = lock(&shared.client);
+                match client.negotiation_status() {
+                    NegotiationStatus::Accepted(suite) => Some(
+                        client
+                            .confirm_retry()
+                            .map(|p| (p, NegotiationEvent::ConfirmResent { suite })),
+                    ),
+                    _ if upgraded && client.offered().is_empty() => None,
+                    _ => {
+                        let offered = client.offered();
+                        client
+                            .announce()
+                            .transpose()
+                            .map(|r| r.map(|p| (p, NegotiationEvent::Announced { offered })))
+                    }
+                }
+            };
+            match step {
+                None => {
+                    // Nothing to offer: idle until kicked.
+                    deadline = None;
+                    delay = min_delay;
+                }
+                Some(Ok(((topic, bytes), event))) => {
+                    if mqtt
+                        .publish(topic, QoS::AtLeastOnce, false, bytes)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let retry = !matches!(&event, NegotiationEvent::Announced { offered } if offered.is_empty());
+                    events.push(Event::Negotiation(event));
+                    if retry {
+                        deadline = Some(Instant::now() + delay);
+                        delay = (delay * 2).min(max_delay.max(min_delay));
+                    } else {
+                        // Nothing offered, so no answer to wait for: announce
+                        // again on the next session or request.
+                        deadline = None;
+                        delay = min_delay;
+                    }
+                }
+                Some(Err(error)) => {
+                    events.push(Event::Negotiation(NegotiationEvent::Failed { error }));
+                    deadline = Some(Instant::now() + delay);
+                    delay = (delay * 2).min(max_delay.max(min_delay));
+                }
+            }
+        }
+        for e in events {
+            if tx.send(e).await.is_err() {
+                return;
+            }
+        }
     }
 }
 

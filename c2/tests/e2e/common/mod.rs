@@ -49,6 +49,7 @@ pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeO
         kdf: test_kdf(),
         window: 50,
         max_backoff: Duration::from_millis(500),
+        print_token: true,
     }
 }
 

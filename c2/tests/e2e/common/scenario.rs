@@ -137,8 +137,9 @@ pub async fn full_flow(c2: &C2) {
 
     // Topics over both APIs.
     let t = grpc
-        .new_topic(pb::TopicRef {
+        .new_topic(pb::NewTopicRequest {
             topic: "sensors/temp".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -391,7 +392,7 @@ pub async fn full_flow(c2: &C2) {
         .iter()
         .map(|s| s["suite"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(suites, ["symmetric", "pubkey", "pq", "pq-draft"]);
+    assert_eq!(suites, ["symmetric", "pubkey", "pq", "pq-draft", "hybrid"]);
     let (s, text) = rest.with_token(None).text("/metrics").await;
     assert_eq!(s, 200);
     assert!(text.contains("e4c2_commands_queued_total"), "{text}");

@@ -183,7 +183,7 @@ impl IdentityArgs {
                     )),
                 }
             }
-            SuiteArg::Pq | SuiteArg::PqDraft => {
+            SuiteArg::Pq | SuiteArg::PqDraft | SuiteArg::Hybrid => {
                 if password.is_some() || self.key.is_some() {
                     return Err(CliError::usage(
                         "pq clients generate their keys on the device: omit --key and the password",

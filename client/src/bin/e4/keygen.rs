@@ -37,8 +37,9 @@ pub struct KeygenArgs {
     /// Replace existing files.
     #[arg(long)]
     force: bool,
-    /// Suite of an ml-kem or ml-dsa key: pq (ML-KEM-768 / ML-DSA-65) or
-    /// pq-draft (draft-FIPS Kyber768 / Dilithium3).
+    /// Suite of an ml-kem or ml-dsa key: pq (ML-KEM-768 / ML-DSA-65),
+    /// pq-draft (draft-FIPS Kyber768 / Dilithium3) or hybrid (ML-KEM-768 ‖
+    /// X25519 / Ed25519 ‖ ML-DSA-65).
     #[arg(long, value_enum, value_name = "SUITE")]
     suite: Option<PqSuite>,
     /// Derive a symmetric or ed25519 key from the password in FILE (first
@@ -55,6 +56,8 @@ enum PqSuite {
     Pq,
     /// Draft-FIPS Kyber768 and Dilithium3.
     PqDraft,
+    /// Hybrid: ML-KEM-768 + X25519 and Ed25519 + ML-DSA-65.
+    Hybrid,
 }
 
 /// Kinds of keys.
@@ -86,6 +89,7 @@ pub fn run(a: KeygenArgs) -> Result<(), CliError> {
     }
     let pq_suite = match a.suite {
         Some(PqSuite::PqDraft) => SuiteArg::PqDraft,
+        Some(PqSuite::Hybrid) => SuiteArg::Hybrid,
         Some(PqSuite::Pq) | None => SuiteArg::Pq,
     };
     let pub_path = with_suffix(&a.out, ".pub");

@@ -25,6 +25,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     Keygen(keygen::KeygenArgs),
     Protect(protect::ProtectArgs),
@@ -44,6 +45,8 @@ pub enum SuiteArg {
     Pq,
     /// Draft-FIPS Dilithium3 and Kyber768.
     PqDraft,
+    /// Hybrid: Ed25519 + ML-DSA-65 signatures, X25519 + ML-KEM-768.
+    Hybrid,
 }
 
 impl SuiteArg {
@@ -53,6 +56,7 @@ impl SuiteArg {
             SuiteArg::Pubkey => SuiteId::PubKey,
             SuiteArg::Pq => SuiteId::PostQuantum,
             SuiteArg::PqDraft => SuiteId::PqDraft,
+            SuiteArg::Hybrid => SuiteId::Hybrid,
         }
     }
 }

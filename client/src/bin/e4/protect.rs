@@ -259,6 +259,18 @@ pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
         Unprotected::Message(m) => write_stdout(&m),
         Unprotected::Command(info) => {
             let path = client.state_path().map(|p| p.display().to_string());
+            match info.negotiation {
+                Some(e4_client::Negotiated::Accepted { suite }) => {
+                    if let Some((topic, confirm)) = client.take_confirm() {
+                        eprintln!("SetSuite accepted: moving to suite {suite}; publish the Confirm (hex, on stdout) on {topic}");
+                        write_stdout(hex::encode(confirm).as_bytes())?;
+                    }
+                }
+                Some(e4_client::Negotiated::Upgraded { from, to }) => {
+                    eprintln!("suite upgraded from {from} to {to}")
+                }
+                _ => {}
+            }
             eprintln!(
                 "command applied: {} (state saved to {})",
                 info.name(),

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use e4_client::mqtt::NegotiationEvent;
 use e4_client::mqtt::{E4Mqtt, Event, MqttConfig, QoS, TlsConfig};
-use e4_client::{Client, SymKey};
+use e4_client::{Client, SuiteSet, SymKey};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::identity::IdentityArgs;
 use crate::keys::{read_key_array, with_suffix, write_key_file};
-use crate::CliError;
+use crate::{CliError, SuiteArg};
 
 /// Interactive E4 client connected to an MQTT broker.
 ///
@@ -70,6 +71,24 @@ pub struct ClientArgs {
     /// for the pq suites), to give to C2.
     #[arg(long, value_name = "PREFIX")]
     export_public: Option<PathBuf>,
+    /// Suites this client may move to (comma-separated, e.g. pq,hybrid):
+    /// it announces those ranked above its current suite on
+    /// e4c2/announce/ID and upgrades when C2 chooses one. Saved in the
+    /// state file; `--capabilities none` turns negotiation off.
+    #[arg(long, value_name = "SUITES", value_delimiter = ',', value_parser = parse_capability)]
+    capabilities: Option<Vec<Option<SuiteArg>>>,
+    /// Retry delay of suite negotiation in seconds (doubled after each
+    /// retry, up to an hour).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    negotiation_retry: u64,
+}
+
+fn parse_capability(s: &str) -> Result<Option<SuiteArg>, String> {
+    use clap::ValueEnum;
+    if s == "none" {
+        return Ok(None);
+    }
+    SuiteArg::from_str(s, true).map(Some)
 }
 
 const HELP: &str = "\
@@ -82,6 +101,7 @@ Available commands:
   allow-clear <filter>             allow cleartext on topics without a key
   deny-clear <filter>              withdraw allow-clear
   set-topic-key <topic> <key>      set a topic key by hand (hex or key file)
+  negotiate                        announce now (suite negotiation)
   state                            show the client's state
   exit                             disconnect and exit";
 
@@ -136,6 +156,7 @@ fn mqtt_config(a: &ClientArgs) -> Result<MqttConfig, CliError> {
         }
         config.tls = Some(tls);
     }
+    config.negotiation_retry = Duration::from_secs(a.negotiation_retry.max(1));
     for f in &a.allow_cleartext {
         if !config.policy.allow_cleartext(f) {
             return Err(CliError::usage(format!(
@@ -155,11 +176,25 @@ pub fn run(a: ClientArgs) -> Result<(), CliError> {
     let config = mqtt_config(&a)?;
     let mut client = load_or_create(&a.state, &a.identity)?;
     client.set_replay_protection(!a.no_replay_protection);
+    if let Some(caps) = &a.capabilities {
+        let set = caps
+            .iter()
+            .flatten()
+            .fold(SuiteSet::EMPTY, |acc, s| acc.with(s.id()));
+        client.set_capabilities(set)?;
+    }
     if let Some(prefix) = &a.export_public {
         export_public(&client, prefix)?;
     }
     println!("E4 client {} (suite {})", client.id(), client.suite());
     println!("control topic: {}", client.control_topic());
+    if !client.offered().is_empty() {
+        println!(
+            "negotiation: offering {:?} on {}",
+            client.offered(),
+            client.announce_topic()
+        );
+    }
     if let Some(pk) = client.public_key().filter(|k| k.len() == 32) {
         println!("public key: {}", hex::encode(pk));
     }
@@ -269,6 +304,10 @@ impl Shell {
                 }
             }
             ("set-topic-key", false) => self.set_topic_key(arg, text),
+            ("negotiate", _) => {
+                self.mqtt.negotiate_now();
+                println!("negotiation: checking now");
+            }
             (
                 "subscribe" | "unsubscribe" | "e4msg" | "clearmsg" | "allow-clear" | "deny-clear"
                 | "set-topic-key",
@@ -330,6 +369,25 @@ impl Shell {
             Event::Rejected { topic, error } => {
                 println!("rejected message on topic {topic}: {error}")
             }
+            Event::Negotiation(n) => match n {
+                NegotiationEvent::Announced { offered } => {
+                    println!("negotiation: announced, offering {offered:?}")
+                }
+                NegotiationEvent::Accepted { suite } => {
+                    println!("negotiation: C2 chose suite {suite}; confirm sent")
+                }
+                NegotiationEvent::ConfirmResent { suite } => {
+                    println!("negotiation: confirm for suite {suite} sent again")
+                }
+                NegotiationEvent::Upgraded { from, to } => {
+                    println!("negotiation: upgraded from suite {from} to {to}")
+                }
+                NegotiationEvent::TopicFormat { topic, format } => {
+                    println!("E4 command applied: SetTopicFormat: topic {topic} uses the {format} format")
+                }
+                NegotiationEvent::Failed { error } => println!("negotiation: {error}"),
+                other => println!("negotiation: {other:?}"),
+            },
             other => println!("{other:?}"),
         }
     }
@@ -349,6 +407,15 @@ impl Shell {
             }
             let onoff = if c.replay_protection() { "on" } else { "off" };
             println!("replay protection: {onoff}");
+            println!(
+                "negotiation: {:?} (capabilities {:?}, offering {:?})",
+                c.negotiation_status(),
+                c.capabilities(),
+                c.offered()
+            );
+            for (h, f) in c.topic_formats() {
+                println!("  topic {h} uses the {f} message format");
+            }
             let topics = c.topics();
             println!("topic keys: {}", topics.len());
             for t in topics {

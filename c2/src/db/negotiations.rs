@@ -1,0 +1,78 @@
+//! The `negotiations` table: the SetSuite C2 sent to a device and the
+//! material it will register once the device's Confirm verifies.
+
+use crate::db::clients::stored_suite;
+use crate::error::{C2Error, C2Result};
+use e4_proto::{Id, SuiteId};
+use sqlx::{AnyConnection, Row};
+
+/// An answer awaiting its Confirm (the symmetric key still encrypted).
+#[derive(Debug, Clone)]
+pub struct NegotiationRow {
+    /// The device.
+    pub client_id: Id,
+    /// The suite it is moved to.
+    pub suite: SuiteId,
+    /// Transcript of the Announce answered.
+    pub transcript: Vec<u8>,
+    /// Timestamp of that Announce.
+    pub announce_ts: i64,
+    /// New symmetric key, encrypted at rest.
+    pub key_enc: Option<Vec<u8>>,
+    /// Offered signature public key.
+    pub sig_pk: Option<Vec<u8>>,
+    /// Offered KEM public key.
+    pub kem_pk: Option<Vec<u8>>,
+}
+
+/// The pending answer of a device.
+pub async fn get(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<NegotiationRow>> {
+    let row = sqlx::query(
+        "SELECT suite, transcript, announce_ts, key_enc, sig_pk, kem_pk \
+         FROM negotiations WHERE client_id = $1",
+    )
+    .bind(id.0.to_vec())
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let suite: String = r.try_get(0)?;
+    Ok(Some(NegotiationRow {
+        client_id: *id,
+        suite: stored_suite(&suite)?,
+        transcript: r.try_get(1)?,
+        announce_ts: r.try_get(2)?,
+        key_enc: r.try_get(3)?,
+        sig_pk: r.try_get(4)?,
+        kem_pk: r.try_get(5)?,
+    }))
+}
+
+/// Replace the pending answer of a device.
+pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Result<()> {
+    remove(conn, &n.client_id).await?;
+    sqlx::query(
+        "INSERT INTO negotiations (client_id, suite, transcript, announce_ts, key_enc, sig_pk, \
+         kem_pk, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(n.client_id.0.to_vec())
+    .bind(n.suite.name())
+    .bind(n.transcript.clone())
+    .bind(n.announce_ts)
+    .bind(n.key_enc.clone())
+    .bind(n.sig_pk.clone())
+    .bind(n.kem_pk.clone())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(C2Error::from)?;
+    Ok(())
+}
+
+/// Forget the pending answer of a device.
+pub async fn remove(conn: &mut AnyConnection, id: &Id) -> C2Result<()> {
+    sqlx::query("DELETE FROM negotiations WHERE client_id = $1")
+        .bind(id.0.to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

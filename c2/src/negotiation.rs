@@ -1,0 +1,686 @@
+//! C2's side of suite negotiation (`docs/negotiation.md`): the fleet policy
+//! and per-device overrides, Announce and Confirm messages arriving on
+//! `e4c2/announce/<hex id>`, and topic formats (which suite's message
+//! format a topic uses, so that every member can read it).
+//!
+//! Each message is handled in one transaction: verification, the decision,
+//! the pending answer and the commands it implies (SetSuite under the
+//! device's current suite; after a Confirm, commands under the new suite)
+//! commit together or not at all. A refused message changes nothing.
+
+use crate::db::clients::{self, ClientRow};
+use crate::db::negotiations::{self, NegotiationRow};
+use crate::db::topics::{self, TopicRow};
+use crate::db::{c2keys, links, meta, now_ms, WriteTx};
+use crate::error::{C2Error, C2Result};
+use crate::model::{ClientInfo, ClientRef, EventKind, Queued, TopicInfo};
+use crate::outbox::{client_key_aad, requeue_pending, Enqueuer};
+use crate::service::{topic_key_aad, Service, FLEET_BATCH};
+use e4_backends::rng::OsRng;
+use e4_proto::negotiation::{
+    answer, choose, verify_announce, verify_confirm, Decision, DeviceMaterial, Pending, Policy,
+    Ranking, SuiteSet, SET_SUITE_OPCODE,
+};
+use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
+use e4_proto::{Command, Id, SuiteId, SymKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Prefix of the topics devices announce on.
+pub const ANNOUNCE_PREFIX: &str = "e4c2/announce/";
+/// The filter C2 subscribes to.
+pub const ANNOUNCE_FILTER: &str = "e4c2/announce/+";
+/// Largest negotiation message accepted (a hybrid Announce offering every
+/// suite is about 13 KB).
+pub const MAX_NEGOTIATION_MESSAGE: usize = 32 * 1024;
+
+const POLICY_KEY: &str = "negotiation_policy";
+const KIND_ANNOUNCE: u8 = 0x01;
+const KIND_CONFIRM: u8 = 0x02;
+
+/// The announce topic of a device.
+pub fn announce_topic(id: &Id) -> String {
+    format!("{ANNOUNCE_PREFIX}{}", hex::encode(id.0))
+}
+
+/// The device an announce topic belongs to.
+pub fn device_of_topic(topic: &str) -> Option<Id> {
+    let hex_id = topic.strip_prefix(ANNOUNCE_PREFIX)?;
+    if hex_id.len() != 32 || hex_id.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Id::from_slice(&hex::decode(hex_id).ok()?)
+}
+
+/// The suites this C2 can move devices to.
+pub fn c2_suites(provider: &e4_proto::CryptoProvider) -> SuiteSet {
+    SuiteSet::of(&crate::SUPPORTED_SUITES).intersection(SuiteSet::compiled_in(provider))
+}
+
+/// Whether a device running `suite` (`negotiates`: it announced itself, so
+/// it runs e4-rs and can be told a topic's format) can read and write a
+/// topic whose format is `format`. Only the symmetric format is readable
+/// across suites (it needs the topic key alone); a signed format needs the
+/// signature scheme and keys of that suite.
+pub fn can_serve(suite: SuiteId, negotiates: bool, format: SuiteId) -> bool {
+    suite == format || (format == SuiteId::Symmetric && negotiates)
+}
+
+/// What happened to a negotiation message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Announce accepted; a SetSuite moving the device to this suite is queued.
+    Offered(SuiteId),
+    /// Announce accepted; nothing better is offered and allowed.
+    Stay,
+    /// Announce accepted; the device runs below the minimum and offered
+    /// nothing acceptable (flagged).
+    BelowMinimum,
+    /// Confirm accepted: the device runs this suite now.
+    Upgraded {
+        /// Before.
+        from: SuiteId,
+        /// After.
+        to: SuiteId,
+    },
+    /// Confirm of an upgrade already committed: a command in the new suite
+    /// was sent again.
+    AlreadyUpgraded(SuiteId),
+}
+
+/// The fleet policy as stored and shown by the APIs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    /// Suites C2 may move devices to.
+    pub allowed: Vec<String>,
+    /// The weakest suite acceptable as a device's running suite.
+    pub minimum: String,
+    /// Every suite, weakest first.
+    pub ranking: Vec<String>,
+}
+
+impl PolicyView {
+    /// The view of a policy.
+    pub fn of(p: &Policy) -> PolicyView {
+        PolicyView {
+            allowed: p.allowed.iter().map(|s| s.name().to_string()).collect(),
+            minimum: p.minimum.name().to_string(),
+            ranking: p
+                .ranking
+                .order()
+                .iter()
+                .map(|s| s.name().to_string())
+                .collect(),
+        }
+    }
+
+    /// Parse and validate.
+    pub fn to_policy(&self) -> C2Result<Policy> {
+        Ok(Policy {
+            allowed: parse_suite_set(&self.allowed)?,
+            minimum: parse_suite_name(&self.minimum)?,
+            ranking: {
+                let order: Vec<SuiteId> = self
+                    .ranking
+                    .iter()
+                    .map(|n| parse_suite_name(n))
+                    .collect::<C2Result<_>>()?;
+                Ranking::new(&order).map_err(|_| {
+                    C2Error::invalid("a ranking lists every suite exactly once, weakest first")
+                })?
+            },
+        })
+    }
+}
+
+/// A suite name.
+pub fn parse_suite_name(name: &str) -> C2Result<SuiteId> {
+    SuiteId::from_name(name).map_err(|_| {
+        C2Error::invalid(format!(
+            "unknown suite {name:?} (symmetric, pubkey, pq, pq-draft, hybrid)"
+        ))
+    })
+}
+
+/// A set of suite names.
+pub fn parse_suite_set(names: &[String]) -> C2Result<SuiteSet> {
+    names.iter().try_fold(SuiteSet::EMPTY, |acc, n| {
+        Ok(acc.with(parse_suite_name(n.trim())?))
+    })
+}
+
+fn refused(e: impl std::fmt::Display) -> C2Error {
+    C2Error::NegotiationRefused(e.to_string())
+}
+
+fn now_secs() -> u64 {
+    (now_ms() / 1000) as u64
+}
+
+fn names(rows: &[ClientRow]) -> String {
+    let mut s: Vec<String> = rows
+        .iter()
+        .take(5)
+        .map(|c| format!("{:?} ({})", c.name, c.suite))
+        .collect();
+    if rows.len() > 5 {
+        s.push(format!("and {} more", rows.len() - 5));
+    }
+    s.join(", ")
+}
+
+impl Service {
+    /// The fleet policy (default: every suite allowed, default ranking,
+    /// minimum symmetric).
+    pub async fn policy(&self) -> C2Result<Policy> {
+        let mut c = self.db.read().await?;
+        read_policy(&mut c).await
+    }
+
+    /// Replace the fleet policy. Devices are not moved by this call: the
+    /// policy applies to their next Announce.
+    pub async fn set_policy(&self, view: &PolicyView) -> C2Result<Policy> {
+        let p = view.to_policy()?;
+        let mut w = self.db.begin_write().await?;
+        let bytes = serde_json::to_vec(&PolicyView::of(&p))
+            .map_err(|e| C2Error::internal(e.to_string()))?;
+        meta::set(w.conn(), POLICY_KEY, &bytes).await?;
+        w.commit().await?;
+        tracing::info!(allowed = ?p.allowed, minimum = %p.minimum, "negotiation policy set");
+        Ok(p)
+    }
+
+    /// Set (`Some`) or clear (`None`) the suites one device may be moved to.
+    pub async fn set_client_policy(
+        &self,
+        r: &ClientRef,
+        allowed: Option<SuiteSet>,
+    ) -> C2Result<ClientInfo> {
+        let mut w = self.db.begin_write().await?;
+        let row = clients::get(w.conn(), r).await?;
+        clients::set_allowed(w.conn(), &row.id, allowed).await?;
+        let row = clients::get(w.conn(), &ClientRef::Id(row.id)).await?;
+        w.commit().await?;
+        tracing::info!(client = %row.name, allowed = ?allowed, "device policy set");
+        Ok(row.info())
+    }
+
+    /// Create a topic with a given format (`None`: the first member's suite).
+    pub async fn new_topic_with_format(
+        &self,
+        topic: &str,
+        format: Option<SuiteId>,
+    ) -> C2Result<TopicInfo> {
+        if let Some(f) = format {
+            crate::model::parse_suite(Some(f.name()))?;
+        }
+        self.create_topic(topic, format).await
+    }
+
+    /// Change a topic's message format. Refused (nothing changes) unless
+    /// every member can serve the new format; members whose suite differs
+    /// from it are sent a SetTopicFormat, members back to their own suite's
+    /// format are sent one removing the override.
+    pub async fn set_topic_format(&self, topic: &str, format: SuiteId) -> C2Result<Queued> {
+        crate::model::check_topic(topic)?;
+        crate::model::parse_suite(Some(format.name()))?;
+        let (mut w, mut q) = self.begin_commands().await?;
+        let t = topics::lock_get(w.conn(), topic).await?;
+        let mut members = Vec::new();
+        let mut after = Vec::new();
+        loop {
+            let batch = topics::member_batch(w.conn(), topic, &after, FLEET_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.0.to_vec();
+            members.extend(batch);
+        }
+        let refused: Vec<ClientRow> = members
+            .iter()
+            .filter(|m| !can_serve(m.suite, m.last_announce_ts.is_some(), format))
+            .cloned()
+            .collect();
+        if !refused.is_empty() {
+            return Err(C2Error::FailedPrecondition(format!(
+                "{} member(s) of {topic:?} cannot read format {format}: {}",
+                refused.len(),
+                names(&refused)
+            )));
+        }
+        topics::set_format(w.conn(), topic, format).await?;
+        for m in &members {
+            let old = t.format.unwrap_or(m.suite);
+            // Only e4-rs members can be in this case (can_serve above).
+            if old != format {
+                push_topic_format(&mut q, w.conn(), m, &t, format).await?;
+            }
+        }
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events
+            .emit(EventKind::TopicFormatChanged, None, Some(topic));
+        tracing::info!(topic, format = %format, "topic format changed");
+        Ok(queued)
+    }
+
+    /// Handle a message published on a device's announce topic.
+    pub async fn handle_announce_topic(&self, topic: &str, msg: &[u8]) -> C2Result<Outcome> {
+        let id = device_of_topic(topic)
+            .ok_or_else(|| refused(format!("{topic:?} is not an announce topic")))?;
+        if msg.len() > MAX_NEGOTIATION_MESSAGE {
+            return Err(refused("message too long"));
+        }
+        let result = match msg.get(8) {
+            Some(&KIND_ANNOUNCE) => self.on_announce(&id, msg).await,
+            Some(&KIND_CONFIRM) => self.on_confirm(&id, msg).await,
+            _ => Err(refused("not an Announce or a Confirm")),
+        };
+        match &result {
+            Ok(o) => tracing::info!(device = %id, outcome = ?o, "negotiation message accepted"),
+            Err(e) => tracing::warn!(device = %id, error = %e, "negotiation message refused"),
+        }
+        result
+    }
+
+    async fn on_announce(&self, id: &Id, msg: &[u8]) -> C2Result<Outcome> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let row = clients::find(w.conn(), &ClientRef::Id(*id))
+            .await?
+            .ok_or_else(|| refused(format!("unknown device {id}")))?;
+        let material = self.material_of(&row)?;
+        let a = verify_announce(
+            self.provider,
+            msg,
+            id,
+            row.suite,
+            &material,
+            row.last_announce_ts.map(|t| t as u64),
+            now_secs(),
+        )
+        .map_err(refused)?;
+        let mut policy = read_policy(w.conn()).await?;
+        if let Some(allowed) = row.allowed_suites {
+            policy = policy.with_allowed(allowed);
+        }
+        let decision = choose(&policy, &a.offer(), c2_suites(self.provider));
+        clients::set_announced(
+            w.conn(),
+            id,
+            a.ts() as i64,
+            decision == Decision::BelowMinimum,
+        )
+        .await?;
+        // A newer Announce supersedes any pending answer (the device erased
+        // the keys it offered then).
+        negotiations::remove(w.conn(), id).await?;
+        let outcome = match decision {
+            Decision::Upgrade(suite) => {
+                let c2_public = match suite {
+                    SuiteId::Symmetric => Vec::new(),
+                    s => {
+                        c2keys::current(w.conn(), s)
+                            .await?
+                            .ok_or_else(|| C2Error::internal(format!("no C2 key for {s}")))?
+                            .public_key
+                    }
+                };
+                let (set_suite, pending) =
+                    answer(self.provider, &a, suite, &c2_public, &mut OsRng).map_err(refused)?;
+                let n = self.negotiation_row(&pending)?;
+                negotiations::put(w.conn(), &n, now_ms()).await?;
+                q.push_bytes(
+                    w.conn(),
+                    &row,
+                    SET_SUITE_OPCODE,
+                    Zeroizing::new(set_suite.encode().as_bytes().to_vec()),
+                )
+                .await?;
+                Outcome::Offered(suite)
+            }
+            Decision::Stay => Outcome::Stay,
+            Decision::BelowMinimum => Outcome::BelowMinimum,
+        };
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await?;
+        let kind = match outcome {
+            Outcome::Offered(_) => Some(EventKind::SuiteOffered),
+            Outcome::BelowMinimum => Some(EventKind::SuiteBelowMinimum),
+            _ => None,
+        };
+        if let Some(k) = kind {
+            self.events.emit(k, Some((&row.name, row.id)), None);
+        }
+        Ok(outcome)
+    }
+
+    async fn on_confirm(&self, id: &Id, msg: &[u8]) -> C2Result<Outcome> {
+        let (mut w, mut q) = self.begin_commands().await?;
+        let row = clients::find(w.conn(), &ClientRef::Id(*id))
+            .await?
+            .ok_or_else(|| refused(format!("unknown device {id}")))?;
+        let Some(n) = negotiations::get(w.conn(), id).await? else {
+            return self.on_repeated_confirm(w, q, row, msg).await;
+        };
+        let pending = self.pending_of(&n)?;
+        let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
+        let from = row.suite;
+        let (key_enc, sig_pk, kem_pk) = match &pending.material {
+            DeviceMaterial::Symmetric(_) => (n.key_enc.clone(), None, None),
+            DeviceMaterial::PubKey(pk) => (None, Some(pk.to_vec()), None),
+            DeviceMaterial::Kem { sig_pk, kem_pk } => {
+                (None, Some(sig_pk.clone()), Some(kem_pk.clone()))
+            }
+        };
+        clients::set_suite(
+            w.conn(),
+            id,
+            pending.suite,
+            key_enc,
+            sig_pk,
+            kem_pk,
+            &pending.transcript,
+            confirm.ts as i64,
+            now_ms(),
+        )
+        .await?;
+        negotiations::remove(w.conn(), id).await?;
+        let row = clients::get(w.conn(), &ClientRef::Id(*id)).await?;
+        // Public keys of the old scheme are meaningless now: devices that
+        // held this one's are told to forget it, and the links go.
+        let mut after = Vec::new();
+        loop {
+            let targets = links::target_batch(w.conn(), id, &after, FLEET_BATCH).await?;
+            let Some(last) = targets.last() else { break };
+            after = last.id.0.to_vec();
+            for t in &targets {
+                q.push(w.conn(), t, &Command::RemovePubKey(*id)).await?;
+            }
+        }
+        links::remove_all_of(w.conn(), id).await?;
+        requeue_pending(w.conn(), &self.master, &mut q, &row, SET_SUITE_OPCODE).await?;
+        let dropped = self.resend_topics(&mut w, &mut q, &row).await?;
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await?;
+        for t in &dropped {
+            self.events.emit(
+                EventKind::ClientUnsubscribed,
+                Some((&row.name, row.id)),
+                Some(t),
+            );
+        }
+        self.events
+            .emit(EventKind::SuiteUpgraded, Some((&row.name, row.id)), None);
+        tracing::info!(client = %row.name, from = %from, to = %row.suite, "device upgraded");
+        Ok(Outcome::Upgraded {
+            from,
+            to: row.suite,
+        })
+    }
+
+    /// A Confirm with no pending answer: valid only for the upgrade already
+    /// committed (the device did not get a command in the new suite yet),
+    /// and only if newer than the last Confirm accepted.
+    async fn on_repeated_confirm(
+        &self,
+        mut w: WriteTx,
+        mut q: Enqueuer<'_>,
+        row: ClientRow,
+        msg: &[u8],
+    ) -> C2Result<Outcome> {
+        let transcript: [u8; 32] = row
+            .last_transcript
+            .as_deref()
+            .and_then(|t| t.try_into().ok())
+            .ok_or_else(|| refused("no upgrade pending for this device"))?;
+        let pending = Pending {
+            device: row.id,
+            suite: row.suite,
+            transcript,
+            announce_ts: row.last_announce_ts.unwrap_or(0) as u64,
+            material: self.material_of(&row)?,
+        };
+        let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
+        // The device re-signs its Confirm for every retry: an old one is a
+        // replay, and answering it would let an attacker make C2 send
+        // commands at will.
+        if row
+            .last_confirm_ts
+            .is_some_and(|last| confirm.ts as i64 <= last)
+        {
+            return Err(refused("Confirm not newer than the last one accepted"));
+        }
+        clients::set_confirm_ts(w.conn(), &row.id, confirm.ts as i64).await?;
+        self.resend_topics(&mut w, &mut q, &row).await?;
+        let queued = q.finish(w.conn()).await?;
+        self.commit_commands(w, queued).await?;
+        Ok(Outcome::AlreadyUpgraded(row.suite))
+    }
+
+    /// Commands under the device's (new) suite: its topic keys, and the
+    /// formats of topics whose format is not its suite's; memberships of
+    /// topics it can no longer serve are dropped (returned). With no topic,
+    /// one command that finishes the device's side of the exchange.
+    async fn resend_topics(
+        &self,
+        w: &mut WriteTx,
+        q: &mut Enqueuer<'_>,
+        row: &ClientRow,
+    ) -> C2Result<Vec<String>> {
+        let mut dropped = Vec::new();
+        let mut sent = 0;
+        for t in topics::all_of_client(w.conn(), &row.id).await? {
+            let format = t.format.unwrap_or(row.suite);
+            if !can_serve(row.suite, true, format) {
+                topics::remove_member(w.conn(), &t.name, &row.id).await?;
+                q.push(w.conn(), row, &Command::RemoveTopic(t.hash)).await?;
+                tracing::warn!(client = %row.name, topic = %t.name, format = %format, suite = %row.suite,
+                    "membership dropped: the device's new suite cannot read the topic's format");
+                dropped.push(t.name.clone());
+                sent += 1;
+                continue;
+            }
+            if t.format.is_none() {
+                topics::set_format(w.conn(), &t.name, format).await?;
+            }
+            let key = self
+                .master
+                .open_key32(&topic_key_aad(&t.name), &t.key_enc)?;
+            q.push(
+                w.conn(),
+                row,
+                &Command::SetTopicKey {
+                    key: &key,
+                    topic: t.hash,
+                },
+            )
+            .await?;
+            sent += 1;
+            if format != row.suite {
+                push_topic_format(q, w.conn(), row, &t, format).await?;
+            }
+        }
+        if sent == 0 {
+            match row.suite {
+                SuiteId::Symmetric => {
+                    let enc = row
+                        .key_enc
+                        .as_ref()
+                        .ok_or_else(|| C2Error::internal("symmetric client without key"))?;
+                    let k = self.master.open_key32(&client_key_aad(&row.id), enc)?;
+                    q.push(w.conn(), row, &Command::SetIdKey(&k[..])).await?;
+                }
+                s => {
+                    let pk = c2keys::current(w.conn(), s)
+                        .await?
+                        .ok_or_else(|| C2Error::internal(format!("no C2 key for {s}")))?
+                        .public_key;
+                    q.push(w.conn(), row, &Command::SetC2Key(&pk)).await?;
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// What C2 holds of a device in its current suite.
+    pub(crate) fn material_of(&self, row: &ClientRow) -> C2Result<DeviceMaterial> {
+        match row.suite {
+            SuiteId::Symmetric => {
+                let enc = row
+                    .key_enc
+                    .as_ref()
+                    .ok_or_else(|| C2Error::internal("symmetric client without key"))?;
+                let k = self.master.open_key32(&client_key_aad(&row.id), enc)?;
+                Ok(DeviceMaterial::Symmetric(SymKey::new(*k)))
+            }
+            SuiteId::PubKey => {
+                let pk: [u8; 32] = row
+                    .sig_pk
+                    .as_deref()
+                    .and_then(|p| p.try_into().ok())
+                    .ok_or_else(|| C2Error::internal("pubkey client without key"))?;
+                Ok(DeviceMaterial::PubKey(pk))
+            }
+            _ => Ok(DeviceMaterial::Kem {
+                sig_pk: row
+                    .sig_pk
+                    .clone()
+                    .ok_or_else(|| C2Error::internal("kem client without signature key"))?,
+                kem_pk: row
+                    .kem_pk
+                    .clone()
+                    .ok_or_else(|| C2Error::internal("kem client without KEM key"))?,
+            }),
+        }
+    }
+
+    fn negotiation_row(&self, p: &Pending) -> C2Result<NegotiationRow> {
+        let mut n = NegotiationRow {
+            client_id: p.device,
+            suite: p.suite,
+            transcript: p.transcript.to_vec(),
+            announce_ts: p.announce_ts as i64,
+            key_enc: None,
+            sig_pk: None,
+            kem_pk: None,
+        };
+        match &p.material {
+            DeviceMaterial::Symmetric(k) => {
+                n.key_enc = Some(self.master.seal(&client_key_aad(&p.device), k.as_bytes()))
+            }
+            DeviceMaterial::PubKey(pk) => n.sig_pk = Some(pk.to_vec()),
+            DeviceMaterial::Kem { sig_pk, kem_pk } => {
+                n.sig_pk = Some(sig_pk.clone());
+                n.kem_pk = Some(kem_pk.clone());
+            }
+        }
+        Ok(n)
+    }
+
+    fn pending_of(&self, n: &NegotiationRow) -> C2Result<Pending> {
+        let material = match n.suite {
+            SuiteId::Symmetric => {
+                let enc = n
+                    .key_enc
+                    .as_ref()
+                    .ok_or_else(|| C2Error::internal("pending symmetric upgrade without key"))?;
+                let k = self.master.open_key32(&client_key_aad(&n.client_id), enc)?;
+                DeviceMaterial::Symmetric(SymKey::new(*k))
+            }
+            SuiteId::PubKey => DeviceMaterial::PubKey(
+                n.sig_pk
+                    .as_deref()
+                    .and_then(|p| p.try_into().ok())
+                    .ok_or_else(|| C2Error::internal("pending pubkey upgrade without key"))?,
+            ),
+            _ => DeviceMaterial::Kem {
+                sig_pk: n.sig_pk.clone().unwrap_or_default(),
+                kem_pk: n.kem_pk.clone().unwrap_or_default(),
+            },
+        };
+        Ok(Pending {
+            device: n.client_id,
+            suite: n.suite,
+            transcript: n
+                .transcript
+                .as_slice()
+                .try_into()
+                .map_err(|_| C2Error::internal("stored transcript length"))?,
+            announce_ts: n.announce_ts as u64,
+            material,
+        })
+    }
+}
+
+/// Queue a SetTopicFormat for a member.
+pub(crate) async fn push_topic_format(
+    q: &mut Enqueuer<'_>,
+    conn: &mut sqlx::AnyConnection,
+    member: &ClientRow,
+    t: &TopicRow,
+    format: SuiteId,
+) -> C2Result<()> {
+    let cmd = SetTopicFormat {
+        topic: t.hash,
+        format,
+    };
+    q.push_bytes(
+        conn,
+        member,
+        SET_TOPIC_FORMAT_OPCODE,
+        Zeroizing::new(cmd.encode().to_vec()),
+    )
+    .await
+}
+
+async fn read_policy(conn: &mut sqlx::AnyConnection) -> C2Result<Policy> {
+    match meta::get(conn, POLICY_KEY).await? {
+        None => Ok(Policy::default()),
+        Some(b) => serde_json::from_slice::<PolicyView>(&b)
+            .map_err(|e| C2Error::internal(format!("stored policy: {e}")))?
+            .to_policy(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announce_topics() {
+        let id = Id([0xab; 16]);
+        let t = announce_topic(&id);
+        assert_eq!(t, format!("e4c2/announce/{}", "ab".repeat(16)));
+        assert_eq!(device_of_topic(&t), Some(id));
+        for bad in [
+            "e4c2/announce/",
+            "e4c2/announce/abab",
+            "e4c2/other/abababababababababababababababab",
+            "e4c2/announce/ABABABABABABABABABABABABABABABAB",
+            "e4c2/announce/zzababababababababababababababab",
+        ] {
+            assert_eq!(device_of_topic(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_symmetric_format_crosses_suites() {
+        use SuiteId::*;
+        assert!(can_serve(PostQuantum, false, PostQuantum));
+        assert!(can_serve(PostQuantum, true, Symmetric));
+        assert!(!can_serve(PostQuantum, false, Symmetric));
+        assert!(!can_serve(Symmetric, true, PostQuantum));
+        assert!(!can_serve(PubKey, true, Hybrid));
+        assert!(can_serve(Symmetric, false, Symmetric));
+    }
+
+    #[test]
+    fn policy_views_round_trip_and_validate() {
+        let p = Policy::default().with_minimum(SuiteId::PubKey);
+        assert_eq!(PolicyView::of(&p).to_policy().unwrap(), p);
+        let mut v = PolicyView::of(&p);
+        v.ranking.pop();
+        assert!(v.to_policy().is_err());
+        let mut v = PolicyView::of(&p);
+        v.allowed.push("rot13".into());
+        assert!(v.to_policy().is_err());
+    }
+}

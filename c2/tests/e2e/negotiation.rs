@@ -1,0 +1,325 @@
+//! Suite negotiation end to end: C2 (its announce listener, database and
+//! outbox) and e4-client devices over a real broker, with an active
+//! attacker in between (`support/mqtt_proxy.rs`: a TCP proxy that drops,
+//! modifies, duplicates, delays, replays and injects MQTT publishes). The
+//! attacker never gets a device and C2 to settle below the strongest suite
+//! both support and policy allows, and never gets a forged or replayed
+//! command accepted; an upgrade interrupted at any step completes after a
+//! restart.
+
+#[path = "../support/mqtt_proxy.rs"]
+mod mqtt_proxy;
+
+use crate::common::{options, C2, PATIENCE};
+use e4_c2::model::{ClientRef, NewClient};
+use e4_c2::service::Service;
+use e4_client::mqtt::{E4Mqtt, Event, MqttConfig};
+use e4_client::{Client, Config, SuiteSet};
+use e4_proto::{Id, SuiteId, SymKey};
+use mqtt_proxy::{Action, Direction, MqttProxy, Rule};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "plant/line-1";
+
+async fn register_symmetric(svc: &Service, name: &str) -> (Id, SymKey) {
+    let id = Id::from_alias(svc.provider.hash, name.as_bytes());
+    let (_, key) = svc
+        .new_client(NewClient {
+            name: name.into(),
+            id: Some(id.0.to_vec()),
+            suite: Some("symmetric".into()),
+            key: None,
+            sig_pk: None,
+            kem_pk: None,
+        })
+        .await
+        .unwrap();
+    (id, SymKey::new(*key.unwrap()))
+}
+
+fn config(addr: std::net::SocketAddr) -> MqttConfig {
+    let mut cfg = MqttConfig::new(addr.ip().to_string(), addr.port());
+    cfg.negotiation_retry = Duration::from_millis(200);
+    cfg.max_negotiation_retry = Duration::from_millis(800);
+    cfg.event_capacity = 4096;
+    cfg
+}
+
+/// Take events until `done` holds for the device's client (liveness bound
+/// only); returns the events seen.
+async fn until(dev: &mut E4Mqtt, what: &str, done: impl Fn(&mut Client) -> bool) -> Vec<Event> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while !dev.with_client(&done) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "timed out waiting for {what}: {seen:?}"
+        );
+        if let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await
+        {
+            seen.push(ev);
+        }
+    }
+    seen
+}
+
+async fn c2_suite(svc: &Service, id: &Id) -> (SuiteId, Option<SuiteId>) {
+    let c = svc.get_client(&ClientRef::Id(*id)).await.unwrap();
+    (c.suite, c.pending_suite)
+}
+
+async fn wait_c2(svc: &Service, id: &Id, suite: SuiteId) {
+    let start = Instant::now();
+    while c2_suite(svc, id).await != (suite, None) {
+        assert!(start.elapsed() < PATIENCE, "C2 never committed {suite}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacker_on_the_broker_cannot_hold_back_or_forge_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let (host, port) = c2.mqtt();
+    let broker = format!("{host}:{port}").parse().unwrap();
+    let proxy = MqttProxy::start(broker).await.unwrap();
+
+    let (id, key) = register_symmetric(&svc, "sensor-a").await;
+    svc.new_topic_with_format(TOPIC, Some(SuiteId::Symmetric))
+        .await
+        .unwrap();
+
+    // The attacker: modifies the first Announce (C2 must refuse it), drops
+    // the second, lets the third through; duplicates every command; drops
+    // the first Confirm.
+    let announces = Arc::new(AtomicUsize::new(0));
+    let a2 = announces.clone();
+    proxy.set_rule(Rule::new(move |dir, topic, payload, _| {
+        if dir == Direction::ToBroker && topic.starts_with("e4c2/announce/") {
+            let n = a2.fetch_add(1, Ordering::SeqCst);
+            return match (payload.get(8), n) {
+                (Some(1), 0) => Action::Modify(Box::new(|p: &mut Vec<u8>| {
+                    let last = p.len() - 1;
+                    p[last] ^= 1;
+                })),
+                (Some(1), 1) => Action::Drop,
+                (Some(2), _) if n < 4 => Action::Drop,
+                _ => Action::Forward,
+            };
+        }
+        if dir == Direction::ToClient && topic.starts_with("e4/") {
+            return Action::Duplicate;
+        }
+        Action::Forward
+    }));
+
+    let mut client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
+    client
+        .set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum, SuiteId::Hybrid]))
+        .unwrap();
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    dev.subscribe(TOPIC).await.unwrap();
+
+    until(&mut dev, "the upgrade to hybrid", |c| {
+        c.suite() == SuiteId::Hybrid
+    })
+    .await;
+    wait_c2(&svc, &id, SuiteId::Hybrid).await;
+    assert!(
+        announces.load(Ordering::SeqCst) >= 3,
+        "the device announced again after the modified and the dropped Announce"
+    );
+    assert!(
+        svc.metrics.negotiation_refused.get() >= 1,
+        "C2 refused the modified Announce"
+    );
+
+    // The device is a member of a symmetric-format topic: it gets the key
+    // and the format under its new suite.
+    svc.add_client_to_topic(&ClientRef::Id(id), TOPIC)
+        .await
+        .unwrap();
+    until(&mut dev, "the topic key and format", |c| {
+        c.has_topic_key(TOPIC) && c.topic_format(TOPIC) == SuiteId::Symmetric
+    })
+    .await;
+
+    // Let the legitimate traffic (and the attacker's duplicates) settle.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_millis(800) {
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+
+    // Replays: every Announce and Confirm captured, sent again to C2, and
+    // every command sent again to the device; nothing changes.
+    proxy.clear_rule();
+    let captured = proxy.captured();
+    let mut replayed = 0;
+    for (i, c) in captured.iter().enumerate() {
+        if c.topic.starts_with("e4c2/announce/") || c.topic.starts_with("e4/") {
+            proxy.replay(i).await.unwrap();
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 5, "{replayed}");
+    // Forged commands: random bytes and a truncated copy of a real one.
+    let control = format!("e4/{}", hex::encode(id.0));
+    let real = captured
+        .iter()
+        .find(|c| c.topic == control)
+        .expect("a command was captured");
+    proxy
+        .inject(
+            &control,
+            vec![0x42; real.payload.len()],
+            Direction::ToClient,
+        )
+        .await
+        .unwrap();
+    proxy
+        .inject(
+            &control,
+            real.payload[..real.payload.len() - 1].to_vec(),
+            Direction::ToClient,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rejected = 0;
+    while let Ok(Some(ev)) =
+        tokio::time::timeout(Duration::from_millis(100), dev.next_event()).await
+    {
+        match ev {
+            Event::Rejected { .. } => rejected += 1,
+            Event::Command(c) => panic!("a replayed or forged command was applied: {c:?}"),
+            _ => {}
+        }
+    }
+    assert!(
+        rejected >= 2,
+        "forged commands were not reported as refused"
+    );
+    // C2 refused the replayed Announces and Confirms (none is newer than
+    // the last one it accepted).
+    let refused_before = svc.metrics.negotiation_refused.get();
+    assert!(refused_before >= 3, "{refused_before}");
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Hybrid);
+    assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Hybrid, None));
+    assert!(dev.with_client(|c| c.has_topic_key(TOPIC)));
+
+    // Messages still flow in the topic's symmetric format.
+    dev.publish(TOPIC, b"after the attack").await.unwrap();
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "its own message never came back"
+        );
+        if let Ok(Some(Event::Message { topic, payload, .. })) =
+            tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await
+        {
+            assert_eq!(
+                (topic.as_str(), payload.as_slice()),
+                (TOPIC, &b"after the attack"[..])
+            );
+            break;
+        }
+    }
+    dev.disconnect().await;
+    c2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_override_caps_the_upgrade_and_an_interrupted_upgrade_resumes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let (host, port) = c2.mqtt();
+    let broker = format!("{host}:{port}").parse().unwrap();
+    let proxy = MqttProxy::start(broker).await.unwrap();
+
+    // The device could run hybrid, but its policy allows only pq.
+    let (id, key) = register_symmetric(&svc, "sensor-b").await;
+    svc.set_client_policy(
+        &ClientRef::Id(id),
+        Some(SuiteSet::of(&[SuiteId::PostQuantum])),
+    )
+    .await
+    .unwrap();
+
+    // Every Confirm is dropped: the device accepts the SetSuite, C2 never
+    // commits.
+    proxy.set_rule(
+        Rule::new(|_, _, payload, _| match payload.get(8) {
+            Some(2) => Action::Drop,
+            _ => Action::Forward,
+        })
+        .direction(Direction::ToBroker)
+        .topic("e4c2/announce/+"),
+    );
+    let state = dir.path().join("sensor-b.json");
+    let mut client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
+    client
+        .set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum, SuiteId::Hybrid]))
+        .unwrap();
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    until(&mut dev, "the SetSuite to be accepted", |c| {
+        format!("{:?}", c.negotiation_status()).contains("Accepted")
+    })
+    .await;
+    assert_eq!(
+        c2_suite(&svc, &id).await,
+        (SuiteId::Symmetric, Some(SuiteId::PostQuantum))
+    );
+    // The device still runs its old suite until C2 commits.
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Symmetric);
+
+    // Power loss; the attacker goes away; the device restarts from its
+    // state file and finishes the exchange.
+    drop(dev.disconnect().await);
+    proxy.clear_rule();
+    let client = Client::open(&state).unwrap();
+    assert_eq!(client.suite(), SuiteId::Symmetric);
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    until(&mut dev, "the upgrade to pq", |c| {
+        c.suite() == SuiteId::PostQuantum
+    })
+    .await;
+    wait_c2(&svc, &id, SuiteId::PostQuantum).await;
+    drop(dev.disconnect().await);
+    // The upgrade survived in the state file.
+    assert_eq!(Client::open(&state).unwrap().suite(), SuiteId::PostQuantum);
+    c2.stop().await;
+}
+
+/// `e4c2 demo` (the README's first command) runs to the end and reports
+/// every device in its final suite, and a broker that saw no plaintext.
+#[test]
+fn the_demo_runs() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_e4c2"))
+        .arg("demo")
+        .env_remove("E4C2_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "sensor-1  8-bit sensor, symmetric only   symmetric ",
+        "sensor-2  sensor, old firmware           symmetric -> pq ",
+        "meter     public-key device              pubkey ",
+        "gateway   post-quantum gateway           pq ",
+        "vault     hybrid-capable device          pubkey -> hybrid ",
+        "refused sensor-1 on plant/status: device suite symmetric cannot read topic format pq",
+        "plaintext found in any payload: none",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}
