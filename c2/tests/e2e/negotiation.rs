@@ -10,6 +10,7 @@
 #[path = "../support/mqtt_proxy.rs"]
 mod mqtt_proxy;
 
+use crate::common::external::Postgres;
 use crate::common::{options, C2, PATIENCE};
 use e4_c2::model::{ClientRef, NewClient};
 use e4_c2::service::Service;
@@ -81,8 +82,24 @@ async fn wait_c2(svc: &Service, id: &Id, suite: SuiteId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacker_on_the_broker_cannot_hold_back_or_forge_an_upgrade() {
+    attacker_scenario(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacker_scenario_on_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    attacker_scenario(Some(pg.url.clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_upgrade_on_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    interrupted_upgrade(Some(pg.url.clone())).await;
+}
+
+async fn attacker_scenario(db: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let c2 = C2::start(options(dir.path(), db, None)).await;
     let svc = c2.running.service.clone();
     let (host, port) = c2.mqtt();
     let broker = format!("{host}:{port}").parse().unwrap();
@@ -235,8 +252,12 @@ async fn attacker_on_the_broker_cannot_hold_back_or_forge_an_upgrade() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_override_caps_the_upgrade_and_an_interrupted_upgrade_resumes_after_restart() {
+    interrupted_upgrade(None).await;
+}
+
+async fn interrupted_upgrade(db: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let c2 = C2::start(options(dir.path(), db, None)).await;
     let svc = c2.running.service.clone();
     let (host, port) = c2.mqtt();
     let broker = format!("{host}:{port}").parse().unwrap();
