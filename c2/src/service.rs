@@ -721,12 +721,12 @@ impl Service {
 
     // ---- messages --------------------------------------------------------
 
-    async fn topic_key(&self, topic: &str) -> C2Result<SymKey> {
+    async fn topic_key(&self, topic: &str) -> C2Result<(SymKey, Option<SuiteId>)> {
         check_topic(topic)?;
         let mut conn = self.db.read().await?;
         let t = topics::get(&mut conn, topic).await?;
         let k = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
-        Ok(SymKey::new(*k))
+        Ok((SymKey::new(*k), t.format))
     }
 
     /// Protect a payload with the topic key (E4 symmetric format).
@@ -736,7 +736,15 @@ impl Service {
                 "payload larger than {MAX_PAYLOAD} bytes"
             )));
         }
-        let key = self.topic_key(topic).await?;
+        let (key, format) = self.topic_key(topic).await?;
+        if let Some(f) = format.filter(|f| *f != SuiteId::Symmetric) {
+            // Its members expect messages signed by their sender: a
+            // symmetric one would be unreadable (and unauthenticated).
+            return Err(C2Error::FailedPrecondition(format!(
+                "topic {topic:?} uses the {f} format: its messages are signed by devices; \
+                 C2 protects messages of symmetric-format topics only"
+            )));
+        }
         let mut out = vec![0u8; payload.len() + SYM_OVERHEAD];
         let ts = (now_ms() / 1000) as u64;
         let n = seal_symmetric(self.provider.siv, &key, ts, payload, &mut out)?;
@@ -754,10 +762,17 @@ impl Service {
         if msg.len() > MAX_PAYLOAD + 8192 {
             return Err(C2Error::invalid("message too large"));
         }
-        let key = self.topic_key(topic).await?;
+        let (key, format) = self.topic_key(topic).await?;
         let now = (now_ms() / 1000) as u64;
         let mut out = vec![0u8; msg.len()];
-        let sym = SymMessage::parse(msg).and_then(|m| {
+        // A topic's format is the only one accepted on it: a symmetric
+        // message on a signed topic would be authentic to any key holder,
+        // not to its sender.
+        let sym = match format {
+            Some(f) if f != SuiteId::Symmetric => Err(e4_proto::Error::NotAuthentic),
+            _ => SymMessage::parse(msg),
+        }
+        .and_then(|m| {
             e4_proto::time::check_message(m.ts, now)?;
             m.open(self.provider.siv, &key, &mut out)
         });
@@ -801,6 +816,12 @@ impl Service {
                 SignedMessage::parse_pubkey(msg).map_err(not_signed)?,
             ),
         };
+        if format.is_some_and(|f| f != suite) {
+            return Err(C2Error::NotAuthentic(format!(
+                "not a message in the topic's {} format",
+                format.map_or("", |f| f.name())
+            )));
+        }
         e4_proto::time::check_message(parsed.ts, now)?;
         let mut conn = self.db.read().await?;
         let sender = clients::find(&mut conn, &ClientRef::Id(parsed.sender))

@@ -3,6 +3,8 @@
 //! * `api`: every operation over REST and gRPC against an in-process C2 with
 //!   its embedded broker; simulated devices (e4_proto::Client over rumqttc)
 //!   receive their keys through the broker and exchange messages.
+//! * `api_negotiation`: policy, per-device overrides and topic formats over
+//!   REST, gRPC and the admin CLI.
 //! * `refusals`: unauthenticated and malformed requests change nothing.
 //! * `cli`: the binary's zero-setup start, admin CLI, offline commands.
 //! * `resilience`: broker outage, and C2 killed mid-rotation (mosquitto).
@@ -13,6 +15,7 @@
 mod common;
 
 mod api;
+mod api_negotiation;
 mod cli;
 mod negotiation;
 mod postgres;

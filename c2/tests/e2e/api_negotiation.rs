@@ -1,178 +1,37 @@
 //! Suite negotiation over the admin APIs: the fleet policy, per-device
-//! overrides and topic formats over REST and gRPC, the hybrid suite, and
-//! the admin CLI commands, against an in-process C2 with its embedded
-//! broker. Behaviour only: no timing assertions (timeouts bound waiting).
+//! overrides and topic formats over REST and gRPC, C2's own protect and
+//! unprotect honouring a topic's format, the hybrid suite, and the admin CLI
+//! commands, against an in-process C2 with its embedded broker.
 
+use crate::common::http::Rest;
+use crate::common::{options, C2};
 use e4_backends::rng::OsRng;
 use e4_c2::api::grpc::pb;
-use e4_c2::cli::args::ConnArgs;
-use e4_c2::cli::conn::{connect, Api};
-use e4_c2::crypto_at_rest::KdfParams;
-use e4_c2::server::{serve, Running, ServeOptions};
 use e4_proto::SuiteId;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio_rustls::TlsConnector;
-use zeroize::Zeroizing;
 
-// ---- harness (from tests/e2e/common) -------------------------------------
-
-/// Guard against hangs (a liveness bound, not a timing assertion).
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn options(dir: &Path) -> ServeOptions {
-    ServeOptions {
-        data_dir: dir.to_path_buf(),
-        db: None,
-        broker: None,
-        broker_ca: None,
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: None,
-        tls_key: None,
-        passphrase_file: None,
-        passphrase: Some(Zeroizing::new("test passphrase, long enough".into())),
-        kdf: KdfParams {
-            m_kib: 1024,
-            t: 1,
-            p: 1,
-        },
-        window: 50,
-        max_backoff: Duration::from_millis(500),
-        print_token: true,
-    }
-}
-
-/// A C2 running in this process.
-struct C2 {
+/// A C2 in its own temporary directory.
+struct TestC2 {
+    c2: C2,
     _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    running: Running,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<e4_c2::C2Result<()>>>,
 }
 
-impl C2 {
-    async fn start() -> C2 {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+impl std::ops::Deref for TestC2 {
+    type Target = C2;
+    fn deref(&self) -> &C2 {
+        &self.c2
+    }
+}
+
+impl TestC2 {
+    async fn start() -> TestC2 {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel();
-        let task = tokio::spawn(serve(
-            options(&dir),
-            async move {
-                let _ = stop_rx.await;
-            },
-            Some(started_tx),
-        ));
-        let running = match tokio::time::timeout(PATIENCE, started_rx).await {
-            Ok(Ok(r)) => r,
-            _ => {
-                let r = task.await;
-                panic!("C2 did not start: {r:?}");
-            }
-        };
-        C2 {
-            _tmp: tmp,
-            dir,
-            running,
-            stop: Some(stop_tx),
-            task: Some(task),
-        }
+        let c2 = C2::start(options(tmp.path(), None, None)).await;
+        TestC2 { c2, _tmp: tmp }
     }
 
-    fn conn_args(&self) -> ConnArgs {
-        ConnArgs {
-            data_dir: self.dir.clone(),
-            server: Some(format!("https://{}", self.running.grpc)),
-            ca_cert: None,
-            tls_server_name: "localhost".into(),
-            token_file: Some(self.dir.join("admin.token")),
-            json: false,
-        }
-    }
-
-    async fn grpc(&self) -> Api {
-        connect(&self.conn_args()).await.expect("gRPC connection")
-    }
-
-    fn rest(&self) -> Rest {
-        let token = std::fs::read_to_string(self.dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_string();
-        let ca = std::fs::read(self.dir.join("tls/cert.pem")).unwrap();
-        Rest::new(self.running.http, ca, token)
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap().unwrap();
-        }
-    }
-}
-
-/// A minimal HTTPS client (hyper + tokio-rustls) trusting the C2's CA.
-struct Rest {
-    addr: SocketAddr,
-    tls: TlsConnector,
-    token: String,
-}
-
-impl Rest {
-    fn new(addr: SocketAddr, ca: Vec<u8>, token: String) -> Rest {
-        let cfg = e4_c2::tls::client_config(Some(&ca)).unwrap();
-        Rest {
-            addr,
-            tls: TlsConnector::from(Arc::new(cfg)),
-            token,
-        }
-    }
-
-    /// JSON request, JSON (or empty) response.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = self.tls.connect(name, tcp).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(
-                body.map(|b| serde_json::to_vec(&b).unwrap())
-                    .unwrap_or_default(),
-            )))
-            .unwrap();
-        let resp = sender.send_request(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, v)
+    async fn stop(self) {
+        self.c2.stop().await
     }
 }
 
@@ -233,7 +92,7 @@ fn strs(v: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_round_trips_over_rest_and_grpc() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
 
@@ -285,7 +144,7 @@ async fn policy_round_trips_over_rest_and_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_policies_are_refused_and_change_nothing() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
     let (_, before) = rest.call("GET", "/v1/policy", None).await;
@@ -352,7 +211,7 @@ async fn invalid_policies_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_policy_override_is_set_and_cleared() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
     let created = new_client(&rest, "dev", "symmetric").await;
@@ -488,7 +347,7 @@ async fn client_policy_override_is_set_and_cleared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_format_refuses_members_that_cannot_read_it() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
     new_client(&rest, "sym", "symmetric").await;
@@ -596,7 +455,7 @@ async fn a_topic_format_refuses_members_that_cannot_read_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_without_format_takes_its_first_members_suite() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
     new_client(&rest, "sym", "symmetric").await;
@@ -666,7 +525,7 @@ async fn a_topic_without_format_takes_its_first_members_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_topic_format_is_refused_when_a_member_cannot_serve_it() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
     new_client(&rest, "pq1", "pq").await;
@@ -757,7 +616,7 @@ async fn set_topic_format_is_refused_when_a_member_cannot_serve_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_clients_can_be_created() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     let mut grpc = c2.grpc().await;
 
@@ -823,7 +682,7 @@ async fn hybrid_clients_can_be_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_documents_the_negotiation_endpoints() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let (st, doc) = c2.rest().call("GET", "/openapi.json", None).await;
     assert_eq!(st, 200);
     let paths = &doc["paths"];
@@ -881,7 +740,7 @@ fn parse(s: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_cli_negotiation_commands() {
-    let c2 = C2::start().await;
+    let c2 = TestC2::start().await;
     let rest = c2.rest();
     new_client(&rest, "dev", "symmetric").await;
 
@@ -984,5 +843,91 @@ async fn admin_cli_negotiation_commands() {
     let (ok, _, err) = admin(&c2, &["topic-format", "open", "rot13"]).await;
     assert!(!ok);
     assert!(err.contains("InvalidArgument"), "{err}");
+    c2.stop().await;
+}
+
+/// C2's own protect and unprotect follow a topic's format: it protects only
+/// symmetric-format topics (signed formats are signed by their sender), and
+/// it does not take a symmetric message on a signed topic for authentic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2_protect_and_unprotect_follow_the_topic_format() {
+    use crate::common::scenario::b64;
+    let c2 = TestC2::start().await;
+    let rest = c2.rest();
+    for (topic, format) in [("open", "symmetric"), ("signed", "pq")] {
+        let (st, v) = rest
+            .call(
+                "POST",
+                "/v1/topics",
+                Some(json!({"topic": topic, "format": format})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = rest
+        .call(
+            "POST",
+            "/v1/messages/protect",
+            Some(json!({"topic": "open", "payload": b64(b"hello")})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let sealed = v["protected"].as_str().unwrap().to_string();
+    let (st, v) = rest
+        .call(
+            "POST",
+            "/v1/messages/unprotect",
+            Some(json!({"topic": "open", "protected": sealed})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let (st, v) = rest
+        .call(
+            "POST",
+            "/v1/messages/protect",
+            Some(json!({"topic": "signed", "payload": b64(b"hello")})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"], "failed_precondition", "{v}");
+
+    // A symmetric message under a signed topic's key: any key holder (a
+    // rogue member) could have made it, so it is not authentic there. It is
+    // made while the topic is still symmetric, then the topic is switched
+    // to the pq format (no member, so nothing refuses the change).
+    let (st, v) = rest
+        .call(
+            "POST",
+            "/v1/topics",
+            Some(json!({"topic": "later-signed", "format": "symmetric"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (_, v) = rest
+        .call(
+            "POST",
+            "/v1/messages/protect",
+            Some(json!({"topic": "later-signed", "payload": b64(b"forged")})),
+        )
+        .await;
+    let forged = v["protected"].as_str().unwrap().to_string();
+    let (st, v) = rest
+        .call(
+            "PUT",
+            "/v1/topics/later-signed/format",
+            Some(json!({"format": "pq"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = rest
+        .call(
+            "POST",
+            "/v1/messages/unprotect",
+            Some(json!({"topic": "later-signed", "protected": forged})),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"], "not_authentic", "{v}");
     c2.stop().await;
 }
