@@ -146,6 +146,9 @@ async fn attacker_scenario(db: Option<String>) {
     })
     .await;
     wait_c2(&svc, &id, SuiteId::Hybrid).await;
+    // C2 holds the device's new public key (its old symmetric key is gone).
+    let info = svc.get_client(&ClientRef::Id(id)).await.unwrap();
+    assert_eq!(info.sig_pk, dev.with_client(|c| c.public_key()));
     assert!(
         announces.load(Ordering::SeqCst) >= 3,
         "the device announced again after the modified and the dropped Announce"
@@ -343,4 +346,40 @@ fn the_demo_runs() {
     ] {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
+}
+
+/// A device that offers nothing the policy accepts stays in its suite and
+/// is flagged when that suite is below the policy's minimum; it is not
+/// moved to a suite below the minimum either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_minimum_devices_are_flagged_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let mut view = e4_c2::negotiation::PolicyView::of(&svc.policy().await.unwrap());
+    view.minimum = "pq".into();
+    svc.set_policy(&view).await.unwrap();
+
+    let (id, key) = register_symmetric(&svc, "old-sensor").await;
+    let mut client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
+    client
+        .set_capabilities(SuiteSet::of(&[SuiteId::PubKey]))
+        .unwrap();
+    let (host, port) = c2.mqtt();
+    let mut dev =
+        E4Mqtt::connect(client, config(format!("{host}:{port}").parse().unwrap())).unwrap();
+    let start = Instant::now();
+    loop {
+        let info = svc.get_client(&ClientRef::Id(id)).await.unwrap();
+        if info.below_minimum {
+            assert_eq!((info.suite, info.pending_suite), (SuiteId::Symmetric, None));
+            assert!(info.negotiates);
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "never flagged");
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Symmetric);
+    drop(dev.disconnect().await);
+    c2.stop().await;
 }
