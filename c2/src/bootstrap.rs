@@ -169,6 +169,7 @@ pub async fn change_passphrase(
     let mut n = 0u64;
     n += reencrypt_clients(w.conn(), old, &new).await?;
     n += reencrypt_topics(w.conn(), old, &new).await?;
+    n += crate::db::negotiations::reencrypt(w.conn(), old, &new).await?;
     for (suite, row) in c2keys::all(w.conn()).await? {
         let s = SuiteId::from_name(&suite)
             .map_err(|_| C2Error::internal(format!("stored suite {suite:?}")))?;

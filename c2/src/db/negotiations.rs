@@ -76,3 +76,30 @@ pub async fn remove(conn: &mut AnyConnection, id: &Id) -> C2Result<()> {
         .await?;
     Ok(())
 }
+
+/// Re-encrypt the pending symmetric keys (passphrase change). The table
+/// holds at most one row per device mid-upgrade: it is read at once.
+pub async fn reencrypt(
+    conn: &mut AnyConnection,
+    old: &crate::crypto_at_rest::MasterKey,
+    new: &crate::crypto_at_rest::MasterKey,
+) -> C2Result<u64> {
+    let rows = sqlx::query("SELECT client_id, key_enc FROM negotiations WHERE key_enc IS NOT NULL")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut n = 0;
+    for r in &rows {
+        let id: Vec<u8> = r.try_get(0)?;
+        let enc: Vec<u8> = r.try_get(1)?;
+        let id = Id::from_slice(&id).ok_or_else(|| C2Error::internal("stored client id length"))?;
+        let aad = crate::outbox::client_key_aad(&id);
+        let k = old.open(&aad, &enc)?;
+        sqlx::query("UPDATE negotiations SET key_enc = $1 WHERE client_id = $2")
+            .bind(new.seal(&aad, &k))
+            .bind(id.0.to_vec())
+            .execute(&mut *conn)
+            .await?;
+        n += 1;
+    }
+    Ok(n)
+}
