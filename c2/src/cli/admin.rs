@@ -453,7 +453,7 @@ fn tref(t: &str) -> pb::TopicRef {
     }
 }
 
-/// Create a topic (`topic add`, `new-topic`).
+/// Create a topic (`topic add`).
 pub async fn new_topic(conn: ConnArgs, topic: String, format: Option<String>) -> Result<()> {
     let mut api = connect(&conn).await?;
     let t = api
@@ -468,7 +468,7 @@ pub async fn new_topic(conn: ConnArgs, topic: String, format: Option<String>) ->
     Ok(())
 }
 
-/// Change a topic's format (`topic-format`, `topic format`).
+/// Change a topic's format (`topic format`).
 pub async fn topic_format(
     conn: ConnArgs,
     topic: String,

@@ -96,28 +96,6 @@ pub enum Cmd {
         #[arg(long)]
         clear: bool,
     },
-    /// Change a topic's message format (SetTopicFormat to members as needed;
-    /// refused when a member cannot read it).
-    TopicFormat {
-        #[command(flatten)]
-        conn: ConnArgs,
-        /// Topic.
-        topic: String,
-        /// Format: symmetric, pubkey, pq, pq-draft or hybrid.
-        format: String,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
-    /// Create a topic (same as `topic add`).
-    NewTopic {
-        #[command(flatten)]
-        conn: ConnArgs,
-        /// Topic.
-        topic: String,
-        /// Message format (a suite); default: the first member's suite.
-        #[arg(long)]
-        format: Option<String>,
-    },
 }
 
 /// `policy` options.
@@ -409,7 +387,8 @@ pub enum TopicCmd {
         #[arg(long)]
         format: Option<String>,
     },
-    /// Change a topic's message format (same as `topic-format`).
+    /// Change a topic's message format (SetTopicFormat to members as needed;
+    /// refused, changing nothing, when a member cannot read it).
     Format {
         #[command(flatten)]
         conn: ConnArgs,

@@ -97,16 +97,5 @@ pub async fn run(cli: Cli) -> Result<()> {
             allowed,
             clear,
         } => admin::client_policy(conn, client, allowed, clear).await,
-        Cmd::TopicFormat {
-            conn,
-            topic,
-            format,
-            wait,
-        } => admin::topic_format(conn, topic, format, wait).await,
-        Cmd::NewTopic {
-            conn,
-            topic,
-            format,
-        } => admin::new_topic(conn, topic, format).await,
     }
 }

@@ -824,8 +824,12 @@ async fn admin_cli_negotiation_commands() {
     assert!(!ok);
     assert!(err.contains("NotFound"), "{err}");
 
-    // new-topic --format, topic add --format, topic-format.
-    let (ok, out, err) = admin(&c2, &["new-topic", "plant/pq", "--format", "pq", "--json"]).await;
+    // topic add (--format), topic format.
+    let (ok, out, err) = admin(
+        &c2,
+        &["topic", "add", "plant/pq", "--format", "pq", "--json"],
+    )
+    .await;
     assert!(ok, "{err}");
     assert_eq!(parse(&out)["topics"][0]["format"], "pq");
     let (ok, out, err) = admin(&c2, &["topic", "add", "open", "--json"]).await;
@@ -834,13 +838,13 @@ async fn admin_cli_negotiation_commands() {
     let (ok, _, err) = admin(&c2, &["topic", "join", "plant/pq", "dev"]).await;
     assert!(!ok);
     assert!(err.contains("FailedPrecondition"), "{err}");
-    let (ok, out, err) = admin(&c2, &["topic-format", "open", "hybrid", "--json"]).await;
+    let (ok, out, err) = admin(&c2, &["topic", "format", "open", "hybrid", "--json"]).await;
     assert!(ok, "{err}");
     assert_eq!(parse(&out)["commands_queued"], 0);
     let (ok, out, err) = admin(&c2, &["topic", "list"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("FORMAT") && out.contains("hybrid"), "{out}");
-    let (ok, _, err) = admin(&c2, &["topic-format", "open", "rot13"]).await;
+    let (ok, _, err) = admin(&c2, &["topic", "format", "open", "rot13"]).await;
     assert!(!ok);
     assert!(err.contains("InvalidArgument"), "{err}");
     c2.stop().await;
