@@ -31,6 +31,25 @@ pub struct CompositeSig {
     pub label: &'static [u8],
 }
 
+/// Fill `sk = sk_a ‖ sk_b ‖ pk` and `pk = pk_a ‖ pk_b` (lengths checked by
+/// the caller; `lens` = [sk_a, sk_b, pk_a]) from the two halves' key
+/// generation, `gen(false, ..)` for the first and `gen(true, ..)` for the
+/// second, in that order (the order matters for seeded KATs).
+fn generate_halves(
+    sk: &mut [u8],
+    pk: &mut [u8],
+    lens: [usize; 3],
+    mut gen: impl FnMut(bool, &mut [u8], &mut [u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (ska, rest) = sk.split_at_mut(lens[0]);
+    let (skb, skpk) = rest.split_at_mut(lens[1]);
+    let (pka, pkb) = pk.split_at_mut(lens[2]);
+    gen(false, ska, pka)?;
+    gen(true, skb, pkb)?;
+    skpk.copy_from_slice(pk);
+    Ok(())
+}
+
 impl CompositeSig {
     fn message(&self, pk: &[u8], msg: &[u8]) -> Vec<u8> {
         let mut m = Vec::with_capacity(self.label.len() + pk.len() + msg.len());
@@ -57,13 +76,15 @@ impl SignatureScheme for CompositeSig {
         if sk.len() != self.secret_key_len() || pk.len() != self.public_key_len() {
             return Err(Error::BufferTooSmall);
         }
-        let (ska, rest) = sk.split_at_mut(self.a.secret_key_len());
-        let (skb, skpk) = rest.split_at_mut(self.b.secret_key_len());
-        let (pka, pkb) = pk.split_at_mut(self.a.public_key_len());
-        self.a.generate(rng, ska, pka)?;
-        self.b.generate(rng, skb, pkb)?;
-        skpk.copy_from_slice(pk);
-        Ok(())
+        let lens = [
+            self.a.secret_key_len(),
+            self.b.secret_key_len(),
+            self.a.public_key_len(),
+        ];
+        generate_halves(sk, pk, lens, |second, s, p| match second {
+            false => self.a.generate(rng, s, p),
+            true => self.b.generate(rng, s, p),
+        })
     }
     fn sign(&self, sk: &[u8], msg: &[u8], sig: &mut [u8]) -> Result<(), Error> {
         if sk.len() != self.secret_key_len() {
@@ -172,13 +193,15 @@ impl Kem for CombinedKem {
         if sk.len() != self.secret_key_len() || pk.len() != self.public_key_len() {
             return Err(Error::BufferTooSmall);
         }
-        let (ska, rest) = sk.split_at_mut(self.a.secret_key_len());
-        let (skb, skpk) = rest.split_at_mut(self.b.secret_key_len());
-        let (pka, pkb) = pk.split_at_mut(self.a.public_key_len());
-        self.a.generate(rng, ska, pka)?;
-        self.b.generate(rng, skb, pkb)?;
-        skpk.copy_from_slice(pk);
-        Ok(())
+        let lens = [
+            self.a.secret_key_len(),
+            self.b.secret_key_len(),
+            self.a.public_key_len(),
+        ];
+        generate_halves(sk, pk, lens, |second, s, p| match second {
+            false => self.a.generate(rng, s, p),
+            true => self.b.generate(rng, s, p),
+        })
     }
     fn encapsulate(&self, rng: &mut dyn Rng, pk: &[u8], ct: &mut [u8]) -> Result<SymKey, Error> {
         if pk.len() != self.public_key_len() {
