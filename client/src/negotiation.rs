@@ -4,7 +4,8 @@
 //! A client given *capabilities* ([`crate::Client::set_capabilities`]: the
 //! suites it may run, default none) announces the suites it ranks above its
 //! current one ([`crate::Client::announce`], to publish on
-//! [`announce_topic`]); C2 answers on the control topic with a SetSuite
+//! [`announce_topic`]; with none above, an Announce offering nothing tells
+//! C2 that the device negotiates, and gets no answer); C2 answers on the control topic with a SetSuite
 //! (opcode 0x08) protected in the current suite, which
 //! [`crate::Client::unprotect`] accepts (a [`crate::CommandInfo`] of opcode 0x08
 //! with [`Negotiated::Accepted`]; publish [`crate::Client::take_confirm`]);
