@@ -721,7 +721,8 @@ impl Service {
 
     // ---- messages --------------------------------------------------------
 
-    async fn topic_key(&self, topic: &str) -> C2Result<(SymKey, Option<SuiteId>)> {
+    /// A topic's key and format (in-process callers only: no API exposes it).
+    pub(crate) async fn topic_key(&self, topic: &str) -> C2Result<(SymKey, Option<SuiteId>)> {
         check_topic(topic)?;
         let mut conn = self.db.read().await?;
         let t = topics::get(&mut conn, topic).await?;

@@ -35,6 +35,9 @@ pub struct Device {
     pub upgrades: Vec<(SuiteId, SuiteId)>,
     /// Announces published.
     pub announces: usize,
+    /// Its symmetric client key, if C2 generated one (to check that the
+    /// broker never carried it).
+    pub client_key: Option<zeroize::Zeroizing<[u8; 32]>>,
 }
 
 impl Device {
@@ -66,11 +69,14 @@ impl Device {
             sig_pk: None,
             kem_pk: None,
         };
+        let mut client_key = None;
         let client = match suite {
             SuiteId::Symmetric => {
                 let (_, key) = svc.new_client(req).await?;
                 let key = key.ok_or_else(|| anyhow!("C2 did not generate a key"))?;
-                Client::new(Config::sym_id_and_key(Some(id), SymKey::new(*key)))?
+                let client = Client::new(Config::sym_id_and_key(Some(id), SymKey::new(*key)))?;
+                client_key = Some(key);
+                client
             }
             SuiteId::PubKey => {
                 let sig = svc.provider.suite(suite)?.sig()?;
@@ -117,6 +123,7 @@ impl Device {
             commands: Vec::new(),
             upgrades: Vec::new(),
             announces: 0,
+            client_key,
         })
     }
 

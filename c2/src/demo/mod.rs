@@ -194,6 +194,10 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
     ] {
         svc.add_client_to_topic(&by_name(name), topic).await?;
     }
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for t in [SENSORS, PLANT, METERS, ALARMS] {
+        secrets.push(svc.topic_key(t).await?.0.as_bytes().to_vec());
+    }
     f.wait_keys(SENSORS, &["sensor-1", "sensor-2", "gateway"])
         .await?;
     f.wait_keys(PLANT, &["gateway"]).await?;
@@ -253,6 +257,7 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
         .map(|d| (d.name.clone(), d.commands.len()))
         .collect();
     let q = svc.rotate_topic_key(SENSORS).await?;
+    secrets.push(svc.topic_key(SENSORS).await?.0.as_bytes().to_vec());
     f.wait("the three members to apply the new key", |f| {
         ["sensor-1", "sensor-2", "gateway"]
             .iter()
@@ -335,7 +340,12 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
 
     step(7, "the fleet");
     let seen = spy.seen();
-    report(&f, svc, &seen, &said).await?;
+    secrets.extend(
+        f.devices
+            .iter()
+            .filter_map(|d| d.client_key.as_ref().map(|k| k.to_vec())),
+    );
+    report(&f, svc, &seen, &said, &secrets).await?;
     spy.stop().await;
     for d in f.devices {
         d.mqtt.disconnect().await;
@@ -370,6 +380,7 @@ async fn report(
     svc: &Service,
     seen: &[spy::Seen],
     said: &[String],
+    secrets: &[Vec<u8>],
 ) -> anyhow::Result<()> {
     let mut costs = BTreeMap::new();
     println!(
@@ -458,6 +469,18 @@ async fn report(
     println!(
         "      plaintext found in any payload: none (searched for all {} messages sent)",
         said.len()
+    );
+    let key_leaks = secrets
+        .iter()
+        .filter(|k| seen.iter().any(|s| spy::contains(&s.payload, k)))
+        .count();
+    if key_leaks > 0 {
+        bail!("the broker saw {key_leaks} keys in the clear");
+    }
+    let device_keys = f.devices.iter().filter(|d| d.client_key.is_some()).count();
+    println!(
+        "      key material found in any payload: none (searched for {} topic keys and {device_keys} device keys)",
+        secrets.len() - device_keys,
     );
     if app < said.len() {
         bail!(
