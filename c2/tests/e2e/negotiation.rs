@@ -343,6 +343,7 @@ fn the_demo_runs() {
         "vault     hybrid-capable device          pubkey -> hybrid ",
         "refused sensor-1 on plant/status: device suite symmetric cannot read topic format pq",
         "plaintext found in any payload: none",
+        "key material found in any payload: none",
     ] {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
