@@ -384,3 +384,91 @@ async fn below_minimum_devices_are_flagged_not_moved() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// Commands still waiting for the broker when an upgrade commits are sealed
+/// again under the new suite: here the attacker holds C2's RemoveTopic
+/// (under the old suite) until after the upgrade; the device still applies
+/// it, re-sealed under the new suite, and the held copy, released late, is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_pending_at_the_upgrade_are_resealed_under_the_new_suite() {
+    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = MqttProxy::start(broker).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // C2 reaches the broker through the attacker; the device directly.
+    let c2 = C2::start(options(
+        dir.path(),
+        None,
+        Some(format!("mqtt://{}", proxy.addr())),
+    ))
+    .await;
+    let svc = c2.running.service.clone();
+    let (id, key) = register_symmetric(&svc, "sensor-c").await;
+    let control = format!("e4/{}", hex::encode(id.0));
+    let mut dev = E4Mqtt::connect(
+        Client::new(Config::sym_id_and_key(Some(id), key)).unwrap(),
+        config(broker),
+    )
+    .unwrap();
+    // Commands are not stored for a device that has not subscribed yet.
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < PATIENCE, "never subscribed");
+        if let Ok(Some(Event::Subscribed { .. })) =
+            tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await
+        {
+            break;
+        }
+    }
+    svc.new_topic(TOPIC).await.unwrap();
+    svc.add_client_to_topic(&ClientRef::Id(id), TOPIC)
+        .await
+        .unwrap();
+    until(&mut dev, "the topic key", |c| c.has_topic_key(TOPIC)).await;
+
+    // The next command to the device (the RemoveTopic) is held.
+    proxy.set_rule(
+        Rule::new(|_, _, _, nth| match nth {
+            0 => Action::Delay,
+            _ => Action::Forward,
+        })
+        .direction(Direction::ToBroker)
+        .topic(&control),
+    );
+    svc.remove_topic(TOPIC).await.unwrap();
+    let start = Instant::now();
+    while proxy.held_count() == 0 {
+        assert!(start.elapsed() < PATIENCE, "C2 never sent the RemoveTopic");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dev.with_client(|c| c.has_topic_key(TOPIC)));
+
+    // A firmware update: the device can run pq and is upgraded.
+    dev.with_client(|c| c.set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum])))
+        .unwrap();
+    until(&mut dev, "the upgrade and the re-sealed RemoveTopic", |c| {
+        c.suite() == SuiteId::PostQuantum && !c.has_topic_key(TOPIC)
+    })
+    .await;
+    wait_c2(&svc, &id, SuiteId::PostQuantum).await;
+
+    // The held copy (sealed under the old symmetric key) arrives late.
+    assert_eq!(proxy.release_held(), 1);
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the late command was not refused"
+        );
+        if let Ok(Some(Event::Rejected { topic, .. })) =
+            tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await
+        {
+            if topic == control {
+                break;
+            }
+        }
+    }
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::PostQuantum);
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}
