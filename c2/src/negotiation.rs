@@ -501,12 +501,10 @@ impl Service {
         if sent == 0 {
             match row.suite {
                 SuiteId::Symmetric => {
-                    let enc = row
-                        .key_enc
-                        .as_ref()
-                        .ok_or_else(|| C2Error::internal("symmetric client without key"))?;
-                    let k = self.master.open_key32(&client_key_aad(&row.id), enc)?;
-                    q.push(w.conn(), row, &Command::SetIdKey(&k[..])).await?;
+                    if let DeviceMaterial::Symmetric(k) = self.material_of(row)? {
+                        q.push(w.conn(), row, &Command::SetIdKey(k.as_bytes()))
+                            .await?;
+                    }
                 }
                 s => {
                     let pk = c2keys::current(w.conn(), s)
@@ -522,34 +520,41 @@ impl Service {
 
     /// What C2 holds of a device in its current suite.
     pub(crate) fn material_of(&self, row: &ClientRow) -> C2Result<DeviceMaterial> {
-        match row.suite {
+        self.material(
+            &row.id,
+            row.suite,
+            row.key_enc.as_deref(),
+            row.sig_pk.as_deref(),
+            row.kem_pk.as_deref(),
+        )
+    }
+
+    /// Decode stored material of `suite` (the symmetric key decrypted).
+    fn material(
+        &self,
+        id: &Id,
+        suite: SuiteId,
+        key_enc: Option<&[u8]>,
+        sig_pk: Option<&[u8]>,
+        kem_pk: Option<&[u8]>,
+    ) -> C2Result<DeviceMaterial> {
+        let missing = |what: &str| C2Error::internal(format!("{suite} device {id} without {what}"));
+        Ok(match suite {
             SuiteId::Symmetric => {
-                let enc = row
-                    .key_enc
-                    .as_ref()
-                    .ok_or_else(|| C2Error::internal("symmetric client without key"))?;
-                let k = self.master.open_key32(&client_key_aad(&row.id), enc)?;
-                Ok(DeviceMaterial::Symmetric(SymKey::new(*k)))
+                let enc = key_enc.ok_or_else(|| missing("key"))?;
+                let k = self.master.open_key32(&client_key_aad(id), enc)?;
+                DeviceMaterial::Symmetric(SymKey::new(*k))
             }
-            SuiteId::PubKey => {
-                let pk: [u8; 32] = row
-                    .sig_pk
-                    .as_deref()
+            SuiteId::PubKey => DeviceMaterial::PubKey(
+                sig_pk
                     .and_then(|p| p.try_into().ok())
-                    .ok_or_else(|| C2Error::internal("pubkey client without key"))?;
-                Ok(DeviceMaterial::PubKey(pk))
-            }
-            _ => Ok(DeviceMaterial::Kem {
-                sig_pk: row
-                    .sig_pk
-                    .clone()
-                    .ok_or_else(|| C2Error::internal("kem client without signature key"))?,
-                kem_pk: row
-                    .kem_pk
-                    .clone()
-                    .ok_or_else(|| C2Error::internal("kem client without KEM key"))?,
-            }),
-        }
+                    .ok_or_else(|| missing("Ed25519 key"))?,
+            ),
+            _ => DeviceMaterial::Kem {
+                sig_pk: sig_pk.ok_or_else(|| missing("signature key"))?.to_vec(),
+                kem_pk: kem_pk.ok_or_else(|| missing("KEM key"))?.to_vec(),
+            },
+        })
     }
 
     fn negotiation_row(&self, p: &Pending) -> C2Result<NegotiationRow> {
@@ -576,26 +581,13 @@ impl Service {
     }
 
     fn pending_of(&self, n: &NegotiationRow) -> C2Result<Pending> {
-        let material = match n.suite {
-            SuiteId::Symmetric => {
-                let enc = n
-                    .key_enc
-                    .as_ref()
-                    .ok_or_else(|| C2Error::internal("pending symmetric upgrade without key"))?;
-                let k = self.master.open_key32(&client_key_aad(&n.client_id), enc)?;
-                DeviceMaterial::Symmetric(SymKey::new(*k))
-            }
-            SuiteId::PubKey => DeviceMaterial::PubKey(
-                n.sig_pk
-                    .as_deref()
-                    .and_then(|p| p.try_into().ok())
-                    .ok_or_else(|| C2Error::internal("pending pubkey upgrade without key"))?,
-            ),
-            _ => DeviceMaterial::Kem {
-                sig_pk: n.sig_pk.clone().unwrap_or_default(),
-                kem_pk: n.kem_pk.clone().unwrap_or_default(),
-            },
-        };
+        let material = self.material(
+            &n.client_id,
+            n.suite,
+            n.key_enc.as_deref(),
+            n.sig_pk.as_deref(),
+            n.kem_pk.as_deref(),
+        )?;
         Ok(Pending {
             device: n.client_id,
             suite: n.suite,

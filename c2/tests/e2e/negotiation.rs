@@ -40,6 +40,12 @@ async fn register_symmetric(svc: &Service, name: &str) -> (Id, SymKey) {
     (id, SymKey::new(*key.unwrap()))
 }
 
+/// Connect `client`, able to run `caps`, to the broker at `addr`.
+fn connect(mut client: Client, caps: &[SuiteId], addr: std::net::SocketAddr) -> E4Mqtt {
+    client.set_capabilities(SuiteSet::of(caps)).unwrap();
+    E4Mqtt::connect(client, config(addr)).unwrap()
+}
+
 fn config(addr: std::net::SocketAddr) -> MqttConfig {
     let mut cfg = MqttConfig::new(addr.ip().to_string(), addr.port());
     cfg.negotiation_retry = Duration::from_millis(200);
@@ -134,11 +140,12 @@ async fn attacker_scenario(db: Option<String>) {
         Action::Forward
     }));
 
-    let mut client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
-    client
-        .set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum, SuiteId::Hybrid]))
-        .unwrap();
-    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    let client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(
+        client,
+        &[SuiteId::PostQuantum, SuiteId::Hybrid],
+        proxy.addr(),
+    );
     dev.subscribe(TOPIC).await.unwrap();
 
     until(&mut dev, "the upgrade to hybrid", |c| {
@@ -286,11 +293,12 @@ async fn interrupted_upgrade(db: Option<String>) {
         .topic("e4c2/announce/+"),
     );
     let state = dir.path().join("sensor-b.json");
-    let mut client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
-    client
-        .set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum, SuiteId::Hybrid]))
-        .unwrap();
-    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    let client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(
+        client,
+        &[SuiteId::PostQuantum, SuiteId::Hybrid],
+        proxy.addr(),
+    );
     until(&mut dev, "the SetSuite to be accepted", |c| {
         format!("{:?}", c.negotiation_status()).contains("Accepted")
     })
@@ -362,13 +370,13 @@ async fn below_minimum_devices_are_flagged_not_moved() {
     svc.set_policy(&view).await.unwrap();
 
     let (id, key) = register_symmetric(&svc, "old-sensor").await;
-    let mut client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
-    client
-        .set_capabilities(SuiteSet::of(&[SuiteId::PubKey]))
-        .unwrap();
+    let client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
     let (host, port) = c2.mqtt();
-    let mut dev =
-        E4Mqtt::connect(client, config(format!("{host}:{port}").parse().unwrap())).unwrap();
+    let mut dev = connect(
+        client,
+        &[SuiteId::PubKey],
+        format!("{host}:{port}").parse().unwrap(),
+    );
     let start = Instant::now();
     loop {
         let info = svc.get_client(&ClientRef::Id(id)).await.unwrap();
