@@ -480,3 +480,47 @@ async fn commands_pending_at_the_upgrade_are_resealed_under_the_new_suite() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// Reordering: the attacker holds the device's first Announce and delivers
+/// it after the exchange completed; C2 refuses the stale Announce and the
+/// device stays in the suite it reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reordered_old_announce_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let (host, port) = c2.mqtt();
+    let proxy = MqttProxy::start(format!("{host}:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    let (id, key) = register_symmetric(&svc, "sensor-d").await;
+    proxy.set_rule(
+        Rule::new(|_, _, _, nth| match nth {
+            0 => Action::Delay,
+            _ => Action::Forward,
+        })
+        .direction(Direction::ToBroker)
+        .topic("e4c2/announce/+"),
+    );
+    let client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(client, &[SuiteId::Hybrid], proxy.addr());
+    until(&mut dev, "the upgrade to hybrid", |c| {
+        c.suite() == SuiteId::Hybrid
+    })
+    .await;
+    wait_c2(&svc, &id, SuiteId::Hybrid).await;
+    let refused = svc.metrics.negotiation_refused.get();
+    assert_eq!(proxy.release_held(), 1);
+    let start = Instant::now();
+    while svc.metrics.negotiation_refused.get() == refused {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the stale Announce was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Hybrid, None));
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Hybrid);
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}
