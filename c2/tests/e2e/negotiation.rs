@@ -103,13 +103,21 @@ async fn interrupted_upgrade_on_postgres() {
     interrupted_upgrade(Some(pg.url.clone())).await;
 }
 
-async fn attacker_scenario(db: Option<String>) {
+/// A C2 (SQLite, or PostgreSQL at `db`) with its embedded broker, and the
+/// attacker's proxy in front of that broker.
+async fn c2_and_proxy(db: Option<String>) -> (tempfile::TempDir, C2, Arc<Service>, MqttProxy) {
     let dir = tempfile::tempdir().unwrap();
     let c2 = C2::start(options(dir.path(), db, None)).await;
     let svc = c2.running.service.clone();
     let (host, port) = c2.mqtt();
-    let broker = format!("{host}:{port}").parse().unwrap();
-    let proxy = MqttProxy::start(broker).await.unwrap();
+    let proxy = MqttProxy::start(format!("{host}:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    (dir, c2, svc, proxy)
+}
+
+async fn attacker_scenario(db: Option<String>) {
+    let (_dir, c2, svc, proxy) = c2_and_proxy(db).await;
 
     let (id, key) = register_symmetric(&svc, "sensor-a").await;
     svc.new_topic_with_format(TOPIC, Some(SuiteId::Symmetric))
@@ -266,12 +274,7 @@ async fn policy_override_caps_the_upgrade_and_an_interrupted_upgrade_resumes_aft
 }
 
 async fn interrupted_upgrade(db: Option<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(options(dir.path(), db, None)).await;
-    let svc = c2.running.service.clone();
-    let (host, port) = c2.mqtt();
-    let broker = format!("{host}:{port}").parse().unwrap();
-    let proxy = MqttProxy::start(broker).await.unwrap();
+    let (dir, c2, svc, proxy) = c2_and_proxy(db).await;
 
     // The device could run hybrid, but its policy allows only pq.
     let (id, key) = register_symmetric(&svc, "sensor-b").await;
@@ -486,13 +489,7 @@ async fn commands_pending_at_the_upgrade_are_resealed_under_the_new_suite() {
 /// device stays in the suite it reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reordered_old_announce_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(options(dir.path(), None, None)).await;
-    let svc = c2.running.service.clone();
-    let (host, port) = c2.mqtt();
-    let proxy = MqttProxy::start(format!("{host}:{port}").parse().unwrap())
-        .await
-        .unwrap();
+    let (_dir, c2, svc, proxy) = c2_and_proxy(None).await;
     let (id, key) = register_symmetric(&svc, "sensor-d").await;
     proxy.set_rule(
         Rule::new(|_, _, _, nth| match nth {

@@ -68,6 +68,9 @@ pub struct Captured {
     pub qos: u8,
 }
 
+/// A payload rewrite of [`Action::Modify`].
+pub type Rewrite = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
+
 /// What to do with one PUBLISH.
 pub enum Action {
     /// Pass it on unchanged.
@@ -75,7 +78,7 @@ pub enum Action {
     /// Swallow it (acknowledging it to its sender for QoS 1/2).
     Drop,
     /// Rewrite the payload, then pass it on (same topic, QoS and packet id).
-    Modify(Box<dyn FnOnce(&mut Vec<u8>) + Send>),
+    Modify(Rewrite),
     /// Hold it until [`MqttProxy::release_held`].
     Delay,
     /// Pass it on, then send a second copy as QoS 0.
@@ -148,22 +151,9 @@ impl Rule {
 }
 
 /// MQTT topic filter matching (`+` one level, `#` the rest, `$` topics are
-/// not matched by a leading wildcard).
+/// not matched by a leading wildcard): e4-client's.
 pub fn topic_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+    e4_client::policy::filter_matches(filter, topic)
 }
 
 /// A publish held by [`Action::Delay`].
@@ -468,17 +458,13 @@ impl Side {
         }
         match (self.direction, kind) {
             // CONNECT: note MQTT 5 (protocol level byte after "MQTT").
-            (Direction::ToBroker, 1) => {
-                if body.get(6) == Some(&5) {
-                    self.passthrough = true;
-                }
+            (Direction::ToBroker, 1) if body.get(6) == Some(&5) => {
+                self.passthrough = true;
             }
-            // CONNACK
-            (Direction::ToClient, 2) => {
-                if body.get(1) == Some(&0) {
-                    if let Some(c) = lock(&self.shared.conns).get_mut(&self.id) {
-                        c.connected = true;
-                    }
+            // CONNACK, accepted.
+            (Direction::ToClient, 2) if body.get(1) == Some(&0) => {
+                if let Some(c) = lock(&self.shared.conns).get_mut(&self.id) {
+                    c.connected = true;
                 }
             }
             // PUBLISH
