@@ -316,12 +316,7 @@ impl Service {
             Decision::Upgrade(suite) => {
                 let c2_public = match suite {
                     SuiteId::Symmetric => Vec::new(),
-                    s => {
-                        c2keys::current(w.conn(), s)
-                            .await?
-                            .ok_or_else(|| C2Error::internal(format!("no C2 key for {s}")))?
-                            .public_key
-                    }
+                    s => c2keys::require_current(w.conn(), s).await?.public_key,
                 };
                 let (set_suite, pending) =
                     answer(self.provider, &a, suite, &c2_public, &mut OsRng).map_err(refused)?;
@@ -363,20 +358,14 @@ impl Service {
         let pending = self.pending_of(&n)?;
         let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
         let from = row.suite;
-        let (key_enc, sig_pk, kem_pk) = match &pending.material {
-            DeviceMaterial::Symmetric(_) => (n.key_enc.clone(), None, None),
-            DeviceMaterial::PubKey(pk) => (None, Some(pk.to_vec()), None),
-            DeviceMaterial::Kem { sig_pk, kem_pk } => {
-                (None, Some(sig_pk.clone()), Some(kem_pk.clone()))
-            }
-        };
+        // The pending row stores the material in the clients columns' shape.
         clients::set_suite(
             w.conn(),
             id,
             pending.suite,
-            key_enc,
-            sig_pk,
-            kem_pk,
+            n.key_enc,
+            n.sig_pk,
+            n.kem_pk,
             &pending.transcript,
             confirm.ts as i64,
             now_ms(),
@@ -507,10 +496,7 @@ impl Service {
                     }
                 }
                 s => {
-                    let pk = c2keys::current(w.conn(), s)
-                        .await?
-                        .ok_or_else(|| C2Error::internal(format!("no C2 key for {s}")))?
-                        .public_key;
+                    let pk = c2keys::require_current(w.conn(), s).await?.public_key;
                     q.push(w.conn(), row, &Command::SetC2Key(&pk)).await?;
                 }
             }

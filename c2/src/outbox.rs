@@ -75,10 +75,7 @@ impl<'a> Enqueuer<'a> {
         if let Some(v) = self.c2_versions.get(&suite) {
             return Ok(*v);
         }
-        let v = c2keys::current(conn, suite)
-            .await?
-            .ok_or_else(|| C2Error::internal(format!("no C2 key for suite {suite}")))?
-            .version;
+        let v = c2keys::require_current(conn, suite).await?.version;
         self.c2_versions.insert(suite, v);
         Ok(v)
     }

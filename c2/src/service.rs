@@ -690,9 +690,7 @@ impl Service {
         let (mut w, mut q) = self.begin_commands().await?;
         for suite in &suites {
             let suite = *suite;
-            let old = c2keys::current(w.conn(), suite)
-                .await?
-                .ok_or_else(|| C2Error::internal(format!("no C2 key for {suite}")))?;
+            let old = c2keys::require_current(w.conn(), suite).await?;
             let (pk, sk) = bootstrap::generate_c2_keypair(self.provider, suite)?;
             let mut after = Vec::new();
             loop {

@@ -33,6 +33,14 @@ pub async fn current(conn: &mut AnyConnection, suite: SuiteId) -> C2Result<Optio
     })
 }
 
+/// The current version of a suite's key, which every keyed suite has once
+/// C2 is initialized (its absence is an internal error).
+pub async fn require_current(conn: &mut AnyConnection, suite: SuiteId) -> C2Result<C2KeyRow> {
+    current(conn, suite)
+        .await?
+        .ok_or_else(|| crate::error::C2Error::internal(format!("no C2 key for {suite}")))
+}
+
 /// A given version.
 pub async fn get(
     conn: &mut AnyConnection,
