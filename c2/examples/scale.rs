@@ -73,7 +73,7 @@ async fn main() {
         passphrase_file: None,
         passphrase: Some("scale run passphrase 0123456789".to_string().into()),
         kdf: KdfParams::default(),
-        window: 100,
+        window: Some(100),
         max_backoff: Duration::from_secs(5),
         print_token: false,
     };

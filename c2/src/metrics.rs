@@ -42,6 +42,8 @@ pub struct Metrics {
     pub publish_errors: Counter,
     /// Commands waiting in the outbox.
     pub outbox_pending: Gauge,
+    /// Age of the oldest command waiting, in seconds (0 when none waits).
+    pub outbox_oldest_pending_seconds: Gauge,
     /// 1 when connected to the broker.
     pub broker_connected: Gauge,
     /// Announce and Confirm messages received.
@@ -68,6 +70,7 @@ impl Metrics {
         let commands_failed = Counter::default();
         let publish_errors = Counter::default();
         let outbox_pending = Gauge::default();
+        let outbox_oldest_pending_seconds = Gauge::default();
         let broker_connected = Gauge::default();
         let negotiation_messages = Counter::default();
         let negotiation_refused = Counter::default();
@@ -114,6 +117,12 @@ impl Metrics {
             outbox_pending.clone(),
         );
         registry.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest command waiting in the outbox (0 when none waits); \
+             it grows while the publisher is connected but cannot deliver",
+            outbox_oldest_pending_seconds.clone(),
+        );
+        registry.register(
             "broker_connected",
             "1 while connected to the MQTT broker",
             broker_connected.clone(),
@@ -131,6 +140,7 @@ impl Metrics {
             publish_errors,
             outbox_pending,
             broker_connected,
+            outbox_oldest_pending_seconds,
             negotiation_messages,
             negotiation_refused,
             upgrades,

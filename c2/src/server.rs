@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::mqtt::announce;
 use crate::mqtt::publisher::{self, PublisherConfig, PublisherHandles};
+use crate::mqtt::status::PublisherStatus;
 use crate::mqtt::{embedded, BrokerAddr};
 use crate::service::Service;
 use crate::tls;
@@ -18,7 +19,6 @@ use e4_proto::crypto::Rng;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -51,8 +51,9 @@ pub struct ServeOptions {
     pub passphrase: Option<Zeroizing<String>>,
     /// Argon2id parameters for a new database.
     pub kdf: KdfParams,
-    /// Outbox: unacknowledged publishes at most.
-    pub window: u16,
+    /// Outbox: unacknowledged publishes at most (None: 20 for an external
+    /// broker, mosquitto's default per-client limit; 100 for the embedded one).
+    pub window: Option<u16>,
     /// Outbox: longest retry delay.
     pub max_backoff: Duration,
     /// Print a newly generated admin token on stdout (it is saved to the
@@ -181,7 +182,7 @@ pub async fn serve(
 
     let metrics = Arc::new(Metrics::new());
     let notify = Arc::new(Notify::new());
-    let connected = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(PublisherStatus::default());
     let svc = Arc::new(Service {
         db: db.clone(),
         master: master.clone(),
@@ -189,13 +190,20 @@ pub async fn serve(
         events: EventBus::new(),
         notify: notify.clone(),
         metrics: metrics.clone(),
-        broker_connected: connected.clone(),
+        publisher: status.clone(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut pcfg = PublisherConfig::new(broker.clone());
     pcfg.tls = broker_tls;
-    pcfg.window = opts.window.max(1);
+    pcfg.window = opts
+        .window
+        .unwrap_or(if opts.broker.is_some() {
+            publisher::DEFAULT_WINDOW
+        } else {
+            publisher::EMBEDDED_WINDOW
+        })
+        .max(1);
     pcfg.max_backoff = opts.max_backoff;
     let listener = tokio::spawn(announce::run(pcfg.clone(), svc.clone(), stop_rx.clone()));
     let worker = tokio::spawn(publisher::run(
@@ -206,7 +214,7 @@ pub async fn serve(
             provider,
             notify,
             metrics,
-            connected,
+            status,
         },
         stop_rx.clone(),
     ));

@@ -11,6 +11,7 @@ use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::model::*;
+use crate::mqtt::status::{Delivery, PublisherStatus};
 use crate::negotiation::{can_serve, push_topic_format};
 use crate::outbox::{c2_secret_aad, client_key_aad, Enqueuer};
 use e4_backends::rng::OsRng;
@@ -18,7 +19,6 @@ use e4_proto::crypto::Rng;
 use e4_proto::keys::is_all_zero;
 use e4_proto::message::{seal_symmetric, SignedMessage, SymMessage, SYM_OVERHEAD};
 use e4_proto::{Command, CryptoProvider, Id, SuiteId, SymKey, TopicHash};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -40,6 +40,47 @@ pub struct Health {
     pub broker: bool,
     /// Commands waiting.
     pub outbox_pending: u64,
+    /// Age of the oldest command waiting, in seconds.
+    pub oldest_pending_s: Option<u64>,
+    /// How delivery is going.
+    pub delivery: Delivery,
+    /// Unacknowledged publishes at most (the publisher may have lowered it).
+    pub publish_window: u64,
+    /// Failed broker connection attempts since the last healthy connection.
+    pub broker_failures: u64,
+}
+
+impl Health {
+    /// "ok", or "degraded" when the database does not answer or delivery is
+    /// stalled or disconnected with commands waiting.
+    pub fn status(&self) -> &'static str {
+        if self.problems().is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        }
+    }
+
+    /// What makes it degraded, in words.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !self.database {
+            p.push("the database does not answer".to_string());
+        }
+        let age = self.oldest_pending_s.unwrap_or(0);
+        match self.delivery {
+            Delivery::Stalled => p.push(format!(
+                "connected to the broker, but no command was acknowledged lately; {} waiting, the oldest for {age} s",
+                self.outbox_pending
+            )),
+            Delivery::Disconnected => p.push(format!(
+                "not connected to the broker ({} failed attempts); {} commands waiting, the oldest for {age} s",
+                self.broker_failures, self.outbox_pending
+            )),
+            Delivery::Idle | Delivery::Delivering => {}
+        }
+        p
+    }
 }
 
 /// C2's key for one suite.
@@ -69,8 +110,8 @@ pub struct Service {
     pub notify: Arc<Notify>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Broker connection state (for health).
-    pub broker_connected: Arc<AtomicBool>,
+    /// The outbox publisher's connection and delivery state (for health).
+    pub publisher: Arc<PublisherStatus>,
 }
 
 fn random_key() -> Zeroizing<[u8; 32]> {
@@ -866,14 +907,27 @@ impl Service {
     /// Health.
     pub async fn health(&self) -> Health {
         let database = self.db.ping().await;
-        let outbox_pending = match self.db.read().await {
-            Ok(mut c) => otable::count_pending(&mut c).await.unwrap_or(0),
-            Err(_) => 0,
+        let (outbox_pending, oldest) = match self.db.read().await {
+            Ok(mut c) => (
+                otable::count_pending(&mut c).await.unwrap_or(0),
+                otable::oldest_pending(&mut c).await.unwrap_or(None),
+            ),
+            Err(_) => (0, None),
         };
+        let now = now_ms();
+        let oldest_pending_s = oldest.map(|t| ((now - t).max(0) / 1000) as u64);
+        self.metrics.outbox_pending.set(outbox_pending as i64);
+        self.metrics
+            .outbox_oldest_pending_seconds
+            .set(oldest_pending_s.unwrap_or(0) as i64);
         Health {
             database,
-            broker: self.broker_connected.load(Ordering::SeqCst),
+            broker: self.publisher.connected(),
             outbox_pending,
+            oldest_pending_s,
+            delivery: self.publisher.delivery(oldest, now),
+            publish_window: self.publisher.window(),
+            broker_failures: self.publisher.failures(),
         }
     }
 

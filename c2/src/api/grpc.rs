@@ -533,11 +533,16 @@ impl C2 for GrpcApi {
         let h = self.svc.health().await;
         self.metrics.observe("grpc", "HealthCheck", "ok", start);
         Ok(Response::new(pb::Health {
-            status: if h.database { "ok" } else { "degraded" }.into(),
+            status: h.status().into(),
             database: h.database,
             broker: h.broker,
             outbox_pending: h.outbox_pending,
             version: env!("CARGO_PKG_VERSION").into(),
+            problems: h.problems(),
+            delivery: h.delivery.name().into(),
+            oldest_pending_seconds: h.oldest_pending_s.unwrap_or(0),
+            publish_window: h.publish_window,
+            broker_failures: h.broker_failures,
         }))
     }
 

@@ -441,12 +441,23 @@ pub struct ProgressJson {
 pub struct HealthJson {
     /// ok or degraded.
     pub status: String,
+    /// Why it is degraded (empty when ok).
+    pub problems: Vec<String>,
     /// Database reachable.
     pub database: bool,
     /// Connected to the broker.
     pub broker: bool,
+    /// Command delivery: idle, delivering, stalled (connected but nothing
+    /// acknowledged lately while commands wait) or disconnected.
+    pub delivery: String,
     /// Commands waiting.
     pub outbox_pending: u64,
+    /// Age of the oldest command waiting, in seconds.
+    pub oldest_pending_seconds: Option<u64>,
+    /// Unacknowledged publishes at most.
+    pub publish_window: u64,
+    /// Failed broker connection attempts since the last healthy connection.
+    pub broker_failures: u64,
     /// Server version.
     pub version: String,
 }
@@ -894,10 +905,15 @@ async fn events(State(s): Svc) -> Sse<impl Stream<Item = Result<SseEvent, Infall
 async fn health(State(s): Svc) -> Json<HealthJson> {
     let h = s.health().await;
     Json(HealthJson {
-        status: if h.database { "ok" } else { "degraded" }.into(),
+        status: h.status().into(),
+        problems: h.problems(),
         database: h.database,
         broker: h.broker,
+        delivery: h.delivery.name().into(),
         outbox_pending: h.outbox_pending,
+        oldest_pending_seconds: h.oldest_pending_s,
+        publish_window: h.publish_window,
+        broker_failures: h.broker_failures,
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }
@@ -1007,24 +1023,22 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/commands/progress", get(progress))
         .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(verifier, auth_mw));
-    let m2 = metrics.clone();
     Router::new()
         .merge(protected)
         .route("/v1/health", get(health))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route(
             "/metrics",
-            get(move || {
-                let m = m2.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        m.render(),
-                    )
-                }
+            get(|State(s): Svc| async move {
+                // Refreshes the outbox gauges from the database.
+                let _ = s.health().await;
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    s.metrics.render(),
+                )
             }),
         )
         .route_layer(middleware::from_fn_with_state(metrics, metrics_mw))

@@ -824,16 +824,28 @@ pub async fn health(conn: ConnArgs) -> Result<()> {
     if conn.json {
         println!(
             "{}",
-            json!({"status": h.status, "database": h.database, "broker": h.broker, "outbox_pending": h.outbox_pending, "version": h.version})
+            json!({"status": h.status, "problems": h.problems, "database": h.database, "broker": h.broker,
+                   "delivery": h.delivery, "outbox_pending": h.outbox_pending,
+                   "oldest_pending_seconds": h.oldest_pending_seconds, "publish_window": h.publish_window,
+                   "broker_failures": h.broker_failures, "version": h.version})
         );
     } else {
-        let rows = vec![
+        let mut rows = vec![
             vec!["status".to_string(), h.status.clone()],
             vec!["database".into(), h.database.to_string()],
             vec!["broker".into(), h.broker.to_string()],
+            vec!["delivery".into(), h.delivery.clone()],
             vec!["outbox pending".into(), h.outbox_pending.to_string()],
+            vec![
+                "oldest pending".into(),
+                format!("{} s", h.oldest_pending_seconds),
+            ],
+            vec!["publish window".into(), h.publish_window.to_string()],
             vec!["version".into(), h.version.clone()],
         ];
+        for p in &h.problems {
+            rows.push(vec!["problem".into(), p.clone()]);
+        }
         print!("{}", table::render(&["FIELD", "VALUE"], &rows));
     }
     Ok(())

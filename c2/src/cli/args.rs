@@ -167,9 +167,12 @@ pub struct ServeArgs {
     /// Argon2id memory (KiB) for a new database.
     #[arg(long, default_value_t = 65536, hide = true)]
     pub kdf_memory_kib: u32,
-    /// Unacknowledged QoS 2 publishes at most.
-    #[arg(long, default_value_t = 100)]
-    pub publish_window: u16,
+    /// Unacknowledged QoS 2 publishes at most. It must not exceed the
+    /// broker's per-client in-flight limit (mosquitto: max_inflight_messages,
+    /// 20 by default), or the broker drops the connection. Default: 20 with
+    /// --broker, 100 with the embedded broker.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub publish_window: Option<u16>,
     /// Longest delay between broker reconnection attempts, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub max_backoff_ms: u64,

@@ -198,6 +198,17 @@ pub async fn count_pending(conn: &mut AnyConnection) -> C2Result<u64> {
     Ok(n as u64)
 }
 
+/// When the oldest pending command was queued (unix ms).
+pub async fn oldest_pending(conn: &mut AnyConnection) -> C2Result<Option<i64>> {
+    let r = sqlx::query("SELECT created_at FROM outbox WHERE status = 0 ORDER BY id LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(r.try_get(0)?),
+        None => None,
+    })
+}
+
 /// (pending, failed) among ids first..=last.
 pub async fn progress(conn: &mut AnyConnection, first: i64, last: i64) -> C2Result<(u64, u64)> {
     let r = sqlx::query(

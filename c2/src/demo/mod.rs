@@ -71,7 +71,7 @@ pub async fn run() -> anyhow::Result<()> {
             t: 1,
             p: 1,
         },
-        window: 100,
+        window: Some(100),
         max_backoff: Duration::from_secs(2),
         // The demo's C2 is gone when it ends: no token to keep.
         print_token: false,

@@ -1,10 +1,15 @@
 //! The negotiation listener: subscribes to `e4c2/announce/+` on its own
 //! MQTT connection and hands every Announce and Confirm to the service, in
 //! arrival order. A refused message is logged and counted, never fatal;
-//! the connection is re-established with exponential backoff.
+//! the connection is re-established with a growing backoff
+//! ([`Reconnect`]). The session is persistent (client id
+//! `<publisher id>-announce`, clean session off after the first
+//! connection), so a broker that keeps sessions queues what devices send
+//! while C2 is away.
 
 use crate::error::{C2Error, C2Result};
 use crate::mqtt::publisher::{options, PublisherConfig};
+use crate::mqtt::reconnect::Reconnect;
 use crate::negotiation::{Outcome, ANNOUNCE_FILTER};
 use crate::service::Service;
 use rumqttc::{AsyncClient, Event, Packet, QoS};
@@ -18,38 +23,53 @@ use tokio::time::sleep;
 pub async fn run(cfg: PublisherConfig, svc: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
     let mut cfg = cfg;
     cfg.client_id = format!("{}-announce", cfg.client_id);
-    let mut backoff = cfg.min_backoff;
+    let mut link = Reconnect::new(
+        "announce listener",
+        cfg.broker.to_string(),
+        cfg.min_backoff,
+        cfg.max_backoff,
+    );
+    let (client, mut el) = AsyncClient::new(options(&cfg), 64);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match session(&cfg, &svc, &mut shutdown).await {
+        match session(&client, &mut el, &svc, &mut link, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "announce listener disconnected");
+                let wait = link.down(&e.to_string());
                 tokio::select! {
-                    _ = sleep(backoff) => {}
+                    _ = sleep(wait) => {}
                     _ = shutdown.changed() => return,
                 }
-                backoff = (backoff * 2).min(cfg.max_backoff);
             }
         }
     }
 }
 
 async fn session(
-    cfg: &PublisherConfig,
+    client: &AsyncClient,
+    el: &mut rumqttc::EventLoop,
     svc: &Service,
+    link: &mut Reconnect,
     shutdown: &mut watch::Receiver<bool>,
 ) -> C2Result<()> {
-    let (client, mut el) = AsyncClient::new(options(cfg), 64);
-    client
-        .subscribe(ANNOUNCE_FILTER, QoS::AtLeastOnce)
-        .await
-        .map_err(|e| C2Error::Unavailable(e.to_string()))?;
     loop {
         tokio::select! {
             ev = el.poll() => match ev {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    if ack.code != rumqttc::ConnectReturnCode::Success {
+                        el.clean();
+                        return Err(C2Error::Unavailable(format!("broker refused the connection: {:?}", ack.code)));
+                    }
+                    link.up();
+                    el.mqtt_options.set_clean_session(false);
+                    // (Again) on every connection: harmless when the
+                    // session kept it.
+                    client
+                        .try_subscribe(ANNOUNCE_FILTER, QoS::AtLeastOnce)
+                        .map_err(|e| C2Error::Unavailable(e.to_string()))?;
+                }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let outcome = svc.handle_announce_topic(&p.topic, &p.payload).await;
                     svc.metrics.negotiation_messages.inc();

@@ -4,6 +4,9 @@
 pub mod announce;
 pub mod broker;
 pub mod embedded;
+pub mod inflight;
 pub mod publisher;
+pub mod reconnect;
+pub mod status;
 
 pub use broker::BrokerAddr;

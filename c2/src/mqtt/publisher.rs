@@ -1,24 +1,56 @@
 //! The outbox worker: publishes pending commands in id order with QoS 2 on
-//! one MQTT connection, marks a command sent only on the broker's PUBCOMP,
-//! and on any failure drops the connection, waits (exponential backoff) and
-//! starts again from the oldest pending command. A restart does the same.
+//! one MQTT connection and marks a command sent only on the broker's
+//! PUBCOMP.
+//!
+//! * **Flow control.** At most `window` publishes are unacknowledged, each
+//!   with a packet id of C2's choosing ([`InFlight`]). The window must fit
+//!   the broker's per-client limit (mosquitto: `max_inflight_messages`, 20
+//!   by default; the default window is 20); a broker that drops the
+//!   connection while a full window is in flight, soon after accepting it,
+//!   halves the window.
+//! * **Order.** At most one command per device is in flight, so a device
+//!   receives its commands in the order C2 queued them even when a
+//!   connection is resumed and the broker's retransmissions come back in
+//!   packet-id order.
+//! * **No duplicates without a fault.** The session is persistent within
+//!   the process (clean on the first connection, resumed afterwards): after
+//!   a lost connection the unacknowledged publishes and PUBRELs are
+//!   retransmitted with their packet ids, which the broker recognises. Only
+//!   when the broker has no session any more (it restarted without
+//!   persistence) or C2 itself restarted are unacknowledged commands sent
+//!   again as new publishes; devices refuse such a copy as a replay.
+//! * **Failures.** The connection is re-established with a backoff that
+//!   grows until a connection stays up ([`Reconnect`]); the log says so once
+//!   per change of state. After a restart the worker starts again from the
+//!   oldest pending command.
 
 use crate::crypto_at_rest::MasterKey;
 use crate::db::outbox::{self as table, OutboxRow};
 use crate::db::{now_ms, Db};
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
+use crate::mqtt::inflight::InFlight;
+use crate::mqtt::reconnect::{Reconnect, HEALTHY_AFTER};
+use crate::mqtt::status::PublisherStatus;
 use crate::mqtt::BrokerAddr;
 use crate::outbox::{seal, C2SecretCache};
 use e4_backends::rng::OsRng;
-use e4_proto::CryptoProvider;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, Transport};
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use e4_proto::{CryptoProvider, Id};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Request,
+    Transport,
+};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep, Instant};
+
+/// Default window for an external broker: mosquitto's default
+/// `max_inflight_messages`.
+pub const DEFAULT_WINDOW: u16 = 20;
+/// Window for the embedded broker (its per-connection limit is 500).
+pub const EMBEDDED_WINDOW: u16 = 100;
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -29,7 +61,8 @@ pub struct PublisherConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// MQTT client id of C2.
     pub client_id: String,
-    /// Unacknowledged publishes at most.
+    /// Unacknowledged publishes at most (at most the broker's per-client
+    /// in-flight limit).
     pub window: u16,
     /// Rows read from the database at a time.
     pub batch: usize,
@@ -50,7 +83,7 @@ impl PublisherConfig {
             broker,
             tls: None,
             client_id: "e4c2".into(),
-            window: 100,
+            window: DEFAULT_WINDOW,
             batch: 500,
             idle_poll: Duration::from_secs(2),
             min_backoff: Duration::from_millis(100),
@@ -73,50 +106,16 @@ pub struct PublisherHandles {
     pub notify: Arc<Notify>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// True while connected.
-    pub connected: Arc<AtomicBool>,
+    /// Connection and delivery state (for health).
+    pub status: Arc<PublisherStatus>,
 }
 
-/// Run until `shutdown` turns true.
-pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = cfg.min_backoff;
-    let mut c2_keys = C2SecretCache::default();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let mut was_connected = false;
-        let result = session(&cfg, &h, &mut c2_keys, &mut shutdown, &mut was_connected).await;
-        h.connected.store(false, Ordering::SeqCst);
-        h.metrics.broker_connected.set(0);
-        match result {
-            Ok(()) => return,
-            Err(e) => {
-                h.metrics.publish_errors.inc();
-                if was_connected {
-                    backoff = cfg.min_backoff;
-                }
-                // +-25% jitter so a fleet of C2s does not retry in lockstep.
-                let mut b = [0u8; 1];
-                e4_proto::crypto::Rng::fill(&mut OsRng, &mut b);
-                let jitter = 0.75 + (b[0] as f64 / 255.0) * 0.5;
-                let wait = backoff.mul_f64(jitter);
-                tracing::warn!(broker = %cfg.broker, error = %e, retry_in_ms = wait.as_millis() as u64, "broker unavailable; commands stay queued");
-                tokio::select! {
-                    _ = sleep(wait) => {}
-                    _ = shutdown.changed() => return,
-                }
-                backoff = (backoff * 2).min(cfg.max_backoff);
-            }
-        }
-    }
-}
-
+/// MQTT options of C2's connections (publisher and announce listener).
 pub(crate) fn options(cfg: &PublisherConfig) -> MqttOptions {
     let mut o = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(30));
     o.set_clean_session(true);
-    o.set_inflight(cfg.window);
+    o.set_inflight(cfg.window.max(1));
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let (Some(u), p) = (&cfg.broker.username, &cfg.broker.password) {
         o.set_credentials(u.clone(), p.clone().unwrap_or_default());
@@ -129,153 +128,293 @@ pub(crate) fn options(cfg: &PublisherConfig) -> MqttOptions {
     o
 }
 
-struct State {
+/// Why a session ended.
+enum End {
+    /// Shutdown requested.
+    Shutdown,
+    /// The broker connection failed.
+    Broker(String),
+    /// The database failed; the broker connection is dropped and resumed.
+    Database(C2Error),
+}
+
+/// Rows read from the outbox and not yet published.
+struct Queue {
+    /// Highest id read.
     cursor: i64,
-    buffer: VecDeque<OutboxRow>,
-    awaiting_pkid: VecDeque<i64>,
-    inflight: HashMap<u16, i64>,
-    acked: Vec<i64>,
+    rows: VecDeque<OutboxRow>,
+    /// Nothing more to read until notified.
     idle: bool,
+    /// Acknowledged, not yet recorded.
+    acked: Vec<i64>,
+}
+
+impl Queue {
+    /// Read everything pending again (after a restart or a lost session).
+    fn restart(&mut self) {
+        self.cursor = 0;
+        self.rows.clear();
+        self.idle = false;
+    }
+
+    /// The first row whose device has no command in flight and no earlier
+    /// row waiting.
+    fn take_ready(&mut self, busy: &HashSet<Id>) -> Option<OutboxRow> {
+        let mut held: Vec<Id> = Vec::new();
+        let i = self.rows.iter().position(|r| {
+            if busy.contains(&r.client_id) || held.contains(&r.client_id) {
+                held.push(r.client_id);
+                false
+            } else {
+                true
+            }
+        })?;
+        self.rows.remove(i)
+    }
+}
+
+/// Run until `shutdown` turns true.
+pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch::Receiver<bool>) {
+    let mut flight: InFlight<(i64, Id)> = InFlight::new(cfg.window);
+    let mut opts = options(&cfg);
+    opts.set_inflight(flight.max_packet_id());
+    let (client, mut el) = AsyncClient::new(opts, 8);
+    let mut link = Reconnect::new(
+        "publisher",
+        cfg.broker.to_string(),
+        cfg.min_backoff,
+        cfg.max_backoff,
+    );
+    let mut q = Queue {
+        cursor: 0,
+        rows: VecDeque::new(),
+        idle: false,
+        acked: Vec::new(),
+    };
+    let mut c2_keys = C2SecretCache::default();
+    h.status.set_window(flight.window());
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let wait = match connect(&mut el, &mut shutdown).await {
+            None => break,
+            Some(Ok(session_present)) => {
+                if !session_present {
+                    // The broker keeps nothing of an earlier session: what
+                    // was in flight is read from the outbox again.
+                    flight.clear();
+                    q.restart();
+                }
+                // Later connections resume this session.
+                el.mqtt_options.set_clean_session(false);
+                link.up();
+                h.status.set_connected(true);
+                h.status.set_failures(link.failures());
+                h.metrics.broker_connected.set(1);
+                let started = Instant::now();
+                let end = session(
+                    &cfg,
+                    &h,
+                    &mut c2_keys,
+                    &mut el,
+                    &mut flight,
+                    &mut q,
+                    &mut shutdown,
+                )
+                .await;
+                h.status.set_connected(false);
+                h.metrics.broker_connected.set(0);
+                record_acks(&h, &mut q).await;
+                match end {
+                    End::Shutdown => break,
+                    End::Broker(e) => {
+                        h.metrics.publish_errors.inc();
+                        bump_attempts(&h, &flight).await;
+                        if flight.is_full()
+                            && flight.window() > 1
+                            && started.elapsed() < HEALTHY_AFTER
+                        {
+                            let from = flight.window();
+                            let to = flight.shrink();
+                            h.status.set_window(to);
+                            tracing::warn!(
+                                from, to,
+                                "the broker dropped the connection with a full publish window soon after accepting it; \
+                                 lowering the window (the broker's per-client in-flight limit is probably lower: \
+                                 mosquitto's max_inflight_messages; see --publish-window)"
+                            );
+                        }
+                        link.down(&e)
+                    }
+                    End::Database(e) => {
+                        // Drop the connection (the session is resumed) and
+                        // wait for the database.
+                        el.clean();
+                        tracing::warn!(error = %e, "database unavailable; commands stay queued");
+                        link.down(&format!("database: {e}"))
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                h.metrics.publish_errors.inc();
+                link.down(&e)
+            }
+        };
+        h.status.set_failures(link.failures());
+        tokio::select! {
+            _ = sleep(wait) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    record_acks(&h, &mut q).await;
+    let _ = client.try_disconnect();
+    // Give the DISCONNECT a chance to go out.
+    let _ = tokio::time::timeout(Duration::from_millis(200), el.poll()).await;
+}
+
+/// Connect (or resume): Some(Ok(session present)), Some(Err(why)), or None
+/// on shutdown.
+async fn connect(
+    el: &mut EventLoop,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Result<bool, String>> {
+    loop {
+        let ev = tokio::select! {
+            ev = el.poll() => ev,
+            _ = shutdown.changed() => return None,
+        };
+        return Some(match ev {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                Ok(ack.session_present)
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                // rumqttc keeps the socket of a refused connection: drop it.
+                el.clean();
+                Err(format!("broker refused the connection: {:?}", ack.code))
+            }
+            // Left over from the previous connection.
+            Ok(_) => continue,
+            Err(e) => Err(format!("connect: {e}")),
+        });
+    }
 }
 
 async fn session(
     cfg: &PublisherConfig,
     h: &PublisherHandles,
     c2_keys: &mut C2SecretCache,
+    el: &mut EventLoop,
+    flight: &mut InFlight<(i64, Id)>,
+    q: &mut Queue,
     shutdown: &mut watch::Receiver<bool>,
-    was_connected: &mut bool,
-) -> C2Result<()> {
-    let (client, mut el) = AsyncClient::new(options(cfg), cfg.window as usize * 2 + 16);
-    // Wait for the CONNACK.
-    loop {
-        tokio::select! {
-            ev = el.poll() => match ev {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    if ack.code != rumqttc::ConnectReturnCode::Success {
-                        return Err(C2Error::Unavailable(format!("broker refused: {:?}", ack.code)));
-                    }
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => return Err(C2Error::Unavailable(format!("connect: {e}"))),
-            },
-            _ = shutdown.changed() => return Ok(()),
-        }
-    }
-    *was_connected = true;
-    h.connected.store(true, Ordering::SeqCst);
-    h.metrics.broker_connected.set(1);
-    tracing::info!(broker = %cfg.broker, "connected to broker");
-
-    let mut st = State {
-        cursor: 0,
-        buffer: VecDeque::new(),
-        awaiting_pkid: VecDeque::new(),
-        inflight: HashMap::new(),
-        acked: Vec::new(),
-        idle: false,
-    };
+) -> End {
     let mut last_flush = Instant::now();
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
-    let result: C2Result<()> = async {
-        loop {
-            if *shutdown.borrow() {
-                return Ok(());
+    loop {
+        if *shutdown.borrow() {
+            return End::Shutdown;
+        }
+        if let Err(e) = fill(cfg, h, c2_keys, el, flight, q).await {
+            return End::Database(e);
+        }
+        let flush_due = !q.acked.is_empty()
+            && (q.acked.len() >= (flight.window() / 2).clamp(1, 256)
+                || last_flush.elapsed() >= Duration::from_millis(50)
+                || flight.is_empty());
+        if flush_due {
+            if let Err(e) = flush_acks(h, q).await {
+                return End::Database(e);
             }
-            if st.buffer.is_empty() && !st.idle {
-                let mut conn = h.db.read().await?;
-                let rows = table::pending_after(&mut conn, st.cursor, cfg.batch).await?;
-                if rows.is_empty() {
-                    st.idle = true;
-                    let pending = table::count_pending(&mut conn).await?;
-                    h.metrics.outbox_pending.set(pending as i64);
-                } else {
-                    st.cursor = rows.last().map(|r| r.id).unwrap_or(st.cursor);
-                    st.buffer.extend(rows);
-                }
-            }
-            while st.awaiting_pkid.len() + st.inflight.len() < cfg.window as usize {
-                let Some(row) = st.buffer.pop_front() else {
-                    break;
-                };
-                publish_one(h, c2_keys, &client, &mut st, row).await?;
-            }
-            let flush_due = !st.acked.is_empty()
-                && (st.acked.len() >= (cfg.window as usize / 2).clamp(1, 256)
-                    || last_flush.elapsed() >= Duration::from_millis(50)
-                    || (st.inflight.is_empty() && st.awaiting_pkid.is_empty()));
-            if flush_due {
-                flush_acks(h, &mut st).await?;
-                last_flush = Instant::now();
-            }
-            if st.idle && st.inflight.is_empty() && last_prune.elapsed() > Duration::from_secs(600)
-            {
-                let before = now_ms() - cfg.retention.as_millis() as i64;
-                let mut conn = h.db.read().await?;
-                let n = table::prune_sent(&mut conn, before).await?;
-                if n > 0 {
-                    tracing::debug!(rows = n, "pruned acknowledged commands");
-                }
-                last_prune = Instant::now();
-            }
-            let idle_wait = st.idle && st.buffer.is_empty();
-            let ack_wait = !st.acked.is_empty();
-            tokio::select! {
-                ev = el.poll() => match ev {
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        if let Some(id) = st.awaiting_pkid.pop_front() {
-                            st.inflight.insert(pkid, id);
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::PubComp(c))) => {
-                        if let Some(id) = st.inflight.remove(&c.pkid) {
-                            st.acked.push(id);
-                        }
-                    }
+            last_flush = Instant::now();
+        }
+        if q.idle && flight.is_empty() && last_prune.elapsed() > Duration::from_secs(600) {
+            let before = now_ms() - cfg.retention.as_millis() as i64;
+            match h.db.read().await {
+                Ok(mut conn) => match table::prune_sent(&mut conn, before).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "pruned acknowledged commands"),
                     Ok(_) => {}
-                    Err(e) => return Err(C2Error::Unavailable(format!("broker connection: {e}"))),
+                    Err(e) => tracing::warn!(error = %e, "could not prune acknowledged commands"),
                 },
-                _ = h.notify.notified(), if idle_wait => { st.idle = false; }
-                _ = sleep(cfg.idle_poll), if idle_wait => { st.idle = false; }
-                _ = sleep(Duration::from_millis(50)), if ack_wait => {}
-                _ = shutdown.changed() => {}
+                Err(e) => return End::Database(e),
             }
+            last_prune = Instant::now();
+        }
+        let idle_wait = q.idle && q.rows.is_empty();
+        let ack_wait = !q.acked.is_empty();
+        tokio::select! {
+            ev = el.poll() => match ev {
+                Ok(Event::Incoming(Packet::PubComp(c))) => {
+                    if let Some((id, _)) = flight.complete(c.pkid) {
+                        q.acked.push(id);
+                        h.status.acknowledged();
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return End::Broker(format!("broker connection: {e}")),
+            },
+            _ = h.notify.notified(), if idle_wait => { q.idle = false; }
+            _ = sleep(cfg.idle_poll), if idle_wait => { q.idle = false; }
+            _ = sleep(Duration::from_millis(50)), if ack_wait => {}
+            _ = shutdown.changed() => {}
         }
     }
-    .await;
-    // Whatever happened, record what the broker acknowledged; the rest
-    // stays pending and is sent again by the next session.
-    if !st.acked.is_empty() {
-        if let Err(e) = flush_acks(h, &mut st).await {
-            tracing::error!(error = %e, "could not record acknowledged commands; they will be sent again");
-        }
-    }
-    let unacked: Vec<i64> = st
-        .awaiting_pkid
-        .iter()
-        .copied()
-        .chain(st.inflight.values().copied())
-        .collect();
-    if !unacked.is_empty() {
-        if let Ok(mut conn) = h.db.read().await {
-            let _ = table::bump_attempts(&mut conn, &unacked).await;
-        }
-    }
-    if result.is_ok() {
-        let _ = client.try_disconnect();
-        // Give the DISCONNECT a chance to go out.
-        let _ = tokio::time::timeout(Duration::from_millis(200), el.poll()).await;
-    }
-    result
 }
 
-async fn publish_one(
+/// Read rows when few are left, and hand publishes to the MQTT client while
+/// the window has room.
+async fn fill(
+    cfg: &PublisherConfig,
     h: &PublisherHandles,
     c2_keys: &mut C2SecretCache,
-    client: &AsyncClient,
-    st: &mut State,
-    row: OutboxRow,
+    el: &mut EventLoop,
+    flight: &mut InFlight<(i64, Id)>,
+    q: &mut Queue,
 ) -> C2Result<()> {
+    if !q.idle && q.rows.len() < cfg.batch / 2 {
+        let mut conn = h.db.read().await?;
+        let rows = table::pending_after(&mut conn, q.cursor, cfg.batch - q.rows.len()).await?;
+        match rows.last() {
+            None => {
+                q.idle = true;
+                let pending = table::count_pending(&mut conn).await?;
+                h.metrics.outbox_pending.set(pending as i64);
+            }
+            Some(last) => {
+                q.cursor = last.id;
+                q.rows.extend(rows);
+            }
+        }
+    }
+    if flight.is_full() || q.rows.is_empty() {
+        return Ok(());
+    }
+    let mut busy: HashSet<Id> = flight.ids().map(|(_, c)| c).collect();
+    while !flight.is_full() {
+        let Some(row) = q.take_ready(&busy) else {
+            break;
+        };
+        if let Some(bytes) = seal_row(h, c2_keys, &row).await? {
+            let pkid = flight
+                .insert((row.id, row.client_id))
+                .ok_or_else(|| C2Error::internal("publish window full"))?;
+            let mut p = Publish::new(row.control_topic.clone(), QoS::ExactlyOnce, bytes);
+            p.pkid = pkid;
+            el.pending.push_back(Request::Publish(p));
+            busy.insert(row.client_id);
+            tracing::debug!(id = row.id, pkid, topic = %row.control_topic, command = e4_proto::command::name_of(row.opcode), "published");
+        }
+    }
+    Ok(())
+}
+
+/// Seal a row for publication now; a row that can never be sealed is
+/// marked failed (None).
+async fn seal_row(
+    h: &PublisherHandles,
+    c2_keys: &mut C2SecretCache,
+    row: &OutboxRow,
+) -> C2Result<Option<Vec<u8>>> {
     let ready = match row.c2_key_version {
         Some(v) => {
             let mut conn = h.db.read().await?;
@@ -289,31 +428,90 @@ async fn publish_one(
         Err(e) => Err(e),
         Ok(()) => {
             let now = (now_ms() / 1000) as u64;
-            seal(&h.master, h.provider, c2_keys, &row, now, &mut OsRng)
+            seal(&h.master, h.provider, c2_keys, row, now, &mut OsRng)
         }
     };
     match sealed {
-        Ok(bytes) => {
-            client
-                .try_publish(row.control_topic.clone(), QoS::ExactlyOnce, false, bytes)
-                .map_err(|e| C2Error::Unavailable(format!("publish: {e}")))?;
-            st.awaiting_pkid.push_back(row.id);
-            tracing::debug!(id = row.id, topic = %row.control_topic, command = e4_proto::command::name_of(row.opcode), "published");
-        }
+        Ok(bytes) => Ok(Some(bytes)),
         Err(e) => {
             tracing::error!(id = row.id, client = %row.client_id, error = %e, "command cannot be sealed; marked failed");
             let mut conn = h.db.read().await?;
             table::mark_failed(&mut conn, row.id, &e.to_string()).await?;
             h.metrics.commands_failed.inc();
+            Ok(None)
         }
     }
+}
+
+async fn flush_acks(h: &PublisherHandles, q: &mut Queue) -> C2Result<()> {
+    let mut conn = h.db.read().await?;
+    table::mark_sent(&mut conn, &q.acked, now_ms()).await?;
+    h.metrics.commands_sent.inc_by(q.acked.len() as u64);
+    q.acked.clear();
     Ok(())
 }
 
-async fn flush_acks(h: &PublisherHandles, st: &mut State) -> C2Result<()> {
-    let mut conn = h.db.read().await?;
-    table::mark_sent(&mut conn, &st.acked, now_ms()).await?;
-    h.metrics.commands_sent.inc_by(st.acked.len() as u64);
-    st.acked.clear();
-    Ok(())
+/// Record what the broker acknowledged, whatever ended the session; what
+/// cannot be recorded now is kept and recorded later (or sent again after a
+/// restart).
+async fn record_acks(h: &PublisherHandles, q: &mut Queue) {
+    if !q.acked.is_empty() {
+        if let Err(e) = flush_acks(h, q).await {
+            tracing::warn!(error = %e, "could not record acknowledged commands yet");
+        }
+    }
+}
+
+/// Count one more attempt for what was in flight when the connection failed.
+async fn bump_attempts(h: &PublisherHandles, flight: &InFlight<(i64, Id)>) {
+    let ids: Vec<i64> = flight.ids().map(|(id, _)| id).collect();
+    if !ids.is_empty() {
+        if let Ok(mut conn) = h.db.read().await {
+            let _ = table::bump_attempts(&mut conn, &ids).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, client: u8) -> OutboxRow {
+        OutboxRow {
+            id,
+            client_id: Id([client; 16]),
+            control_topic: String::new(),
+            suite: e4_proto::SuiteId::Symmetric,
+            opcode: 0,
+            command_enc: Vec::new(),
+            device_key: Vec::new(),
+            c2_key_version: None,
+        }
+    }
+
+    #[test]
+    fn a_device_gets_one_command_at_a_time_in_queue_order() {
+        let mut q = Queue {
+            cursor: 0,
+            rows: [row(1, 1), row(2, 1), row(3, 2), row(4, 1), row(5, 3)].into(),
+            idle: false,
+            acked: Vec::new(),
+        };
+        let mut busy = HashSet::new();
+        let mut order = Vec::new();
+        while let Some(r) = q.take_ready(&busy) {
+            busy.insert(r.client_id);
+            order.push(r.id);
+        }
+        // Device 1's later rows wait for its first; devices 2 and 3 go.
+        assert_eq!(order, [1, 3, 5]);
+        busy.remove(&Id([1; 16]));
+        let next = q.take_ready(&busy).unwrap();
+        assert_eq!(next.id, 2);
+        busy.insert(next.client_id);
+        assert!(q.take_ready(&busy).is_none(), "row 4 waits for row 2");
+        busy.remove(&Id([1; 16]));
+        assert_eq!(q.take_ready(&busy).map(|r| r.id), Some(4));
+        assert!(q.rows.is_empty());
+    }
 }

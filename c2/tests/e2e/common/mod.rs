@@ -47,7 +47,7 @@ pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeO
         passphrase_file: None,
         passphrase: Some(Zeroizing::new("test passphrase, long enough".into())),
         kdf: test_kdf(),
-        window: 50,
+        window: None,
         max_backoff: Duration::from_millis(500),
         print_token: true,
     }
