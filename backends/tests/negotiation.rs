@@ -22,7 +22,9 @@ use e4_proto::crypto::Rng;
 use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::negotiation::*;
 use e4_proto::store::{MemStore, Store, TopicEntry};
-use e4_proto::{Client, Clock, Error, FixedClock, Id, Identity, SuiteId, SymKey, TopicHash};
+use e4_proto::{
+    Client, Clock, Error, FixedClock, Id, Identity, SuiteId, SuiteSet, SymKey, TopicHash,
+};
 use proptest::prelude::*;
 use std::collections::HashMap;
 

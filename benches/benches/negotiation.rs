@@ -8,9 +8,10 @@ use e4_backends::rng::TestRng;
 use e4_benches::{Fixture, NOW};
 use e4_proto::negotiation::{
     answer, choose, verify_announce, verify_confirm, Decision, DeviceMaterial, Negotiator, Policy,
-    Ranking, SuiteSet,
+    Ranking,
 };
 use e4_proto::SuiteId;
+use e4_proto::SuiteSet;
 
 fn upgrade(c: &mut Criterion) {
     let p = e4_backends::provider();

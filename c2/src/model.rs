@@ -1,7 +1,7 @@
 //! Domain types shared by the service and both APIs, and input validation.
 
 use crate::error::{C2Error, C2Result};
-use e4_proto::negotiation::SuiteSet;
+use e4_proto::SuiteSet;
 use e4_proto::{Id, SuiteId, TopicHash};
 
 /// Default page size.

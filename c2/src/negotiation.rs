@@ -19,9 +19,10 @@ use crate::service::{topic_key_aad, Service, FLEET_BATCH};
 use e4_backends::rng::OsRng;
 use e4_proto::negotiation::{
     answer, choose, verify_announce, verify_confirm, Decision, DeviceMaterial, Pending, Policy,
-    Ranking, SuiteSet, SET_SUITE_OPCODE,
+    Ranking, SET_SUITE_OPCODE,
 };
 use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
+use e4_proto::SuiteSet;
 use e4_proto::{Command, Id, SuiteId, SymKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;

@@ -27,8 +27,9 @@ use std::collections::BTreeMap;
 use e4_proto::negotiation::NegotiatorParts;
 use e4_proto::{Id, SuiteId, TopicHash};
 
-pub use e4_proto::negotiation::{NegotiationError, Ranking, SuiteSet};
+pub use e4_proto::negotiation::{NegotiationError, Ranking};
 pub use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
+pub use e4_proto::SuiteSet;
 
 /// The prefix of announce topics: `e4c2/announce/<32 lowercase hex>`.
 pub const ANNOUNCE_TOPIC_PREFIX: &str = "e4c2/announce/";

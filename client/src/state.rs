@@ -42,8 +42,9 @@ use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use e4_proto::negotiation::{
-    GeneratedKeys, Negotiator, NegotiatorParts, Ranking, SetSuite, SuiteSet, TRANSCRIPT_LEN,
+    GeneratedKeys, Negotiator, NegotiatorParts, Ranking, SetSuite, TRANSCRIPT_LEN,
 };
+use e4_proto::SuiteSet;
 
 use crate::negotiation::NegState;
 use crate::replay::{CommandLog, Tag};

@@ -1,7 +1,7 @@
 //! Crypto suites: what a device runs, chosen at run time among the suites
 //! compiled in.
 
-use crate::crypto::{Kem, SignatureScheme, X25519};
+use crate::crypto::{CryptoProvider, Kem, SignatureScheme, X25519};
 use crate::error::Error;
 use core::fmt;
 
@@ -75,6 +75,98 @@ impl SuiteId {
             self,
             SuiteId::PostQuantum | SuiteId::PqDraft | SuiteId::Hybrid
         )
+    }
+}
+
+const fn suite_index(s: SuiteId) -> u32 {
+    match s {
+        SuiteId::Symmetric => 0,
+        SuiteId::PubKey => 1,
+        SuiteId::PostQuantum => 2,
+        SuiteId::PqDraft => 3,
+        SuiteId::Hybrid => 4,
+    }
+}
+
+/// A set of suites.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SuiteSet(u8);
+
+impl SuiteSet {
+    /// The set of bit pattern `bits` (bit i: the i-th suite of
+    /// [`SuiteId::ALL`]); bits beyond the known suites are ignored.
+    pub const fn from_bits(bits: u8) -> SuiteSet {
+        SuiteSet(bits & SuiteSet::ALL.0)
+    }
+
+    /// The bit pattern.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// No suite.
+    pub const EMPTY: SuiteSet = SuiteSet(0);
+    /// Every known suite.
+    pub const ALL: SuiteSet = SuiteSet((1 << SuiteId::ALL.len()) - 1);
+
+    /// The set of `suites`.
+    pub const fn of(suites: &[SuiteId]) -> SuiteSet {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < suites.len() {
+            bits |= 1 << suite_index(suites[i]);
+            i += 1;
+        }
+        SuiteSet(bits)
+    }
+
+    /// The suites compiled into `provider`.
+    pub fn compiled_in(provider: &CryptoProvider) -> SuiteSet {
+        provider
+            .suites
+            .iter()
+            .fold(SuiteSet::EMPTY, |acc, s| acc.with(s.id))
+    }
+
+    /// Whether `s` is in the set.
+    pub const fn contains(self, s: SuiteId) -> bool {
+        self.0 & (1 << suite_index(s)) != 0
+    }
+    /// The set plus `s`.
+    pub const fn with(self, s: SuiteId) -> SuiteSet {
+        SuiteSet(self.0 | (1 << suite_index(s)))
+    }
+    /// The set without `s`.
+    pub const fn without(self, s: SuiteId) -> SuiteSet {
+        SuiteSet(self.0 & !(1 << suite_index(s)))
+    }
+    /// Both sets' suites.
+    pub const fn union(self, other: SuiteSet) -> SuiteSet {
+        SuiteSet(self.0 | other.0)
+    }
+    /// The suites in both sets.
+    pub const fn intersection(self, other: SuiteSet) -> SuiteSet {
+        SuiteSet(self.0 & other.0)
+    }
+    /// True when empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Number of suites.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    /// The suites, in [`SuiteId::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = SuiteId> {
+        SuiteId::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl fmt::Debug for SuiteSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.iter().map(SuiteId::name))
+            .finish()
     }
 }
 

@@ -5,9 +5,8 @@
 #![no_main]
 
 use e4_backends::provider;
-use e4_proto::negotiation::{
-    verify_announce, Announce, Confirm, DeviceMaterial, SetSuite, SuiteSet,
-};
+use e4_proto::negotiation::{verify_announce, Announce, Confirm, DeviceMaterial, SetSuite};
+use e4_proto::SuiteSet;
 use e4_proto::topic_format::SetTopicFormat;
 use e4_proto::{Id, SuiteId, SymKey};
 use libfuzzer_sys::fuzz_target;

@@ -2,7 +2,7 @@
 
 use crate::error::{C2Error, C2Result};
 use crate::model::{ClientInfo, ClientRef, Page};
-use e4_proto::negotiation::SuiteSet;
+use e4_proto::SuiteSet;
 use e4_proto::{Id, SuiteId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
