@@ -55,78 +55,83 @@ const fn make_sbox() -> [u8; 256] {
     s
 }
 
+/// A 256-byte table aligned on 256 bytes: the address of entry `x` is the
+/// table's high address byte and `x`, so a look-up needs no 16-bit
+/// addition on AVR (`mov r30, x; ldi r31, hi8(table); ld r, Z`).
+#[repr(C, align(256))]
+struct Table([u8; 256]);
+
 /// The S-box. On AVR it lives in RAM (`.data`), like every Rust static.
-static SBOX: [u8; 256] = make_sbox();
+static SBOX: Table = Table(make_sbox());
 
 #[inline(always)]
 fn sub(x: u8) -> u8 {
-    SBOX[x as usize]
+    SBOX.0[x as usize]
 }
 
 /// Branch-free multiplication by `x` in GF(2^8).
 #[inline(always)]
 fn xtime(x: u8) -> u8 {
-    (x << 1) ^ (((x as i8) >> 7) as u8 & 0x1b)
+    let (d, c) = x.overflowing_add(x);
+    d ^ (0u8.wrapping_sub(c as u8) & 0x1b)
 }
 
-/// MixColumns of one column and AddRoundKey, into `out`.
+/// MixColumns of one column (already substituted and shifted) and
+/// AddRoundKey with `k`, into column `c` of `o`.
+///
+/// `b_i = a_i ^ t ^ xtime(a_i ^ a_{i+1})` with `t` the xor of the column.
+/// `xtime` is linear, so the fourth product is the xor of the other three
+/// (`a_3 ^ a_0` is the xor of the three other sums): three `xtime` per
+/// column instead of four; `a_i ^ t`, the xor of the three other bytes,
+/// is one of the sums and one byte.
 #[inline(always)]
-fn mix_column(a0: u8, a1: u8, a2: u8, a3: u8, k: &[u8], out: &mut [u8]) {
-    let all = a0 ^ a1 ^ a2 ^ a3;
-    out[0] = a0 ^ all ^ xtime(a0 ^ a1) ^ k[0];
-    out[1] = a1 ^ all ^ xtime(a1 ^ a2) ^ k[1];
-    out[2] = a2 ^ all ^ xtime(a2 ^ a3) ^ k[2];
-    out[3] = a3 ^ all ^ xtime(a3 ^ a0) ^ k[3];
+fn mix_column(a0: u8, a1: u8, a2: u8, a3: u8, k: &[u8; 16], c: usize, o: &mut [u8; 16]) {
+    let (u0, u1, u2) = (a0 ^ a1, a1 ^ a2, a2 ^ a3);
+    let (x0, x1, x2) = (xtime(u0), xtime(u1), xtime(u2));
+    let x3 = x0 ^ x1 ^ x2;
+    // a_i ^ t is the xor of the three other bytes.
+    o[4 * c] = u1 ^ a3 ^ x0 ^ k[4 * c];
+    o[4 * c + 1] = u2 ^ a0 ^ x1 ^ k[4 * c + 1];
+    o[4 * c + 2] = u0 ^ a3 ^ x2 ^ k[4 * c + 2];
+    o[4 * c + 3] = u0 ^ a2 ^ x3 ^ k[4 * c + 3];
 }
 
-/// One full round from `s` into `d`: SubBytes, ShiftRows (output byte
-/// `4c + r` comes from input byte `4((c + r) % 4) + r`), MixColumns,
-/// AddRoundKey with `k`.
+/// One full round: SubBytes, ShiftRows (output byte `4c + r` comes from
+/// input byte `4((c + r) % 4) + r`), MixColumns, AddRoundKey with `k`.
+#[inline(always)]
+fn round(s: &[u8; 16], k: &[u8; 16]) -> [u8; 16] {
+    let mut o = [0u8; 16];
+    mix_column(sub(s[0]), sub(s[5]), sub(s[10]), sub(s[15]), k, 0, &mut o);
+    mix_column(sub(s[4]), sub(s[9]), sub(s[14]), sub(s[3]), k, 1, &mut o);
+    mix_column(sub(s[8]), sub(s[13]), sub(s[2]), sub(s[7]), k, 2, &mut o);
+    mix_column(sub(s[12]), sub(s[1]), sub(s[6]), sub(s[11]), k, 3, &mut o);
+    o
+}
+
+/// The 14 rounds of AES-256: `x = E(x ^ m)` with the round keys `rk`
+/// (the xor of `m` is folded into the first AddRoundKey, which is what
+/// CBC-MAC needs).
 #[inline(never)]
-fn round(s: &[u8; 16], d: &mut [u8; 16], k: &[u8]) {
-    mix_column(
-        sub(s[0]),
-        sub(s[5]),
-        sub(s[10]),
-        sub(s[15]),
-        &k[0..4],
-        &mut d[0..4],
-    );
-    mix_column(
-        sub(s[4]),
-        sub(s[9]),
-        sub(s[14]),
-        sub(s[3]),
-        &k[4..8],
-        &mut d[4..8],
-    );
-    mix_column(
-        sub(s[8]),
-        sub(s[13]),
-        sub(s[2]),
-        sub(s[7]),
-        &k[8..12],
-        &mut d[8..12],
-    );
-    mix_column(
-        sub(s[12]),
-        sub(s[1]),
-        sub(s[6]),
-        sub(s[11]),
-        &k[12..16],
-        &mut d[12..16],
-    );
+fn encrypt(rk: &[[u8; 16]; 15], x: &mut [u8; 16], m: &[u8; 16]) {
+    let mut s = [0u8; 16];
+    for16!(i => s[i] = x[i] ^ m[i] ^ rk[0][i]);
+    for k in rk[1..14].iter() {
+        s = round(&s, k);
+    }
+    // Round 14: no MixColumns.
+    let k = &rk[14];
+    for16!(i => x[i] = sub(s[(i + 4 * (i & 3)) & 15]) ^ k[i]);
 }
 
 /// An AES-256 key with its expanded schedule (15 round keys). Wiped on
 /// drop.
 pub struct Aes256 {
-    rk: [u8; 240],
+    rk: [[u8; 16]; 15],
 }
 
 impl Drop for Aes256 {
     fn drop(&mut self) {
-        self.rk.zeroize();
+        self.clear();
     }
 }
 
@@ -140,12 +145,27 @@ impl Aes256 {
 
     /// An all-zero schedule, to be filled by [`Aes256::set_key`].
     pub(crate) const fn zeroed() -> Aes256 {
-        Aes256 { rk: [0; 240] }
+        Aes256 { rk: [[0; 16]; 15] }
+    }
+
+    /// Whether this schedule was expanded from `key` (its first two round
+    /// keys are the key itself). Constant time: every byte is compared.
+    pub fn is_key(&self, key: &[u8; 32]) -> bool {
+        let mut diff = 0u8;
+        for (a, b) in self.rk.as_flattened()[..32].iter().zip(key) {
+            diff |= a ^ b;
+        }
+        core::hint::black_box(diff) == 0
+    }
+
+    /// Wipe the schedule.
+    pub fn clear(&mut self) {
+        self.rk.zeroize();
     }
 
     /// Replace the key, expanding it in place (no 240-byte temporary).
     pub fn set_key(&mut self, key: &[u8; 32]) {
-        let rk = &mut self.rk;
+        let rk = self.rk.as_flattened_mut();
         rk[..32].copy_from_slice(key);
         // `t` is the last word computed (FIPS 197 `temp`), kept in four
         // registers; word i = word i-8 ^ t, t transformed every 4th word.
@@ -177,27 +197,12 @@ impl Aes256 {
 
     /// Encrypt one block in place.
     pub fn encrypt_block(&self, block: &mut [u8; 16]) {
-        let rk = &self.rk;
-        let mut t = [0u8; 16];
-        for i in 0..16 {
-            block[i] ^= rk[i];
-        }
-        // Rounds 1 to 12, two per iteration, between `block` and `t`.
-        let mut r = 16;
-        while r < 208 {
-            round(block, &mut t, &rk[r..r + 16]);
-            round(&t, block, &rk[r + 16..r + 32]);
-            r += 32;
-        }
-        round(block, &mut t, &rk[208..224]);
-        // Round 14: no MixColumns.
-        let k = &rk[224..240];
-        for c in 0..4 {
-            for i in 0..4 {
-                block[4 * c + i] = sub(t[(4 * (c + i) + i) % 16]) ^ k[4 * c + i];
-            }
-        }
-        t.zeroize();
+        encrypt(&self.rk, block, &[0; 16])
+    }
+
+    /// `x = E(x ^ m)`: one CBC-MAC step.
+    pub fn encrypt_xor(&self, x: &mut [u8; 16], m: &[u8; 16]) {
+        encrypt(&self.rk, x, m)
     }
 }
 
@@ -207,12 +212,12 @@ mod tests {
 
     #[test]
     fn sbox_matches_fips197_figure7() {
-        assert_eq!(SBOX[0x00], 0x63);
-        assert_eq!(SBOX[0x01], 0x7c);
-        assert_eq!(SBOX[0x53], 0xed);
-        assert_eq!(SBOX[0xff], 0x16);
+        assert_eq!(SBOX.0[0x00], 0x63);
+        assert_eq!(SBOX.0[0x01], 0x7c);
+        assert_eq!(SBOX.0[0x53], 0xed);
+        assert_eq!(SBOX.0[0xff], 0x16);
         let mut seen = [false; 256];
-        for &v in SBOX.iter() {
+        for &v in SBOX.0.iter() {
             seen[v as usize] = true;
         }
         assert!(seen.iter().all(|&b| b), "the S-box is a permutation");
@@ -231,7 +236,7 @@ mod tests {
         let key = hex::decode("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
             .unwrap();
         let aes = Aes256::new(key.as_slice().try_into().unwrap());
-        assert_eq!(hex::encode(&aes.rk[32..36]), "9ba35411");
-        assert_eq!(hex::encode(&aes.rk[236..240]), "706c631e");
+        assert_eq!(hex::encode(&aes.rk.as_flattened()[32..36]), "9ba35411");
+        assert_eq!(hex::encode(&aes.rk.as_flattened()[236..240]), "706c631e");
     }
 }

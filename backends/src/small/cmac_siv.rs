@@ -12,16 +12,42 @@
 //! ```
 //!
 //! and the payload is encrypted in CTR mode from `Q = V` with bits 31 and
-//! 63 (counting from the rightmost bit) cleared. The CMAC subkeys (RFC
-//! 4493) are derived once per call. Sealing a 64-byte payload takes 11
-//! block encryptions: `L`, `CMAC(0)`, `CMAC(AD)`, 4 for `P`, 4 for CTR.
+//! 63 (counting from the rightmost bit) cleared.
+//!
+//! Everything that depends on the key alone is computed once per key by
+//! [`SmallPreparedSiv::prepare`]: the AES-256 key schedule, the CMAC
+//! subkeys `K1`, `K2` (RFC 4493) and `dbl(CMAC(0^128))`, 288 bytes in all.
+//! A seal or open of `n` bytes then costs `ceil(|AD| / 16)` blocks for the
+//! associated data, `max(1, ceil(n / 16))` for the payload's CMAC and
+//! `ceil(n / 16)` for CTR: 9 blocks for E4's 8-byte timestamp and a 64-byte
+//! payload. Preparing costs one key schedule and one block.
+//!
+//! Three ways to use it:
+//!
+//! * [`SmallSiv`] keeps nothing: each call prepares the key on the stack
+//!   (289 bytes, wiped on return) and uses it once (11 blocks and a key
+//!   schedule for 64 bytes);
+//! * [`SmallPreparedSiv`] is one prepared key, e.g. kept next to a topic's
+//!   hash; it is a [`Siv`] itself, for [`e4_proto::Client::protect_hashed_with`]
+//!   (calls with another key fall back to [`SmallSiv`]);
+//! * [`SivCache`] holds `N` prepared keys and prepares a key it does not
+//!   hold in place of the oldest (289 bytes of RAM per slot). Its methods
+//!   take `&mut self`; a firmware that puts it behind the `&'static dyn Siv`
+//!   of its [`e4_proto::CryptoProvider`] supplies the synchronisation of
+//!   its own execution model (the AVR bench, single threaded, wraps it in
+//!   a cell that it declares `Sync`).
+//!
+//! Whether a prepared key matches the key of a call is decided by
+//! comparing all 32 bytes (no early exit); which cached key a message uses
+//! is visible in the timing (a miss prepares), never the key bytes.
 
 use super::aes8::Aes256;
 use e4_proto::crypto::{Siv, SIV_LEN};
 use e4_proto::{Error, SymKey};
 use zeroize::Zeroize;
 
-/// AES-SIV for 8-bit cores with E4's doubled key `K ‖ K`.
+/// AES-SIV for 8-bit cores with E4's doubled key `K ‖ K`, preparing the
+/// key on every call.
 ///
 /// Table-based AES: constant time only on cores without a data cache (see
 /// [`crate::small`]).
@@ -32,6 +58,7 @@ type Block = [u8; 16];
 
 /// Doubling in GF(2^128) (RFC 5297 `dbl`, RFC 4493 subkey step), branch
 /// free.
+#[inline(never)]
 fn dbl(b: &mut Block) {
     let carry = b[0] >> 7;
     for i in 0..15 {
@@ -40,148 +67,226 @@ fn dbl(b: &mut Block) {
     b[15] = (b[15] << 1) ^ (0x87 & 0u8.wrapping_sub(carry));
 }
 
-fn xor_into(dst: &mut Block, src: &Block) {
-    for i in 0..16 {
-        dst[i] ^= src[i];
+/// `dst ^= src`.
+#[inline(never)]
+fn xor16(dst: &mut Block, src: &Block) {
+    for16!(i => dst[i] ^= src[i]);
+}
+
+/// `dst ^= ks`, and `ks` cleared (CTR: the key stream block is used once,
+/// and must be zero for the next `E(0 ^ q)`).
+#[inline(never)]
+fn xor_clear(dst: &mut Block, ks: &mut Block) {
+    for16!(i => {
+        dst[i] ^= ks[i];
+        ks[i] = 0;
+    });
+}
+
+/// `dst ^= src` over the first `src.len()` bytes (at most 16).
+fn xor_part(dst: &mut Block, src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d ^= s;
     }
 }
 
-/// The expanded key and the CMAC subkeys of one operation. Wiped on drop.
-struct Keys {
+/// `dst ^= ks[..dst.len()]` (at most 16 bytes), and `ks` cleared.
+fn xor_part_clear(dst: &mut [u8], ks: &mut Block) {
+    for (d, k) in dst.iter_mut().zip(ks.iter()) {
+        *d ^= k;
+    }
+    ks.zeroize();
+}
+
+/// Add one to the big-endian 128-bit counter `q`.
+///
+/// E4 clears bit 31 of the counter, so its low 32-bit word overflows only
+/// after 2^31 blocks; the carry into the upper bytes (branching on the
+/// counter, which is the public SIV) never happens for buffers an 8-bit
+/// core can hold, but is there for exactness.
+fn increment(q: &mut Block) {
+    let lo: &mut [u8; 4] = (&mut q[12..]).try_into().expect("4 bytes");
+    let (v, carry) = u32::from_be_bytes(*lo).overflowing_add(1);
+    *lo = v.to_be_bytes();
+    if carry {
+        let mut c = 1u8;
+        for b in q[..12].iter_mut().rev() {
+            let (v, o) = b.overflowing_add(c);
+            *b = v;
+            c = o as u8;
+        }
+    }
+}
+
+/// An AES-SIV key (E4's `K ‖ K`) prepared once: the AES-256 key schedule,
+/// the CMAC subkeys and `dbl(CMAC(0^128))`. 289 bytes; wiped on drop and
+/// by [`SmallPreparedSiv::clear`].
+pub struct SmallPreparedSiv {
     aes: Aes256,
     k1: Block,
     k2: Block,
+    /// `dbl(CMAC(0^128))`, the first step of S2V.
+    d0: Block,
+    ready: bool,
 }
 
-impl Drop for Keys {
+impl Drop for SmallPreparedSiv {
     fn drop(&mut self) {
-        self.k1.zeroize();
-        self.k2.zeroize();
+        self.clear();
     }
 }
 
-impl Keys {
-    /// The key schedule and CMAC subkeys of `key`, built in place (the
-    /// 272 bytes are never moved).
-    #[inline(never)]
-    fn init(&mut self, key: &SymKey) {
-        self.aes.set_key(key.as_bytes());
-        self.k1 = [0; 16];
-        self.aes.encrypt_block(&mut self.k1); // L = AES(0)
-        dbl(&mut self.k1);
-        self.k2 = self.k1;
-        dbl(&mut self.k2);
+impl Default for SmallPreparedSiv {
+    fn default() -> Self {
+        SmallPreparedSiv::empty()
     }
+}
 
-    /// An empty key, filled by [`Keys::init`] (a constructor returning
-    /// `Keys` by value would move 272 bytes through the stack on AVR).
-    const fn empty() -> Keys {
-        Keys {
+impl core::fmt::Debug for SmallPreparedSiv {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SmallPreparedSiv(<redacted>)")
+    }
+}
+
+impl SmallPreparedSiv {
+    /// No key: every call falls back to [`SmallSiv`] until
+    /// [`SmallPreparedSiv::prepare`]. A `const fn`, for statics.
+    pub const fn empty() -> SmallPreparedSiv {
+        SmallPreparedSiv {
             aes: Aes256::zeroed(),
             k1: [0; 16],
             k2: [0; 16],
+            d0: [0; 16],
+            ready: false,
         }
     }
 
-    /// AES-CMAC (RFC 4493) of `msg`.
-    fn cmac(&self, msg: &[u8]) -> Block {
-        let mut x = [0u8; 16];
-        let mut blocks = msg.chunks(16);
-        // The last block (complete or not; none for an empty message) is
-        // masked with a subkey before its encryption.
-        let last = blocks.next_back().unwrap_or(&[]);
-        for block in blocks {
-            for (xi, b) in x.iter_mut().zip(block) {
-                *xi ^= b;
-            }
-            self.aes.encrypt_block(&mut x);
+    /// `key` prepared (on 8-bit cores prefer [`SmallPreparedSiv::prepare`]
+    /// on a value that stays where it is: returning 289 bytes by value is
+    /// a copy there).
+    pub fn new(key: &SymKey) -> SmallPreparedSiv {
+        let mut p = SmallPreparedSiv::empty();
+        p.prepare(key);
+        p
+    }
+
+    /// Prepare `key` in place (replacing and overwriting the previous one).
+    #[inline(never)]
+    pub fn prepare(&mut self, key: &SymKey) {
+        self.aes.set_key(key.as_bytes());
+        // L = AES(0); K1 = dbl(L); K2 = dbl(K1).
+        self.k1 = [0; 16];
+        self.aes.encrypt_block(&mut self.k1);
+        dbl(&mut self.k1);
+        self.k2 = self.k1;
+        dbl(&mut self.k2);
+        // CMAC(0^128) is one complete block: AES(0 ^ K1).
+        self.d0 = [0; 16];
+        self.aes.encrypt_xor(&mut self.d0, &self.k1);
+        dbl(&mut self.d0);
+        self.ready = true;
+    }
+
+    /// Forget the key (every byte wiped).
+    pub fn clear(&mut self) {
+        self.aes.clear();
+        self.k1.zeroize();
+        self.k2.zeroize();
+        self.d0.zeroize();
+        self.ready = false;
+    }
+
+    /// Whether this is the preparation of `key` (all 32 bytes compared,
+    /// without early exit).
+    pub fn is_key(&self, key: &SymKey) -> bool {
+        self.ready & self.aes.is_key(key.as_bytes())
+    }
+
+    /// AES-CMAC (RFC 4493) of `msg` into `x`, which is zero on entry.
+    fn cmac(&self, x: &mut Block, msg: &[u8]) {
+        // Every block but the last (complete or not; none for an empty
+        // message), which is masked with a subkey before its encryption.
+        let head = msg.len().saturating_sub(1) & !15;
+        let (blocks, last) = msg.split_at(head);
+        for b in blocks.chunks_exact(16) {
+            self.aes.encrypt_xor(x, b.try_into().expect("16 bytes"));
         }
-        for (xi, b) in x.iter_mut().zip(last) {
-            *xi ^= b;
-        }
-        if last.len() == 16 {
-            xor_into(&mut x, &self.k1);
+        xor_part(x, last);
+        // The length is public: branching on it is constant time.
+        let k = if last.len() == 16 {
+            &self.k1
         } else {
             x[last.len()] ^= 0x80;
-            xor_into(&mut x, &self.k2);
-        }
-        self.aes.encrypt_block(&mut x);
-        x
+            &self.k2
+        };
+        self.aes.encrypt_xor(x, k);
     }
 
     /// S2V over one associated-data item and the plaintext `p`. For the
     /// `xorend` of a plaintext of 16 bytes or more, `D` is xored into the
     /// last 16 bytes of `p` in place and removed again after the CMAC.
+    #[inline(never)]
     fn s2v(&self, ad: &[u8], p: &mut [u8]) -> Block {
-        // D = CMAC(0^128): one complete block, so AES(K1).
-        let mut d = self.k1;
-        self.aes.encrypt_block(&mut d);
-        dbl(&mut d);
-        xor_into(&mut d, &self.cmac(ad));
+        let mut d = [0u8; 16];
+        self.cmac(&mut d, ad);
+        xor16(&mut d, &self.d0);
+        let mut v = [0u8; 16];
         let n = p.len();
-        let v = if n >= 16 {
+        if n >= 16 {
             let end: &mut Block = (&mut p[n - 16..]).try_into().expect("16 bytes");
-            xor_into(end, &d);
-            let v = self.cmac(p);
+            xor16(end, &d);
+            self.cmac(&mut v, p);
             let end: &mut Block = (&mut p[n - 16..]).try_into().expect("16 bytes");
-            xor_into(end, &d);
-            v
+            xor16(end, &d);
         } else {
             dbl(&mut d);
-            for (di, b) in d.iter_mut().zip(p.iter()) {
-                *di ^= b;
-            }
+            xor_part(&mut d, p);
             d[n] ^= 0x80;
-            self.cmac(&d)
-        };
+            self.cmac(&mut v, &d);
+        }
         d.zeroize();
         v
     }
 
     /// CTR mode from `siv` with bits 31 and 63 cleared.
+    #[inline(never)]
     fn ctr(&self, siv: &Block, buf: &mut [u8]) {
-        let mut q = *siv;
+        let mut q = [0u8; 16];
+        xor16(&mut q, siv);
         q[8] &= 0x7f;
         q[12] &= 0x7f;
+        // The key stream block, zero before each encryption: E(0 ^ q).
         let mut ks = [0u8; 16];
-        for chunk in buf.chunks_mut(16) {
-            ks = q;
-            self.aes.encrypt_block(&mut ks);
-            for (b, k) in chunk.iter_mut().zip(ks.iter()) {
-                *b ^= k;
-            }
-            // Big-endian increment of the 128-bit counter.
-            let mut carry = 1u8;
-            for b in q.iter_mut().rev() {
-                let (v, c) = b.overflowing_add(carry);
-                *b = v;
-                carry = c as u8;
-            }
+        let mut chunks = buf.chunks_exact_mut(16);
+        for chunk in &mut chunks {
+            self.aes.encrypt_xor(&mut ks, &q);
+            xor_clear(chunk.try_into().expect("16 bytes"), &mut ks);
+            increment(&mut q);
         }
-        ks.zeroize();
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            self.aes.encrypt_xor(&mut ks, &q);
+            xor_part_clear(rest, &mut ks);
+        }
     }
-}
 
-impl Siv for SmallSiv {
-    fn seal(&self, key: &SymKey, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
-        let mut keys = Keys::empty();
-        keys.init(key);
-        let v = keys.s2v(ad, buf);
-        keys.ctr(&v, buf);
+    /// Encrypt `buf` in place under the prepared key; returns the SIV.
+    pub fn seal_prepared(&self, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
+        let v = self.s2v(ad, buf);
+        self.ctr(&v, buf);
         v
     }
 
-    fn open(
+    /// Check `siv` and decrypt `buf` in place under the prepared key. On
+    /// failure `buf` is zeroed and [`Error::NotAuthentic`] returned.
+    pub fn open_prepared(
         &self,
-        key: &SymKey,
         ad: &[u8],
         siv: &[u8; SIV_LEN],
         buf: &mut [u8],
     ) -> Result<(), Error> {
-        let mut keys = Keys::empty();
-        keys.init(key);
-        keys.ctr(siv, buf);
-        let v = keys.s2v(ad, buf);
+        self.ctr(siv, buf);
+        let v = self.s2v(ad, buf);
         let mut diff = 0u8;
         for i in 0..SIV_LEN {
             diff |= v[i] ^ siv[i];
@@ -192,6 +297,115 @@ impl Siv for SmallSiv {
             buf.zeroize();
             Err(Error::NotAuthentic)
         }
+    }
+}
+
+/// A prepared key is a [`Siv`]: calls with its own key use the
+/// preparation, calls with any other key fall back to [`SmallSiv`].
+impl Siv for SmallPreparedSiv {
+    fn seal(&self, key: &SymKey, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
+        if self.is_key(key) {
+            self.seal_prepared(ad, buf)
+        } else {
+            SmallSiv.seal(key, ad, buf)
+        }
+    }
+
+    fn open(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        if self.is_key(key) {
+            self.open_prepared(ad, siv, buf)
+        } else {
+            SmallSiv.open(key, ad, siv, buf)
+        }
+    }
+}
+
+impl Siv for SmallSiv {
+    fn seal(&self, key: &SymKey, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
+        let mut p = SmallPreparedSiv::empty();
+        p.prepare(key);
+        p.seal_prepared(ad, buf)
+    }
+
+    fn open(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        let mut p = SmallPreparedSiv::empty();
+        p.prepare(key);
+        p.open_prepared(ad, siv, buf)
+    }
+}
+
+/// `N` prepared keys, looked up by key (see the module documentation).
+/// A key not held is prepared in the slot used least recently filled
+/// (round robin). `289 N + 1` bytes; every slot wiped on drop.
+pub struct SivCache<const N: usize> {
+    slots: [SmallPreparedSiv; N],
+    next: u8,
+}
+
+impl<const N: usize> Default for SivCache<N> {
+    fn default() -> Self {
+        SivCache::new()
+    }
+}
+
+impl<const N: usize> SivCache<N> {
+    /// An empty cache (a `const fn`, for statics).
+    pub const fn new() -> SivCache<N> {
+        assert!(N >= 1 && N <= 255);
+        SivCache {
+            slots: [const { SmallPreparedSiv::empty() }; N],
+            next: 0,
+        }
+    }
+
+    /// The preparation of `key`, prepared now if no slot holds it.
+    pub fn get(&mut self, key: &SymKey) -> &SmallPreparedSiv {
+        let i = match self.slots.iter().position(|s| s.is_key(key)) {
+            Some(i) => i,
+            None => {
+                let i = self.next as usize % N;
+                self.next = ((i + 1) % N) as u8;
+                self.slots[i].prepare(key);
+                i
+            }
+        };
+        &self.slots[i]
+    }
+
+    /// [`Siv::seal`] through the cache.
+    pub fn seal(&mut self, key: &SymKey, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
+        self.get(key).seal_prepared(ad, buf)
+    }
+
+    /// [`Siv::open`] through the cache.
+    pub fn open(
+        &mut self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        self.get(key).open_prepared(ad, siv, buf)
+    }
+
+    /// Forget every key (all slots wiped).
+    pub fn clear(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.clear();
+        }
+        self.next = 0;
     }
 }
 
@@ -269,6 +483,46 @@ mod tests {
     }
 
     #[test]
+    fn prepared_and_cached_keys_match_rustcrypto() {
+        let mut rng = XorShift(0x5eed);
+        let keys: Vec<SymKey> = (0..3)
+            .map(|_| SymKey::from_slice(&rng.bytes(32)).unwrap())
+            .collect();
+        let prepared = SmallPreparedSiv::new(&keys[0]);
+        assert!(prepared.is_key(&keys[0]) && !prepared.is_key(&keys[1]));
+        assert!(!SmallPreparedSiv::empty().is_key(&SymKey::new([0; 32])));
+        let mut cache = SivCache::<2>::new();
+        for round in 0..40 {
+            // Cycles through 3 keys with 2 slots: hits and misses.
+            let key = &keys[(round * 7 / 3) % 3];
+            let n = (round * 13) % 70;
+            let ad = rng.bytes(round % 20);
+            let pt = rng.bytes(n);
+            let mut want = pt.clone();
+            let tag = AesSiv.seal(key, &ad, &mut want);
+            for siv in [&prepared as &dyn Siv, &SmallSiv] {
+                let mut a = pt.clone();
+                assert_eq!(siv.seal(key, &ad, &mut a), tag);
+                assert_eq!(a, want);
+                siv.open(key, &ad, &tag, &mut a).unwrap();
+                assert_eq!(a, pt);
+            }
+            let mut a = pt.clone();
+            assert_eq!(cache.seal(key, &ad, &mut a), tag);
+            assert_eq!(a, want);
+            cache.open(key, &ad, &tag, &mut a).unwrap();
+            assert_eq!(a, pt);
+            let mut bad = tag;
+            bad[round % 16] ^= 0x10;
+            let mut a = want.clone();
+            assert_eq!(cache.open(key, &ad, &bad, &mut a), Err(Error::NotAuthentic));
+        }
+        let mut p = SmallPreparedSiv::new(&keys[1]);
+        p.clear();
+        assert!(!p.is_key(&keys[1]));
+    }
+
+    #[test]
     fn counter_carries_across_bytes() {
         // SIVs whose low counter bytes are all ones exercise the carry
         // out of the low 32-bit word; compare with a u128 counter.
@@ -282,8 +536,7 @@ mod tests {
             siv[12] |= 0x7f;
             let data = rng.bytes(100);
             let mut a = data.clone();
-            let mut keys = Keys::empty();
-            keys.init(&key);
+            let keys = SmallPreparedSiv::new(&key);
             keys.ctr(&siv, &mut a);
             let mut q = siv;
             q[8] &= 0x7f;

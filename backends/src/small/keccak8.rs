@@ -1,23 +1,42 @@
 //! SHA3-256 (FIPS 202) with Keccak-f\[1600\] written for 8-bit cores.
 //!
-//! The state is 200 bytes: lane `(x, y)` is bytes `8(x + 5y) .. 8(x + 5y) + 8`,
-//! little endian, exactly the byte order in which FIPS 202 absorbs input.
-//! Every step works on bytes:
+//! # Bit-interleaved lanes
 //!
-//! * θ computes the five column parities byte by byte; the rotation by one
-//!   bit in `D[x] = C[x-1] ^ rot(C[x+1], 1)` is a carry chain;
-//! * ρ and π are done in place along π's single cycle of 24 lanes, with θ's
-//!   `D` folded into the same pass. A rotation by `8q + s` bits is a byte
-//!   re-indexing by `q` and at most four one-bit rotations (left by `s`, or
-//!   right by `8 - s` with `q + 1`), since 8-bit cores shift one bit at a
-//!   time;
-//! * χ works row by row on the same byte of the five lanes;
-//! * ι's round constants have bits only at positions `2^j - 1`, so they are
-//!   stored as 7 bits per round and expanded into bytes 0, 1, 3 and 7.
+//! An 8-bit core rotates a 64-bit lane one bit at a time through its eight
+//! bytes, and compiled code does worse (LLVM's AVR backend splits 64-bit
+//! values into 16-bit pieces). So the state is kept **bit-interleaved by
+//! eight**: byte `j` of a lane holds the lane's bits `j, j + 8, ...,
+//! j + 56` (bit `a` of byte `j` is bit `8a + j` of the lane). In that
+//! form a rotation by `8q + s` bits moves byte `j` to byte `(j + s) % 8`
+//! and rotates it inside itself by `q` bits, or `q + 1` when `j + s >= 8`:
+//! a re-indexing plus one 8-bit rotation per byte, which AVR does in one to
+//! five cycles (`swap` rotates by 4, `lsl` + `adc` by 1). θ's rotation by
+//! one bit costs a single 8-bit rotation.
+//!
+//! Going from the usual byte order (little-endian lanes, the order FIPS 202
+//! absorbs bytes in) to the interleaved one is an 8×8 bit transposition of
+//! each lane, its own inverse ([`interleave`]). SHA3-256 transposes the
+//! lanes of input it absorbs and the four lanes it outputs; χ and ι work
+//! on bytes and do not care about the order of bits; ι's constants are
+//! stored as 7 bits per round and placed at their interleaved positions.
+//!
+//! # Steps
+//!
+//! The state is 200 bytes: lane `(x, y)` is bytes `8(x + 5y) .. 8(x + 5y) + 8`.
+//! One round is:
+//!
+//! * θ's `D[x] = C[x-1] ^ rot(C[x+1], 1)` from the column parities `C`;
+//! * θ (adding `D`), ρ and π in one pass, in place, along π's single cycle
+//!   of 24 lanes, walked backwards so that one lane is in flight;
+//! * χ, ι, and the column parities `C` of the result for the next round's
+//!   θ, byte by byte: χ works on the same byte of the five lanes of a row,
+//!   and doing the five rows of one byte position in turn keeps that
+//!   byte's five parities in registers.
 //!
 //! The rotation offsets, the π cycle and the round constants are computed
 //! from their FIPS 202 definitions by `const fn`s.
 
+use core::sync::atomic::{compiler_fence, Ordering};
 use e4_proto::crypto::Sha3;
 use zeroize::Zeroize;
 
@@ -68,145 +87,275 @@ const fn make_chain() -> [[u8; 2]; 24] {
 }
 
 static RC: [u8; 24] = make_rc();
-static CHAIN: [[u8; 2]; 24] = make_chain();
 
 /// `$body` eight times with `$k` = 0, 1, ..., 7: straight-line code with
 /// constant indices, which keeps 8-byte lanes in registers on AVR (loops
 /// are not unrolled at `opt-level = "s"`).
 macro_rules! for8 {
     ($k:ident => $body:expr) => {{
-        {
-            let $k: usize = 0;
-            $body
-        }
-        {
-            let $k: usize = 1;
-            $body
-        }
-        {
-            let $k: usize = 2;
-            $body
-        }
-        {
-            let $k: usize = 3;
-            $body
-        }
-        {
-            let $k: usize = 4;
-            $body
-        }
-        {
-            let $k: usize = 5;
-            $body
-        }
-        {
-            let $k: usize = 6;
-            $body
-        }
-        {
-            let $k: usize = 7;
-            $body
-        }
+        for8!(@ $k, $body, 0 1 2 3 4 5 6 7)
+    }};
+    (@ $k:ident, $body:expr, $($n:literal)*) => {{
+        $({
+            let $k: usize = $n;
+            $body;
+        })*
     }};
 }
 
-/// θ, first half: the five column parities `C[x]` into `c`.
-///
-/// The kernels below are separate functions with small stack frames: on
-/// AVR a frame beyond 63 bytes makes every spill slot expensive to reach.
-#[inline(never)]
-fn theta_c(a: &[u8; 200], c: &mut [u8; 40]) {
-    for x in 0..5 {
-        let col = &a[8 * x..8 * x + 168];
-        let out = &mut c[8 * x..8 * x + 8];
-        for8!(k => out[k] = col[k] ^ col[k + 40] ^ col[k + 80] ^ col[k + 120] ^ col[k + 160]);
-    }
-}
-
-/// θ, second half: `D[x] = C[x-1] ^ rot(C[x+1], 1)` into `d`.
-#[inline(never)]
-fn theta_d(c: &[u8; 40], d: &mut [u8; 40]) {
-    for x in 0..5 {
-        let prev = &c[if x == 0 { 32 } else { 8 * x - 8 }..][..8];
-        let next = &c[if x == 4 { 0 } else { 8 * x + 8 }..][..8];
-        let out = &mut d[8 * x..8 * x + 8];
-        // Bit 63 of C[x+1] moves to bit 0.
-        for8!(k => out[k] = prev[k] ^ (next[k] << 1) ^ (next[(k + 7) & 7] >> 7));
-    }
-}
-
-/// `v` rotated left by `s` bits (`s < 8`) within each byte pair: byte
-/// `k` of the result is `v[k] << s | v[k-1] >> (8 - s)`. One arm per
-/// `s`, so that every shift has a constant count (AVR shifts one bit per
-/// instruction; `swap` handles nibbles).
-#[inline(always)]
-fn rotl_bits(v: &[u8; 8], s: u8) -> [u8; 8] {
-    let mut r = [0u8; 8];
-    macro_rules! arm {
-        ($s:expr) => {{
-            for8!(k => r[k] = (v[k] << $s) | (v[(k + 7) & 7] >> (8 - $s)));
+/// Convert a lane between the usual byte order and the interleaved one
+/// (each is the other's image: an 8×8 bit transposition, bit `b` of byte
+/// `i` to bit `i` of byte `b`), in three steps of swapping blocks.
+pub fn interleave(l: &mut [u8; 8]) {
+    macro_rules! swap {
+        ($i:expr, $d:expr, $shift:expr, $mask:expr) => {{
+            let t = ((l[$i] >> $shift) ^ l[$i + $d]) & $mask;
+            l[$i + $d] ^= t;
+            l[$i] ^= t << $shift;
         }};
     }
-    match s {
-        0 => r = *v,
-        1 => arm!(1),
-        2 => arm!(2),
-        3 => arm!(3),
-        4 => arm!(4),
-        5 => arm!(5),
-        6 => arm!(6),
-        _ => arm!(7),
-    }
-    r
+    swap!(0, 1, 1, 0x55);
+    swap!(2, 1, 1, 0x55);
+    swap!(4, 1, 1, 0x55);
+    swap!(6, 1, 1, 0x55);
+    swap!(0, 2, 2, 0x33);
+    swap!(1, 2, 2, 0x33);
+    swap!(4, 2, 2, 0x33);
+    swap!(5, 2, 2, 0x33);
+    swap!(0, 4, 4, 0x0f);
+    swap!(1, 4, 4, 0x0f);
+    swap!(2, 4, 4, 0x0f);
+    swap!(3, 4, 4, 0x0f);
 }
 
-/// Lane `L` (entry of [`CHAIN`]) with θ's `D[x]` applied.
-#[inline(always)]
-fn lane_with_d(a: &[u8; 200], d: &[u8; 40], entry: u8) -> [u8; 8] {
-    let l: &[u8; 8] = a[(entry & 0xf8) as usize..][..8].try_into().expect("8");
-    let dx: &[u8; 8] = d[8 * (entry & 7) as usize..][..8].try_into().expect("8");
-    (u64::from_le_bytes(*l) ^ u64::from_le_bytes(*dx)).to_le_bytes()
-}
-
-/// Write `v` rotated left by the ρ offset `r` of its source lane into the
-/// lane at byte offset `dst`. A rotation by `8q + s` bits is a rotation by
-/// `s` inside byte pairs ([`rotl_bits`]) and a move of every byte by `q`.
-#[inline(always)]
-fn rho_into(a: &mut [u8; 200], dst: u8, v: &[u8; 8], r: u8) {
-    let dst = &mut a[(dst & 0xf8) as usize..][..8];
-    let v = rotl_bits(v, r & 7);
-    match r >> 3 {
-        0 => for8!(k => dst[k] = v[k]),
-        1 => for8!(k => dst[(k + 1) & 7] = v[k]),
-        2 => for8!(k => dst[(k + 2) & 7] = v[k]),
-        3 => for8!(k => dst[(k + 3) & 7] = v[k]),
-        4 => for8!(k => dst[(k + 4) & 7] = v[k]),
-        5 => for8!(k => dst[(k + 5) & 7] = v[k]),
-        6 => for8!(k => dst[(k + 6) & 7] = v[k]),
-        _ => for8!(k => dst[(k + 7) & 7] = v[k]),
+/// Convert every lane of a state (see [`interleave`]).
+pub fn interleave_state(a: &mut [u8; 200]) {
+    for l in a.chunks_exact_mut(8) {
+        interleave(l.try_into().expect("8 bytes"));
     }
 }
 
-/// θ (applying `D`), ρ and π, in place along π's cycle of 24 lanes.
+/// Offset of θ's column parities `C` in [`State`]'s working area; during
+/// ρ-π their first lane is the spare lane.
+const C: u8 = 200;
+
+/// Byte offsets of π's cycle `L_0 .. L_23` (see [`make_chain`]) and, as a
+/// 25th entry, of the spare lane.
+const fn make_walk() -> [u8; 25] {
+    let c = make_chain();
+    let mut out = [C; 25];
+    let mut t = 0;
+    while t < 24 {
+        out[t] = c[t][0] & 0xf8;
+        t += 1;
+    }
+    out
+}
+
+static WALK: [u8; 25] = make_walk();
+
+/// The ρ rotation of lane `L_t`.
+const fn rho(t: usize) -> u8 {
+    make_chain()[t][1]
+}
+
+/// The Keccak state in the interleaved lane order, with the working space
+/// of the permutation. Wiped on drop.
+///
+/// 256 bytes: the state (200), θ's column parities `C` (40, the first lane
+/// of which serves ρ-π as its spare lane) and 16 unused bytes, so that any
+/// byte offset rounded down to a multiple of 8 starts a lane inside the
+/// array: lanes found through tables need no bounds checks.
+pub struct State {
+    w: [u8; 256],
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.w.zeroize();
+    }
+}
+
+impl State {
+    /// The all-zero state.
+    pub const fn new() -> State {
+        State { w: [0; 256] }
+    }
+
+    /// The 200 state bytes (interleaved lanes).
+    pub fn bytes(&self) -> &[u8; 200] {
+        self.w[..200].try_into().expect("200 bytes")
+    }
+
+    /// The 200 state bytes, mutable (interleaved lanes).
+    pub fn bytes_mut(&mut self) -> &mut [u8; 200] {
+        (&mut self.w[..200]).try_into().expect("200 bytes")
+    }
+
+    /// The Keccak-f\[1600\] permutation.
+    pub fn permute(&mut self) {
+        for &p in RC.iter() {
+            theta(&mut self.w);
+            rho_pi(&mut self.w);
+            chi_iota((&mut self.w[..200]).try_into().expect("200 bytes"), p);
+        }
+    }
+}
+
+/// The lane at byte offset `off` rounded down to a multiple of 8.
+#[inline(always)]
+fn lane(w: &[u8; 256], off: u8) -> [u8; 8] {
+    let off = (off & 0xf8) as usize;
+    let l = &w[off..off + 8];
+    [l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]
+}
+
+/// [`lane`], mutable.
+#[inline(always)]
+fn lane_mut(w: &mut [u8; 256], off: u8) -> &mut [u8; 8] {
+    let off = (off & 0xf8) as usize;
+    (&mut w[off..off + 8]).try_into().expect("8 bytes")
+}
+
+/// θ: the column parities `C[x]`, then `D[x] = C[x-1] ^ rot(C[x+1], 1)`
+/// added to the five lanes of column `x`. Interleaved, the rotation by
+/// one bit moves byte `j` to `j + 1` and rotates byte 7 into byte 0 by one
+/// bit.
+///
+/// Written for LLVM's AVR backend: a byte at a constant offset beyond 63
+/// from a pointer costs it a 16-bit addition each time, so the row
+/// distance (40) is hidden from it (`black_box`) and the rows of a column
+/// are visited by a loop adding it to one pointer; the lanes are addressed
+/// with displacements from that pointer. The fences (which emit nothing)
+/// keep the loads of one lane together, so that they need one pointer.
+#[inline(never)]
+fn theta(w: &mut [u8; 256]) {
+    let [row, c0, l0] = core::hint::black_box([40u8, C, 0]);
+    for x in 0..5u8 {
+        let mut off = l0 + 8 * x;
+        let mut v = lane(w, off);
+        macro_rules! add_row {
+            () => {{
+                off = off.wrapping_add(row);
+                compiler_fence(Ordering::SeqCst);
+                let l = lane(w, off);
+                for8!(k => v[k] ^= l[k]);
+            }};
+        }
+        add_row!();
+        add_row!();
+        add_row!();
+        add_row!();
+        compiler_fence(Ordering::SeqCst);
+        let c = lane_mut(w, c0 + 8 * x);
+        for8!(k => c[k] = v[k]);
+    }
+    for x in 0..5u8 {
+        let prev = lane(w, c0 + if x == 0 { 32 } else { 8 * x - 8 });
+        let next = lane(w, c0 + if x == 4 { 0 } else { 8 * x + 8 });
+        let mut d = [0u8; 8];
+        d[0] = prev[0] ^ next[7].rotate_left(1);
+        for8!(k => if k > 0 {
+            d[k] = prev[k] ^ next[k - 1]
+        });
+        let mut off = l0 + 8 * x;
+        macro_rules! apply {
+            () => {{
+                compiler_fence(Ordering::SeqCst);
+                let l = lane_mut(w, off);
+                for8!(k => l[k] ^= d[k]);
+            }};
+        }
+        apply!();
+        off = off.wrapping_add(row);
+        apply!();
+        off = off.wrapping_add(row);
+        apply!();
+        off = off.wrapping_add(row);
+        apply!();
+        off = off.wrapping_add(row);
+        apply!();
+    }
+}
+
+/// ρ and π, in place along π's cycle of 24 lanes.
 ///
 /// The cycle is walked backwards: `L_{t+1}` has already been read when
-/// `L_t`, rotated, is written over it, so only one lane is in flight
-/// (plus the last one, kept for lane `L_0`).
+/// `L_t`, rotated, is written over it, so only one lane is in flight. The
+/// first lane read, `L_23`, goes to the spare lane (its destination `L_0`
+/// is read last) and is copied to `L_0` at the end.
+///
+/// The 24 steps are unrolled, each with its rotation `r = 8q + s` as
+/// constants: every byte of `L_t` rotated by `q` bits and stored at
+/// `(j + s) % 8`, rotated by one more bit when it wraps around. The lane
+/// offsets come from [`WALK`] through `black_box`, so that LLVM computes
+/// each lane's address once and uses displacements from it (with constant
+/// offsets it would add them byte by byte); the fences keep the steps
+/// apart.
 #[inline(never)]
-fn theta_rho_pi(a: &mut [u8; 200], d: &[u8; 40]) {
-    // Lane (0, 0): θ only (its ρ offset is 0 and π fixes it).
-    for8!(k => a[k] ^= d[k]);
-    let last = lane_with_d(a, d, CHAIN[23][0]);
-    for t in (0..23).rev() {
-        let v = lane_with_d(a, d, CHAIN[t][0]);
-        rho_into(a, CHAIN[t + 1][0], &v, CHAIN[t][1]);
+fn rho_pi(w: &mut [u8; 256]) {
+    let walk: &[u8; 25] = core::hint::black_box(&WALK);
+    // The destination of a step is the source of the step before (in
+    // walking order), kept in a register.
+    let mut dst = walk[24];
+    macro_rules! step {
+        ($t:literal) => {{
+            const Q: u32 = (rho($t) >> 3) as u32;
+            const S: usize = (rho($t) & 7) as usize;
+            let src = walk[$t];
+            let v = lane(w, src);
+            compiler_fence(Ordering::SeqCst);
+            let o = lane_mut(w, dst);
+            for8!(j => o[(j + S) & 7] = {
+                let b = v[j].rotate_left(Q);
+                if j + S >= 8 {
+                    b.rotate_left(1)
+                } else {
+                    b
+                }
+            });
+            compiler_fence(Ordering::SeqCst);
+            dst = src;
+        }};
     }
-    rho_into(a, CHAIN[0][0], &last, CHAIN[23][1]);
+    step!(23);
+    step!(22);
+    step!(21);
+    step!(20);
+    step!(19);
+    step!(18);
+    step!(17);
+    step!(16);
+    step!(15);
+    step!(14);
+    step!(13);
+    step!(12);
+    step!(11);
+    step!(10);
+    step!(9);
+    step!(8);
+    step!(7);
+    step!(6);
+    step!(5);
+    step!(4);
+    step!(3);
+    step!(2);
+    step!(1);
+    step!(0);
+    let spare = lane(w, C);
+    let l0 = lane_mut(w, dst);
+    for8!(k => l0[k] = spare[k]);
 }
 
-/// χ: row by row, the same byte of the row's five lanes.
+/// χ row by row (the same byte of the row's five lanes), then ι.
 #[inline(never)]
-fn chi(a: &mut [u8; 200]) {
+fn chi_iota(a: &mut [u8; 200], p: u8) {
     for row in a.chunks_exact_mut(40) {
         for8!(k => {
             let (a0, a1, a2, a3, a4) = (row[k], row[k + 8], row[k + 16], row[k + 24], row[k + 32]);
@@ -217,82 +366,81 @@ fn chi(a: &mut [u8; 200]) {
             row[k + 32] = a4 ^ (!a0 & a1);
         });
     }
+    // ι: the bits of RC are at lane positions 0, 1, 3, 7, 15, 31 and 63,
+    // i.e. bit 0 of bytes 0, 1, 3, 7 and bits 1, 3, 7 of byte 7.
+    a[0] ^= p & 1;
+    a[1] ^= (p >> 1) & 1;
+    a[3] ^= (p >> 2) & 1;
+    a[7] ^= ((p >> 3) & 0x03) | ((p >> 2) & 0x08) | ((p << 1) & 0x80);
 }
 
-/// Scratch space of the permutation: θ's column parities `C` and `D`.
-pub struct Scratch {
-    c: [u8; 40],
-    d: [u8; 40],
-}
-
-impl Scratch {
-    /// Zeroed scratch space.
-    pub const fn new() -> Scratch {
-        Scratch {
-            c: [0; 40],
-            d: [0; 40],
-        }
-    }
-}
-
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch::new()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        self.c.zeroize();
-        self.d.zeroize();
-    }
-}
-
-/// The Keccak-f\[1600\] permutation, with caller-provided scratch space.
-pub fn keccak_f1600_with(a: &mut [u8; 200], w: &mut Scratch) {
-    for &p in RC.iter() {
-        theta_c(a, &mut w.c);
-        theta_d(&w.c, &mut w.d);
-        theta_rho_pi(a, &w.d);
-        chi(a);
-        // ι
-        a[0] ^= (p & 0x03) | ((p << 1) & 0x08) | ((p << 4) & 0x80);
-        a[1] ^= (p << 3) & 0x80;
-        a[3] ^= (p << 2) & 0x80;
-        a[7] ^= (p << 1) & 0x80;
-    }
-}
-
-/// The Keccak-f\[1600\] permutation.
+/// The Keccak-f\[1600\] permutation of a state in the usual byte order
+/// (converted to the interleaved order and back around it).
 pub fn keccak_f1600(a: &mut [u8; 200]) {
-    keccak_f1600_with(a, &mut Scratch::new());
+    let mut s = State::new();
+    s.bytes_mut().copy_from_slice(a);
+    interleave_state(s.bytes_mut());
+    s.permute();
+    a.copy_from_slice(s.bytes());
+    interleave_state(a);
 }
 
 /// SHA3-256 for 8-bit cores.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SmallSha3;
 
+/// The absorbing state of SHA3-256: the interleaved Keccak state, the lane
+/// being filled (usual byte order) and the position in the block.
+struct Sponge {
+    s: State,
+    lane: [u8; 8],
+    pos: usize,
+}
+
+impl Sponge {
+    /// Add the lane buffer (in the usual byte order) to lane `index` of
+    /// the state, and clear it.
+    #[inline(never)]
+    fn add_lane(&mut self, index: usize) {
+        interleave(&mut self.lane);
+        let l = &mut self.s.bytes_mut()[8 * index..8 * index + 8];
+        for8!(k => l[k] ^= self.lane[k]);
+        self.lane = [0; 8];
+    }
+}
+
 impl Sha3 for SmallSha3 {
     fn sha3_256(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut a = [0u8; 200];
-        let mut w = Scratch::new();
-        let mut pos = 0;
+        let mut s = Sponge {
+            s: State::new(),
+            lane: [0; 8],
+            pos: 0,
+        };
         for part in parts {
             for &b in part.iter() {
-                a[pos] ^= b;
-                pos += 1;
-                if pos == RATE {
-                    keccak_f1600_with(&mut a, &mut w);
-                    pos = 0;
+                s.lane[s.pos & 7] = b;
+                s.pos += 1;
+                if s.pos & 7 == 0 {
+                    s.add_lane(s.pos / 8 - 1);
+                    if s.pos == RATE {
+                        s.s.permute();
+                        s.pos = 0;
+                    }
                 }
             }
         }
-        a[pos] ^= 0x06;
-        a[RATE - 1] ^= 0x80;
-        keccak_f1600_with(&mut a, &mut w);
+        // Padding: 0x06 after the message, 0x80 on the last byte of the
+        // block (bit 63 of lane 16, which interleaving leaves in place).
+        s.lane[s.pos & 7] ^= 0x06;
+        s.add_lane(s.pos / 8);
+        s.s.bytes_mut()[RATE - 1] ^= 0x80;
+        s.s.permute();
         let mut out = [0u8; 32];
-        out.copy_from_slice(&a[..32]);
-        a.zeroize();
+        for (o, l) in out.chunks_exact_mut(8).zip(s.s.bytes().chunks_exact(8)) {
+            o.copy_from_slice(l);
+            interleave(o.try_into().expect("8 bytes"));
+        }
+        s.lane.zeroize();
         out
     }
 }
@@ -316,6 +464,30 @@ mod tests {
         assert_eq!(expand(RC[1]), 0x8082);
         assert_eq!(expand(RC[2]), 0x800000000000808a);
         assert_eq!(expand(RC[23]), 0x8000000080008008);
+    }
+
+    #[test]
+    fn interleave_is_a_transposition() {
+        let mut l = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+        let orig = l;
+        interleave(&mut l);
+        for j in 0..8 {
+            for a in 0..8 {
+                assert_eq!((l[j] >> a) & 1, (orig[a] >> j) & 1, "byte {j} bit {a}");
+            }
+        }
+        interleave(&mut l);
+        assert_eq!(l, orig);
+    }
+
+    #[test]
+    fn permutation_of_zero_state() {
+        // Keccak-f[1600] of the zero state, first lane (the Keccak team's
+        // KeccakF-1600-IntermediateValues.txt).
+        let mut a = [0u8; 200];
+        keccak_f1600(&mut a);
+        assert_eq!(&a[..8], &0xF1258F7940E1DDE7u64.to_le_bytes());
+        assert_eq!(&a[192..], &0xEAF1FF7B5CECA249u64.to_le_bytes());
     }
 
     #[test]

@@ -51,9 +51,23 @@
 //! subkeys (272 bytes) on the stack, a hash the 200-byte Keccak state and
 //! 80 bytes of θ scratch; all of it is wiped before returning.
 
+/// `$body` for `$i` = 0..16, unrolled (constant indices keep the state
+/// in registers).
+macro_rules! for16 {
+    ($i:ident => $body:expr) => {{
+        for16!(@ $i, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    }};
+    (@ $i:ident, $body:expr, $($n:literal)*) => {{
+        $({
+            let $i: usize = $n;
+            $body;
+        })*
+    }};
+}
+
 pub mod aes8;
 pub mod cmac_siv;
 pub mod keccak8;
 
-pub use cmac_siv::SmallSiv;
+pub use cmac_siv::{SivCache, SmallPreparedSiv, SmallSiv};
 pub use keccak8::SmallSha3;
