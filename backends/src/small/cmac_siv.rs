@@ -67,20 +67,13 @@ fn dbl(b: &mut Block) {
     b[15] = (b[15] << 1) ^ (0x87 & 0u8.wrapping_sub(carry));
 }
 
-/// `dst ^= src`.
+/// `dst ^= src` (a loop: the small backend spends its flash on AES and
+/// Keccak, where it buys more).
 #[inline(never)]
 fn xor16(dst: &mut Block, src: &Block) {
-    for16!(i => dst[i] ^= src[i]);
-}
-
-/// `dst ^= ks`, and `ks` cleared (CTR: the key stream block is used once,
-/// and must be zero for the next `E(0 ^ q)`).
-#[inline(never)]
-fn xor_clear(dst: &mut Block, ks: &mut Block) {
-    for16!(i => {
-        dst[i] ^= ks[i];
-        ks[i] = 0;
-    });
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d ^= s;
+    }
 }
 
 /// `dst ^= src` over the first `src.len()` bytes (at most 16).
@@ -90,7 +83,10 @@ fn xor_part(dst: &mut Block, src: &[u8]) {
     }
 }
 
-/// `dst ^= ks[..dst.len()]` (at most 16 bytes), and `ks` cleared.
+/// `dst ^= ks[..dst.len()]` (at most 16 bytes), and `ks` cleared (CTR:
+/// a key stream block is used once, and must be zero for the next
+/// `E(0 ^ q)`).
+#[inline(never)]
 fn xor_part_clear(dst: &mut [u8], ks: &mut Block) {
     for (d, k) in dst.iter_mut().zip(ks.iter()) {
         *d ^= k;
@@ -257,16 +253,10 @@ impl SmallPreparedSiv {
         q[12] &= 0x7f;
         // The key stream block, zero before each encryption: E(0 ^ q).
         let mut ks = [0u8; 16];
-        let mut chunks = buf.chunks_exact_mut(16);
-        for chunk in &mut chunks {
+        for chunk in buf.chunks_mut(16) {
             self.aes.encrypt_xor(&mut ks, &q);
-            xor_clear(chunk.try_into().expect("16 bytes"), &mut ks);
+            xor_part_clear(chunk, &mut ks);
             increment(&mut q);
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            self.aes.encrypt_xor(&mut ks, &q);
-            xor_part_clear(rest, &mut ks);
         }
     }
 

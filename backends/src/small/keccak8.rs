@@ -135,15 +135,31 @@ pub fn interleave_state(a: &mut [u8; 200]) {
     }
 }
 
-/// Offset of θ's column parities `C` in [`State`]'s working area; during
-/// ρ-π their first lane is the spare lane.
-const C: u8 = 200;
+/// Size of [`State`]'s working area: the state (200 bytes) and seven
+/// lanes of scratch (56), plus 8 bytes so that any byte offset rounded
+/// down to a multiple of 8 starts a lane inside the array (lanes found
+/// through tables need no bounds checks).
+const WORK: usize = 264;
+
+/// Offset of the scratch lanes ("slots" 0 to 6) after the state.
+const SLOTS: u8 = 200;
+
+/// Slot of θ's `D[x]`: the column parities `C[x]` are computed into slots
+/// 0 to 4, and `D[x]` overwrites a parity no longer needed (see
+/// [`theta`]).
+const D_SLOT: [u8; 5] = [5, 6, 1, 2, 3];
+
+/// The slot of ρ-π's spare lane (free once `D` is computed).
+const SPARE_SLOT: u8 = 0;
+
+/// The slot SHA3 fills with input bytes (free between permutations).
+const INPUT: usize = SLOTS as usize + 8 * 4;
 
 /// Byte offsets of π's cycle `L_0 .. L_23` (see [`make_chain`]) and, as a
 /// 25th entry, of the spare lane.
 const fn make_walk() -> [u8; 25] {
     let c = make_chain();
-    let mut out = [C; 25];
+    let mut out = [SLOTS + 8 * SPARE_SLOT; 25];
     let mut t = 0;
     while t < 24 {
         out[t] = c[t][0] & 0xf8;
@@ -159,15 +175,15 @@ const fn rho(t: usize) -> u8 {
     make_chain()[t][1]
 }
 
+/// The offset of `D[x]` for lane `L_t` from the first slot.
+const fn d_of(t: usize) -> u8 {
+    8 * D_SLOT[(make_chain()[t][0] & 7) as usize]
+}
+
 /// The Keccak state in the interleaved lane order, with the working space
-/// of the permutation. Wiped on drop.
-///
-/// 256 bytes: the state (200), θ's column parities `C` (40, the first lane
-/// of which serves ρ-π as its spare lane) and 16 unused bytes, so that any
-/// byte offset rounded down to a multiple of 8 starts a lane inside the
-/// array: lanes found through tables need no bounds checks.
+/// of the permutation (264 bytes, see [`WORK`]). Wiped on drop.
 pub struct State {
-    w: [u8; 256],
+    w: [u8; WORK],
 }
 
 impl Default for State {
@@ -185,7 +201,7 @@ impl Drop for State {
 impl State {
     /// The all-zero state.
     pub const fn new() -> State {
-        State { w: [0; 256] }
+        State { w: [0; WORK] }
     }
 
     /// The 200 state bytes (interleaved lanes).
@@ -201,8 +217,8 @@ impl State {
     /// The Keccak-f\[1600\] permutation.
     pub fn permute(&mut self) {
         for &p in RC.iter() {
-            theta(&mut self.w);
-            rho_pi(&mut self.w);
+            theta_cd(&mut self.w);
+            theta_rho_pi(&mut self.w);
             chi_iota((&mut self.w[..200]).try_into().expect("200 bytes"), p);
         }
     }
@@ -210,7 +226,7 @@ impl State {
 
 /// The lane at byte offset `off` rounded down to a multiple of 8.
 #[inline(always)]
-fn lane(w: &[u8; 256], off: u8) -> [u8; 8] {
+fn lane(w: &[u8; WORK], off: u8) -> [u8; 8] {
     let off = (off & 0xf8) as usize;
     let l = &w[off..off + 8];
     [l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]
@@ -218,25 +234,30 @@ fn lane(w: &[u8; 256], off: u8) -> [u8; 8] {
 
 /// [`lane`], mutable.
 #[inline(always)]
-fn lane_mut(w: &mut [u8; 256], off: u8) -> &mut [u8; 8] {
+fn lane_mut(w: &mut [u8; WORK], off: u8) -> &mut [u8; 8] {
     let off = (off & 0xf8) as usize;
     (&mut w[off..off + 8]).try_into().expect("8 bytes")
 }
 
-/// θ: the column parities `C[x]`, then `D[x] = C[x-1] ^ rot(C[x+1], 1)`
-/// added to the five lanes of column `x`. Interleaved, the rotation by
-/// one bit moves byte `j` to `j + 1` and rotates byte 7 into byte 0 by one
-/// bit.
+/// θ's column parities `C[x]` (slots 0 to 4), then
+/// `D[x] = C[x-1] ^ rot(C[x+1], 1)` (slots [`D_SLOT`]). Interleaved, the
+/// rotation by one bit moves byte `j` to `j + 1` and rotates byte 7 into
+/// byte 0 by one bit.
+///
+/// `D` is computed in the order 0 to 4 into slots 5, 6, 1, 2, 3: `C[1]` is
+/// overwritten by `D[2]` once `D[0]` and `D[2]` have read it, `C[2]` by
+/// `D[3]` and `C[3]` by `D[4]` likewise; `C[0]` and `C[4]` stay (slot 0
+/// becomes ρ-π's spare lane).
 ///
 /// Written for LLVM's AVR backend: a byte at a constant offset beyond 63
 /// from a pointer costs it a 16-bit addition each time, so the row
-/// distance (40) is hidden from it (`black_box`) and the rows of a column
-/// are visited by a loop adding it to one pointer; the lanes are addressed
-/// with displacements from that pointer. The fences (which emit nothing)
-/// keep the loads of one lane together, so that they need one pointer.
+/// distance (40) and the slots' offset are hidden from it (`black_box`):
+/// it then computes each lane's address once and uses displacements from
+/// it. The fences (which emit nothing) keep the loads of one lane
+/// together, so that they need one pointer.
 #[inline(never)]
-fn theta(w: &mut [u8; 256]) {
-    let [row, c0, l0] = core::hint::black_box([40u8, C, 0]);
+fn theta_cd(w: &mut [u8; WORK]) {
+    let [row, slots, l0] = core::hint::black_box([40u8, SLOTS, 0]);
     for x in 0..5u8 {
         let mut off = l0 + 8 * x;
         let mut v = lane(w, off);
@@ -253,38 +274,33 @@ fn theta(w: &mut [u8; 256]) {
         add_row!();
         add_row!();
         compiler_fence(Ordering::SeqCst);
-        let c = lane_mut(w, c0 + 8 * x);
+        let c = lane_mut(w, slots + 8 * x);
         for8!(k => c[k] = v[k]);
     }
-    for x in 0..5u8 {
-        let prev = lane(w, c0 + if x == 0 { 32 } else { 8 * x - 8 });
-        let next = lane(w, c0 + if x == 4 { 0 } else { 8 * x + 8 });
-        let mut d = [0u8; 8];
-        d[0] = prev[0] ^ next[7].rotate_left(1);
-        for8!(k => if k > 0 {
-            d[k] = prev[k] ^ next[k - 1]
-        });
-        let mut off = l0 + 8 * x;
-        macro_rules! apply {
-            () => {{
-                compiler_fence(Ordering::SeqCst);
-                let l = lane_mut(w, off);
-                for8!(k => l[k] ^= d[k]);
-            }};
-        }
-        apply!();
-        off = off.wrapping_add(row);
-        apply!();
-        off = off.wrapping_add(row);
-        apply!();
-        off = off.wrapping_add(row);
-        apply!();
-        off = off.wrapping_add(row);
-        apply!();
+    // All of C and D within 56 bytes of `slots`: one pointer.
+    let cd: &mut [u8] = &mut w[slots as usize..];
+    let cd: &mut [u8; 56] = (&mut cd[..56]).try_into().expect("56 bytes");
+    macro_rules! d {
+        ($x:expr) => {{
+            let p = 8 * (($x + 4) % 5);
+            let n = 8 * (($x + 1) % 5);
+            let mut d = [0u8; 8];
+            d[0] = cd[p] ^ cd[n + 7].rotate_left(1);
+            for8!(k => if k > 0 {
+                d[k] = cd[p + k] ^ cd[n + k - 1]
+            });
+            let o = 8 * D_SLOT[$x] as usize;
+            for8!(k => cd[o + k] = d[k]);
+        }};
     }
+    d!(0);
+    d!(1);
+    d!(2);
+    d!(3);
+    d!(4);
 }
 
-/// ρ and π, in place along π's cycle of 24 lanes.
+/// θ (adding `D`), ρ and π, in place along π's cycle of 24 lanes.
 ///
 /// The cycle is walked backwards: `L_{t+1}` has already been read when
 /// `L_t`, rotated, is written over it, so only one lane is in flight. The
@@ -292,15 +308,21 @@ fn theta(w: &mut [u8; 256]) {
 /// is read last) and is copied to `L_0` at the end.
 ///
 /// The 24 steps are unrolled, each with its rotation `r = 8q + s` as
-/// constants: every byte of `L_t` rotated by `q` bits and stored at
-/// `(j + s) % 8`, rotated by one more bit when it wraps around. The lane
-/// offsets come from [`WALK`] through `black_box`, so that LLVM computes
-/// each lane's address once and uses displacements from it (with constant
-/// offsets it would add them byte by byte); the fences keep the steps
-/// apart.
+/// constants: `L_t ^ D[x]` byte by byte, every byte rotated by `q` bits
+/// and stored at `(j + s) % 8`, rotated by one more bit when it wraps
+/// around. The lane offsets come from [`WALK`] through `black_box`, so
+/// that LLVM computes each lane's address once and uses displacements
+/// from it (with constant offsets it would add them byte by byte); the
+/// fences keep the loads of `D[x]`, those of the lane and the steps apart.
 #[inline(never)]
-fn rho_pi(w: &mut [u8; 256]) {
+fn theta_rho_pi(w: &mut [u8; WORK]) {
     let walk: &[u8; 25] = core::hint::black_box(&WALK);
+    let slots = core::hint::black_box(SLOTS);
+    // Lane (0, 0): θ only (its ρ offset is 0 and π fixes it).
+    let d = lane(w, slots + 8 * D_SLOT[0]);
+    compiler_fence(Ordering::SeqCst);
+    let l = lane_mut(w, 0);
+    for8!(k => l[k] ^= d[k]);
     // The destination of a step is the source of the step before (in
     // walking order), kept in a register.
     let mut dst = walk[24];
@@ -308,8 +330,12 @@ fn rho_pi(w: &mut [u8; 256]) {
         ($t:literal) => {{
             const Q: u32 = (rho($t) >> 3) as u32;
             const S: usize = (rho($t) & 7) as usize;
+            const DX: u8 = d_of($t);
             let src = walk[$t];
-            let v = lane(w, src);
+            let d = lane(w, slots + DX);
+            compiler_fence(Ordering::SeqCst);
+            let mut v = lane(w, src);
+            for8!(k => v[k] ^= d[k]);
             compiler_fence(Ordering::SeqCst);
             let o = lane_mut(w, dst);
             for8!(j => o[(j + S) & 7] = {
@@ -348,7 +374,7 @@ fn rho_pi(w: &mut [u8; 256]) {
     step!(2);
     step!(1);
     step!(0);
-    let spare = lane(w, C);
+    let spare = lane(w, walk[24]);
     let l0 = lane_mut(w, dst);
     for8!(k => l0[k] = spare[k]);
 }
@@ -389,59 +415,50 @@ pub fn keccak_f1600(a: &mut [u8; 200]) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SmallSha3;
 
-/// The absorbing state of SHA3-256: the interleaved Keccak state, the lane
-/// being filled (usual byte order) and the position in the block.
-struct Sponge {
-    s: State,
-    lane: [u8; 8],
-    pos: usize,
-}
-
-impl Sponge {
-    /// Add the lane buffer (in the usual byte order) to lane `index` of
-    /// the state, and clear it.
+impl State {
+    /// Add the input lane (usual byte order) to lane `index` of the state.
     #[inline(never)]
-    fn add_lane(&mut self, index: usize) {
-        interleave(&mut self.lane);
-        let l = &mut self.s.bytes_mut()[8 * index..8 * index + 8];
-        for8!(k => l[k] ^= self.lane[k]);
-        self.lane = [0; 8];
+    fn add_input(&mut self, index: usize) {
+        let (a, rest) = self.w.split_at_mut(INPUT);
+        let input: &mut [u8; 8] = (&mut rest[..8]).try_into().expect("8 bytes");
+        interleave(input);
+        let l = &mut a[8 * index..8 * index + 8];
+        for8!(k => l[k] ^= input[k]);
     }
 }
 
 impl Sha3 for SmallSha3 {
     fn sha3_256(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut s = Sponge {
-            s: State::new(),
-            lane: [0; 8],
-            pos: 0,
-        };
+        let mut s = State::new();
+        let mut pos = 0;
         for part in parts {
             for &b in part.iter() {
-                s.lane[s.pos & 7] = b;
-                s.pos += 1;
-                if s.pos & 7 == 0 {
-                    s.add_lane(s.pos / 8 - 1);
-                    if s.pos == RATE {
-                        s.s.permute();
-                        s.pos = 0;
+                s.w[INPUT + (pos & 7)] = b;
+                pos += 1;
+                if pos & 7 == 0 {
+                    s.add_input(pos / 8 - 1);
+                    if pos == RATE {
+                        s.permute();
+                        pos = 0;
                     }
                 }
             }
         }
         // Padding: 0x06 after the message, 0x80 on the last byte of the
         // block (bit 63 of lane 16, which interleaving leaves in place).
-        s.lane[s.pos & 7] ^= 0x06;
-        s.add_lane(s.pos / 8);
-        s.s.bytes_mut()[RATE - 1] ^= 0x80;
-        s.s.permute();
-        let mut out = [0u8; 32];
-        for (o, l) in out.chunks_exact_mut(8).zip(s.s.bytes().chunks_exact(8)) {
-            o.copy_from_slice(l);
-            interleave(o.try_into().expect("8 bytes"));
+        // The input slot holds scratch of the last permutation past the
+        // bytes written since.
+        s.w[INPUT + (pos & 7)..INPUT + 8].fill(0);
+        s.w[INPUT + (pos & 7)] = 0x06;
+        s.add_input(pos / 8);
+        s.w[RATE - 1] ^= 0x80;
+        s.permute();
+        // The digest: the first four lanes, back in the usual byte order
+        // (in place; `s` is wiped on drop).
+        for l in s.w[..32].chunks_exact_mut(8) {
+            interleave(l.try_into().expect("8 bytes"));
         }
-        s.lane.zeroize();
-        out
+        s.w[..32].try_into().expect("32 bytes")
     }
 }
 
