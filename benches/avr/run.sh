@@ -46,9 +46,7 @@ fi
 
 # --- 3. AVR builds and runs ------------------------------------------------
 mkdir -p "$BUILD"
-# --sort-section=alignment puts the 256-byte-aligned AES S-box first in
-# .data (at 0x200), so its alignment costs no padding.
-CFLAGS="-mmcu=$MCU -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,--sort-section=alignment"
+CFLAGS="-mmcu=$MCU -Os -ffunction-sections -fdata-sections -Wl,--gc-sections"
 # LLVM's default pre-RA scheduler for AVR (register pressure, "list-burr")
 # hoists the loads of a whole lane or column ahead of their uses and spills
 # them; the small backend's kernels are written in the order they should

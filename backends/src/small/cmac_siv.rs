@@ -20,7 +20,7 @@
 //! A seal or open of `n` bytes then costs `ceil(|AD| / 16)` blocks for the
 //! associated data, `max(1, ceil(n / 16))` for the payload's CMAC and
 //! `ceil(n / 16)` for CTR: 9 blocks for E4's 8-byte timestamp and a 64-byte
-//! payload. Preparing costs one key schedule and one block.
+//! payload. Preparing costs one key schedule and two blocks.
 //!
 //! Three ways to use it:
 //!
@@ -39,7 +39,11 @@
 //!
 //! Whether a prepared key matches the key of a call is decided by
 //! comparing all 32 bytes (no early exit); which cached key a message uses
-//! is visible in the timing (a miss prepares), never the key bytes.
+//! is visible in the timing (a miss prepares), never the key bytes. A key
+//! replaced in the client's store is simply not matched any more; its
+//! preparation stays in its slot (289 bytes of key material) until the
+//! slot is reused, so a firmware that removes a key should also call
+//! [`SivCache::clear`] (`e4-proto` has no hook that tells the provider).
 
 use super::aes8::Aes256;
 use e4_proto::crypto::{Siv, SIV_LEN};
@@ -67,8 +71,8 @@ fn dbl(b: &mut Block) {
     b[15] = (b[15] << 1) ^ (0x87 & 0u8.wrapping_sub(carry));
 }
 
-/// `dst ^= src` (a loop: the small backend spends its flash on AES and
-/// Keccak, where it buys more).
+/// `dst ^= src` (a loop: the backend spends its flash on AES and Keccak,
+/// where it buys more).
 #[inline(never)]
 fn xor16(dst: &mut Block, src: &Block) {
     for (d, s) in dst.iter_mut().zip(src) {
@@ -76,22 +80,22 @@ fn xor16(dst: &mut Block, src: &Block) {
     }
 }
 
-/// `dst ^= src` over the first `src.len()` bytes (at most 16).
-fn xor_part(dst: &mut Block, src: &[u8]) {
+/// `dst ^= src` over the shorter of the two.
+fn xor_part(dst: &mut [u8], src: &[u8]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d ^= s;
     }
 }
 
-/// `dst ^= ks[..dst.len()]` (at most 16 bytes), and `ks` cleared (CTR:
-/// a key stream block is used once, and must be zero for the next
-/// `E(0 ^ q)`).
+/// `dst ^= ks[..dst.len()]` (at most 16 bytes) and `ks` cleared (CTR: a
+/// key stream block is used once, and must be zero for the next
+/// `E(0 ^ q)`). A loop: the backend spends its flash on AES and Keccak.
 #[inline(never)]
-fn xor_part_clear(dst: &mut [u8], ks: &mut Block) {
+fn xor_clear(dst: &mut [u8], ks: &mut Block) {
     for (d, k) in dst.iter_mut().zip(ks.iter()) {
         *d ^= k;
     }
-    ks.zeroize();
+    ks.fill(0);
 }
 
 /// Add one to the big-endian 128-bit counter `q`.
@@ -255,9 +259,11 @@ impl SmallPreparedSiv {
         let mut ks = [0u8; 16];
         for chunk in buf.chunks_mut(16) {
             self.aes.encrypt_xor(&mut ks, &q);
-            xor_part_clear(chunk, &mut ks);
+            xor_clear(chunk, &mut ks);
             increment(&mut q);
         }
+        // Cleared already; the wipe is guaranteed here.
+        ks.zeroize();
     }
 
     /// Encrypt `buf` in place under the prepared key; returns the SIV.

@@ -25,13 +25,16 @@
 //! The state is 200 bytes: lane `(x, y)` is bytes `8(x + 5y) .. 8(x + 5y) + 8`.
 //! One round is:
 //!
-//! * θ's `D[x] = C[x-1] ^ rot(C[x+1], 1)` from the column parities `C`;
+//! * θ's column parities `C[x]`, a lane in registers while the five rows
+//!   go by, then `D[x] = C[x-1] ^ rot(C[x+1], 1)` into scratch lanes
+//!   ([`State`]);
 //! * θ (adding `D`), ρ and π in one pass, in place, along π's single cycle
-//!   of 24 lanes, walked backwards so that one lane is in flight;
-//! * χ, ι, and the column parities `C` of the result for the next round's
-//!   θ, byte by byte: χ works on the same byte of the five lanes of a row,
-//!   and doing the five rows of one byte position in turn keeps that
-//!   byte's five parities in registers.
+//!   of 24 lanes, walked backwards so that one lane is in flight; the 24
+//!   steps are unrolled with their rotations as constants;
+//! * χ row by row, on the same byte of the row's five lanes, then ι.
+//!
+//! On an ATmega2560 a round takes about 5 600 cycles (θ's parities and `D`
+//! 1 330, θ-ρ-π 2 610, χ 1 660) and the permutation 135 000.
 //!
 //! The rotation offsets, the π cycle and the round constants are computed
 //! from their FIPS 202 definitions by `const fn`s.
@@ -181,7 +184,10 @@ const fn d_of(t: usize) -> u8 {
 }
 
 /// The Keccak state in the interleaved lane order, with the working space
-/// of the permutation (264 bytes, see [`WORK`]). Wiped on drop.
+/// of the permutation: 264 bytes, the state (200) and seven lanes of
+/// scratch (θ's column parities and `D`, ρ-π's spare lane, SHA3's input
+/// lane) plus 8 bytes of slack that spare table-driven lane accesses their
+/// bounds checks. Wiped on drop.
 pub struct State {
     w: [u8; WORK],
 }
