@@ -494,9 +494,9 @@ mod tests {
         let mut l = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
         let orig = l;
         interleave(&mut l);
-        for j in 0..8 {
-            for a in 0..8 {
-                assert_eq!((l[j] >> a) & 1, (orig[a] >> j) & 1, "byte {j} bit {a}");
+        for (j, lj) in l.iter().enumerate() {
+            for (a, oa) in orig.iter().enumerate() {
+                assert_eq!((lj >> a) & 1, (oa >> j) & 1, "byte {j} bit {a}");
             }
         }
         interleave(&mut l);

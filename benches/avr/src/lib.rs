@@ -7,11 +7,17 @@
 //! success; [`e4b_check`] compares the results with known answers computed
 //! on the host by RustCrypto (see the test at the bottom).
 //!
-//! Static RAM is split in two so that `avr-nm` can tell them apart:
+//! With the small backend the provider's AES-SIV is a one-slot cache of
+//! prepared keys (`backend::CachedSiv`, 290 bytes of static RAM): a device
+//! that has used a topic key before seals with 9 AES blocks and no key
+//! schedule.
+//!
+//! Static RAM is split so that `avr-nm` can tell the parts apart:
 //! [`DEVICE`] is what a device running the client needs (the client, a
-//! payload, a message and an output buffer); `PRIM` only serves the
-//! timing of the bare primitives (an AES key schedule, a block, a Keccak
-//! state) and is left out of the RAM figure of the client.
+//! payload, a message and an output buffer), `backend::SIV` the cache;
+//! `PRIM` only serves the timing of the bare primitives (an AES key
+//! schedule, a block, a Keccak state) and is not linked into the client
+//! firmware.
 #![no_std]
 
 use core::cell::UnsafeCell;
