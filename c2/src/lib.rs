@@ -15,6 +15,7 @@ pub mod cli;
 pub mod crypto_at_rest;
 pub mod datadir;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod events;

@@ -52,6 +52,14 @@ pub struct Metrics {
     pub negotiation_refused: Counter,
     /// Devices moved to a new suite.
     pub upgrades: Counter,
+    /// State reports accepted.
+    pub sync_reports: Counter,
+    /// Commands queued to bring reporting devices up to date.
+    pub sync_commands: Counter,
+    /// Devices whose last report shows a missing or old key.
+    pub devices_out_of_date: Gauge,
+    /// Devices that never reported (e4go, libe4, or never connected).
+    pub devices_never_reported: Gauge,
     api_latency: Family<ApiLabels, Histogram, Buckets>,
 }
 
@@ -75,6 +83,30 @@ impl Metrics {
         let negotiation_messages = Counter::default();
         let negotiation_refused = Counter::default();
         let upgrades = Counter::default();
+        let sync_reports = Counter::default();
+        let sync_commands = Counter::default();
+        let devices_out_of_date = Gauge::default();
+        let devices_never_reported = Gauge::default();
+        registry.register(
+            "sync_reports",
+            "State reports accepted from devices",
+            sync_reports.clone(),
+        );
+        registry.register(
+            "sync_commands",
+            "Commands queued to bring reporting devices up to date",
+            sync_commands.clone(),
+        );
+        registry.register(
+            "devices_out_of_date",
+            "Devices whose last state report shows a missing or old key, or a topic they should not hold",
+            devices_out_of_date.clone(),
+        );
+        registry.register(
+            "devices_never_reported",
+            "Devices that never sent a state report (e4go or libe4 devices, or never connected)",
+            devices_never_reported.clone(),
+        );
         registry.register(
             "negotiation_messages",
             "Announce and Confirm messages received",
@@ -144,6 +176,10 @@ impl Metrics {
             negotiation_messages,
             negotiation_refused,
             upgrades,
+            sync_reports,
+            sync_commands,
+            devices_out_of_date,
+            devices_never_reported,
             api_latency,
         }
     }

@@ -70,6 +70,37 @@ pub struct ClientInfo {
     pub below_minimum: bool,
     /// Suite of an upgrade awaiting the device's Confirm.
     pub pending_suite: Option<SuiteId>,
+    /// What it reported holding.
+    pub state: DeviceState,
+}
+
+/// What C2 knows of the keys a device holds, from its state reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceState {
+    /// When its last report was accepted (unix ms); None: it never
+    /// reported (an e4go or libe4 device, or one not connected yet).
+    pub reported_at: Option<i64>,
+    /// Its topics whose current key it did not confirm in that report (all
+    /// of them when it never reported).
+    pub topics_unconfirmed: u64,
+    /// Topics it reported holding without being a member.
+    pub stale_topics: u64,
+    /// Whether it reported holding C2's current key (None: its suite has
+    /// no C2 key, or it never reported).
+    pub c2_key_current: Option<bool>,
+}
+
+impl DeviceState {
+    /// Whether it holds every current key and nothing it should not: None
+    /// when it never reported.
+    pub fn up_to_date(&self) -> Option<bool> {
+        self.reported_at?;
+        Some(
+            self.topics_unconfirmed == 0
+                && self.stale_topics == 0
+                && self.c2_key_current != Some(false),
+        )
+    }
 }
 
 /// What is known of a topic (never its key).
@@ -85,6 +116,11 @@ pub struct TopicInfo {
     pub key_updated_at: i64,
     /// Message format (a suite), fixed by the first member if not given.
     pub format: Option<SuiteId>,
+    /// Key version (1, then one more per rotation).
+    pub key_version: i64,
+    /// Members that confirmed holding the current key (state reports;
+    /// shown for one topic, not in listings).
+    pub members_confirmed: Option<u64>,
 }
 
 /// Commands written to the outbox by one operation.
@@ -109,6 +145,12 @@ pub struct Progress {
     pub pending: u64,
     /// Given up (cannot be sealed).
     pub failed: u64,
+    /// Devices these commands went to.
+    pub devices: u64,
+    /// Of those, devices that reported holding every current key since the
+    /// commands were queued ("confirmed by devices"; devices that never
+    /// report, such as e4go and libe4 ones, never count here).
+    pub devices_confirmed: u64,
 }
 
 /// A page request.
@@ -195,6 +237,8 @@ pub enum EventKind {
     SuiteBelowMinimum,
     /// A topic's message format changed.
     TopicFormatChanged,
+    /// An operator sent a device its whole state again.
+    ClientResynced,
 }
 
 impl EventKind {
@@ -213,6 +257,7 @@ impl EventKind {
             EventKind::SuiteUpgraded => "suite_upgraded",
             EventKind::SuiteBelowMinimum => "suite_below_minimum",
             EventKind::TopicFormatChanged => "topic_format_changed",
+            EventKind::ClientResynced => "client_resynced",
         }
     }
 }

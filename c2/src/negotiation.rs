@@ -12,6 +12,7 @@ use crate::db::clients::{self, ClientRow};
 use crate::db::negotiations::{self, NegotiationRow};
 use crate::db::topics::{self, TopicRow};
 use crate::db::{c2keys, links, meta, now_ms, WriteTx};
+use crate::delivery::Synced;
 use crate::error::{C2Error, C2Result};
 use crate::model::{ClientInfo, ClientRef, EventKind, Queued, TopicInfo};
 use crate::outbox::{client_key_aad, requeue_pending, Enqueuer};
@@ -19,7 +20,7 @@ use crate::service::{topic_key_aad, Service, FLEET_BATCH};
 use e4_backends::rng::OsRng;
 use e4_proto::negotiation::{
     answer, choose, verify_announce, verify_confirm, Decision, DeviceMaterial, Pending, Policy,
-    Ranking, SET_SUITE_OPCODE,
+    Ranking, SET_SUITE_OPCODE, SYNC_KIND,
 };
 use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
 use e4_proto::SuiteSet;
@@ -87,6 +88,8 @@ pub enum Outcome {
     /// Confirm of an upgrade already committed: a command in the new suite
     /// was sent again.
     AlreadyUpgraded(SuiteId),
+    /// A state report was accepted.
+    Synced(Synced),
 }
 
 /// The fleet policy as stored and shown by the APIs.
@@ -150,11 +153,11 @@ pub fn parse_suite_set(names: &[String]) -> C2Result<SuiteSet> {
     })
 }
 
-fn refused(e: impl std::fmt::Display) -> C2Error {
+pub(crate) fn refused(e: impl std::fmt::Display) -> C2Error {
     C2Error::NegotiationRefused(e.to_string())
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     (now_ms() / 1000) as u64
 }
 
@@ -273,9 +276,13 @@ impl Service {
         let result = match msg.get(8) {
             Some(&KIND_ANNOUNCE) => self.on_announce(&id, msg).await,
             Some(&KIND_CONFIRM) => self.on_confirm(&id, msg).await,
-            _ => Err(refused("not an Announce or a Confirm")),
+            Some(&SYNC_KIND) => self.on_sync(&id, msg).await.map(Outcome::Synced),
+            _ => Err(refused("not an Announce, a Confirm or a state report")),
         };
         match &result {
+            Ok(Outcome::Synced(s)) => {
+                tracing::debug!(device = %id, queued = s.queued, up_to_date = s.up_to_date, "state report accepted")
+            }
             Ok(o) => tracing::info!(device = %id, outcome = ?o, "negotiation message accepted"),
             Err(e) => tracing::warn!(device = %id, error = %e, "negotiation message refused"),
         }
@@ -327,6 +334,7 @@ impl Service {
                     w.conn(),
                     &row,
                     SET_SUITE_OPCODE,
+                    None,
                     Zeroizing::new(set_suite.encode().as_bytes().to_vec()),
                 )
                 .await?;
@@ -605,6 +613,7 @@ pub(crate) async fn push_topic_format(
         conn,
         member,
         SET_TOPIC_FORMAT_OPCODE,
+        Some(t.hash.0.to_vec()),
         Zeroizing::new(cmd.encode().to_vec()),
     )
     .await

@@ -43,9 +43,23 @@ struct Pending {
     client_id: Id,
     suite: SuiteId,
     opcode: u8,
+    subject: Option<Vec<u8>>,
     command: Zeroizing<Vec<u8>>,
     device_key: Zeroizing<Vec<u8>>,
     c2_version: Option<i64>,
+}
+
+/// What a command is about (the outbox's `subject` column): the topic of
+/// topic commands, the device of public-key commands.
+pub fn subject_of(cmd: &Command<'_>) -> Option<Vec<u8>> {
+    match cmd {
+        Command::SetTopicKey { topic, .. } | Command::RemoveTopic(topic) => Some(topic.0.to_vec()),
+        Command::SetPubKey { id, .. } | Command::RemovePubKey(id) => Some(id.0.to_vec()),
+        Command::ResetTopics
+        | Command::ResetPubKeys
+        | Command::SetIdKey(_)
+        | Command::SetC2Key(_) => None,
+    }
 }
 
 /// Writes commands into the outbox within one transaction.
@@ -88,17 +102,51 @@ impl<'a> Enqueuer<'a> {
         client: &ClientRow,
         cmd: &Command<'_>,
     ) -> C2Result<()> {
-        self.push_bytes(conn, client, cmd.opcode(), Zeroizing::new(cmd.to_vec()))
-            .await
+        self.push_bytes(
+            conn,
+            client,
+            cmd.opcode(),
+            subject_of(cmd),
+            Zeroizing::new(cmd.to_vec()),
+        )
+        .await
+    }
+
+    /// Queue `cmd` for `client`, sealed later with C2's key of version
+    /// `c2_version` (an older one the device still holds: the SetC2Key that
+    /// brings a device up to date).
+    pub async fn push_under_c2_key(
+        &mut self,
+        conn: &mut AnyConnection,
+        client: &ClientRow,
+        cmd: &Command<'_>,
+        c2_version: i64,
+    ) -> C2Result<()> {
+        self.push_bytes(
+            conn,
+            client,
+            cmd.opcode(),
+            subject_of(cmd),
+            Zeroizing::new(cmd.to_vec()),
+        )
+        .await?;
+        if let Some(p) = self.buf.last_mut() {
+            if p.c2_version.is_some() {
+                p.c2_version = Some(c2_version);
+            }
+        }
+        Ok(())
     }
 
     /// Queue command bytes that are not a [`Command`] (the e4-rs extension
-    /// commands of suite negotiation: SetSuite, SetTopicFormat).
+    /// commands of suite negotiation: SetSuite, SetTopicFormat), with what
+    /// they are about.
     pub async fn push_bytes(
         &mut self,
         conn: &mut AnyConnection,
         client: &ClientRow,
         opcode: u8,
+        subject: Option<Vec<u8>>,
         command: Zeroizing<Vec<u8>>,
     ) -> C2Result<()> {
         let (device_key, c2_version) = match client.suite {
@@ -136,6 +184,7 @@ impl<'a> Enqueuer<'a> {
             client_id: client.id,
             suite: client.suite,
             opcode,
+            subject,
             command,
             device_key,
             c2_version,
@@ -166,6 +215,7 @@ impl<'a> Enqueuer<'a> {
                 control_topic: p.client_id.control_topic().as_str().to_string(),
                 suite: p.suite,
                 opcode: p.opcode,
+                subject: p.subject,
                 command_enc: self.master.seal(&command_aad(id), &p.command),
                 device_key,
                 c2_key_version: p.c2_version,
@@ -202,14 +252,15 @@ pub async fn requeue_pending(
 ) -> C2Result<u64> {
     let rows = table::pending_of_client(conn, &client.id).await?;
     let mut n = 0;
-    for (id, opcode, command_enc) in &rows {
-        if *opcode != skip {
-            let cmd = master.open(&command_aad(*id), command_enc)?;
-            q.push_bytes(conn, client, *opcode, cmd).await?;
+    for r in &rows {
+        if r.opcode != skip {
+            let cmd = master.open(&command_aad(r.id), &r.command_enc)?;
+            q.push_bytes(conn, client, r.opcode, r.subject.clone(), cmd)
+                .await?;
             n += 1;
         }
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     table::delete(conn, &ids).await?;
     Ok(n)
 }

@@ -206,6 +206,7 @@ pub async fn serve(
         .max(1);
     pcfg.max_backoff = opts.max_backoff;
     let listener = tokio::spawn(announce::run(pcfg.clone(), svc.clone(), stop_rx.clone()));
+    let rechecks = tokio::spawn(crate::delivery::recheck_loop(svc.clone(), stop_rx.clone()));
     let worker = tokio::spawn(publisher::run(
         pcfg,
         PublisherHandles {
@@ -292,6 +293,7 @@ pub async fn serve(
     let _ = http_task.await;
     let _ = worker.await;
     let _ = listener.await;
+    let _ = rechecks.await;
     db.close().await;
     let _ = std::fs::remove_file(dir.endpoints_file());
     Ok(())

@@ -6,7 +6,7 @@ use crate::bootstrap;
 use crate::crypto_at_rest::{aad, MasterKey};
 use crate::db::clients::{self, ClientRow};
 use crate::db::topics::{self, TopicRow};
-use crate::db::{c2keys, links, now_ms, outbox as otable, Db, WriteTx};
+use crate::db::{c2keys, delivery, links, now_ms, outbox as otable, Db, WriteTx};
 use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -48,6 +48,10 @@ pub struct Health {
     pub publish_window: u64,
     /// Failed broker connection attempts since the last healthy connection.
     pub broker_failures: u64,
+    /// Devices whose last state report shows a missing or old key.
+    pub devices_out_of_date: u64,
+    /// Devices that never sent a state report.
+    pub devices_never_reported: u64,
 }
 
 impl Health {
@@ -251,8 +255,12 @@ impl Service {
 
     /// A client.
     pub async fn get_client(&self, r: &ClientRef) -> C2Result<ClientInfo> {
-        let mut c = self.db.read().await?;
-        Ok(clients::get(&mut c, r).await?.info())
+        let info = {
+            let mut c = self.db.read().await?;
+            clients::get(&mut c, r).await?.info()
+        };
+        let mut v = self.with_states(vec![info]).await?;
+        Ok(v.remove(0))
     }
 
     /// Remove a client (its memberships and links go too; no command).
@@ -354,12 +362,15 @@ impl Service {
 
     /// A page of clients.
     pub async fn list_clients(&self, page: Page) -> C2Result<Vec<ClientInfo>> {
-        let mut c = self.db.read().await?;
-        Ok(clients::list(&mut c, page)
-            .await?
-            .iter()
-            .map(ClientRow::info)
-            .collect())
+        let infos = {
+            let mut c = self.db.read().await?;
+            clients::list(&mut c, page)
+                .await?
+                .iter()
+                .map(ClientRow::info)
+                .collect()
+        };
+        self.with_states(infos).await
     }
 
     // ---- topics --------------------------------------------------------
@@ -384,6 +395,7 @@ impl Service {
             created_at: now,
             key_updated_at: now,
             format,
+            key_version: 1,
         };
         let mut w = self.db.begin_write().await?;
         topics::insert(w.conn(), &row).await?;
@@ -396,7 +408,9 @@ impl Service {
     pub async fn get_topic(&self, topic: &str) -> C2Result<TopicInfo> {
         check_topic(topic)?;
         let mut c = self.db.read().await?;
-        Ok(topics::get(&mut c, topic).await?.info())
+        let mut info = topics::get(&mut c, topic).await?.info();
+        info.members_confirmed = Some(delivery::confirmed_members(&mut c, topic).await?);
+        Ok(info)
     }
 
     /// RemoveTopic to every member, then delete the topic.
@@ -473,18 +487,14 @@ impl Service {
 
     // ---- membership ----------------------------------------------------
 
-    /// Add a client to a topic: SetTopicKey.
+    /// Add a client to a topic: SetTopicKey. For a member already, the key
+    /// (and format) is sent again.
     pub async fn add_client_to_topic(&self, r: &ClientRef, topic: &str) -> C2Result<Queued> {
         check_topic(topic)?;
         let (mut w, mut q) = self.begin_commands().await?;
         let c = clients::get(w.conn(), r).await?;
         let t = topics::lock_get(w.conn(), topic).await?;
-        if topics::is_member(w.conn(), topic, &c.id).await? {
-            return Err(C2Error::exists(format!(
-                "client {:?} is already a member of {topic:?}",
-                c.name
-            )));
-        }
+        let rejoin = topics::is_member(w.conn(), topic, &c.id).await?;
         let format = match t.format {
             Some(f) => f,
             None => {
@@ -503,7 +513,9 @@ impl Service {
                 c.suite, c.name
             )));
         }
-        topics::add_member(w.conn(), topic, &c.id).await?;
+        if !rejoin {
+            topics::add_member(w.conn(), topic, &c.id).await?;
+        }
         let key = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
         q.push(
             w.conn(),
@@ -519,11 +531,15 @@ impl Service {
         }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
-        self.events.emit(
-            EventKind::ClientSubscribed,
-            Some((&c.name, c.id)),
-            Some(topic),
-        );
+        if rejoin {
+            tracing::info!(client = %c.name, topic, "already a member: topic key sent again");
+        } else {
+            self.events.emit(
+                EventKind::ClientSubscribed,
+                Some((&c.name, c.id)),
+                Some(topic),
+            );
+        }
         Ok(queued)
     }
 
@@ -587,13 +603,16 @@ impl Service {
         page: Page,
     ) -> C2Result<Vec<ClientInfo>> {
         check_topic(topic)?;
-        let mut conn = self.db.read().await?;
-        topics::get(&mut conn, topic).await?;
-        Ok(topics::list_members(&mut conn, topic, page)
-            .await?
-            .iter()
-            .map(ClientRow::info)
-            .collect())
+        let infos = {
+            let mut conn = self.db.read().await?;
+            topics::get(&mut conn, topic).await?;
+            topics::list_members(&mut conn, topic, page)
+                .await?
+                .iter()
+                .map(ClientRow::info)
+                .collect()
+        };
+        self.with_states(infos).await
     }
 
     // ---- public keys ---------------------------------------------------
@@ -896,11 +915,18 @@ impl Service {
         let mut conn = self.db.read().await?;
         let (pending, failed) = otable::progress(&mut conn, first, last).await?;
         let total = (last - first + 1) as u64;
+        let (devices, devices_confirmed) = match delivery::queued_at(&mut conn, first, last).await?
+        {
+            Some(since) => delivery::confirmed_in_range(&mut conn, first, last, since).await?,
+            None => (0, 0),
+        };
         Ok(Progress {
             total,
             sent: total.saturating_sub(pending + failed),
             pending,
             failed,
+            devices,
+            devices_confirmed,
         })
     }
 
@@ -920,7 +946,11 @@ impl Service {
         self.metrics
             .outbox_oldest_pending_seconds
             .set(oldest_pending_s.unwrap_or(0) as i64);
+        let (devices_out_of_date, devices_never_reported) =
+            self.fleet_delivery().await.unwrap_or((0, 0));
         Health {
+            devices_out_of_date,
+            devices_never_reported,
             database,
             broker: self.publisher.connected(),
             outbox_pending,

@@ -93,6 +93,8 @@ pub struct Client<C: Clock + Clone = SystemClock> {
     replay: Option<Box<ReplayCache<MESSAGE_REPLAY_SLOTS>>>,
     file: Option<FileStore>,
     clock: C,
+    /// Timestamp of the last state report made (C2 accepts only newer ones).
+    last_report: Option<u64>,
 }
 
 fn build<C: Clock>(
@@ -185,6 +187,7 @@ impl<C: Clock + Clone> Client<C> {
             replay: Some(Box::default()),
             file,
             clock,
+            last_report: None,
         })
     }
 
@@ -537,6 +540,33 @@ impl<C: Clock + Clone> Client<C> {
             .ok_or(e4_proto::negotiation::NegotiationError::NoAnnounce)?;
         let n = Negotiator::from_parts(self.inner.provider(), parts)?;
         Ok((self.announce_topic(), n.confirm(self.clock.now())?))
+    }
+
+    /// A state report (`e4_proto::negotiation::sync`) of what this client
+    /// holds now, to publish on [`Client::announce_topic`]: C2 answers
+    /// with the commands that bring the device up to date (the keys of
+    /// topics it joined or that were rotated while it was away, C2's new
+    /// key) and records that it holds its keys. `E4Mqtt` sends one after
+    /// every connection, after applying commands and periodically.
+    ///
+    /// None when no report can be accepted now: within the second of the
+    /// previous one (C2 accepts only strictly newer reports: try a second
+    /// later), or while an accepted suite upgrade is unfinished (C2 already
+    /// expects the new suite).
+    ///
+    /// `new_session`: the broker had no session for the device on this
+    /// connection (C2 then sends again what it sent before).
+    pub fn sync_report(&mut self, new_session: bool) -> Result<Option<Publish>, Error> {
+        if let NegotiationStatus::Accepted(_) = self.negotiation_status() {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        if self.last_report.is_some_and(|last| last >= now) {
+            return Ok(None);
+        }
+        let bytes = e4_proto::negotiation::sync_report(&self.inner, new_session)?;
+        self.last_report = Some(now);
+        Ok(Some((self.announce_topic(), bytes)))
     }
 
     /// A copy of the live client at a fixed time.

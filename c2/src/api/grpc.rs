@@ -2,6 +2,7 @@
 //! the bearer token first.
 
 use crate::api::outcome;
+use crate::api::rest::tri_state;
 use crate::auth::Verifier;
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
@@ -102,6 +103,16 @@ fn client_info(c: model::ClientInfo) -> pb::ClientInfo {
             .pending_suite
             .map(|s| s.name().to_string())
             .unwrap_or_default(),
+        state: Some(pb::DeviceState {
+            up_to_date: tri_state(c.state.up_to_date()).into(),
+            reported_at: c.state.reported_at.unwrap_or(0),
+            topics_unconfirmed: c.state.topics_unconfirmed,
+            stale_topics: c.state.stale_topics,
+            c2_key_current: match c.state.c2_key_current {
+                None => String::new(),
+                v => tri_state(v).into(),
+            },
+        }),
     }
 }
 
@@ -112,6 +123,8 @@ fn topic_info(t: model::TopicInfo) -> pb::TopicInfo {
         created_at: t.created_at,
         key_updated_at: t.key_updated_at,
         format: t.format.map(|f| f.name().to_string()).unwrap_or_default(),
+        key_version: t.key_version,
+        members_confirmed: t.members_confirmed,
     }
 }
 
@@ -228,6 +241,15 @@ impl C2 for GrpcApi {
     ) -> Result<Response<pb::CommandsQueued>, Status> {
         op!(self, req, "ResetClient", |r| Ok(queued(
             self.svc.reset_client(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn resync_client(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::CommandsQueued>, Status> {
+        op!(self, req, "ResyncClient", |r| Ok(queued(
+            self.svc.resync_client(&cref(Some(r))?).await?
         )))
     }
 
@@ -493,8 +515,10 @@ impl C2 for GrpcApi {
             let first = self.svc.command_progress(r.first_id, r.last_id).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             let svc = self.svc.clone();
+            let wait_devices = Duration::from_millis(r.wait_devices_ms.min(600_000));
             tokio::spawn(async move {
                 let mut last = None;
+                let mut acked_at: Option<tokio::time::Instant> = None;
                 let mut p = Ok(first);
                 loop {
                     let cur = match p {
@@ -510,6 +534,8 @@ impl C2 for GrpcApi {
                             sent: cur.sent,
                             pending: cur.pending,
                             failed: cur.failed,
+                            devices: cur.devices,
+                            devices_confirmed: cur.devices_confirmed,
                         };
                         if tx.send(Ok(msg)).await.is_err() {
                             return;
@@ -517,7 +543,10 @@ impl C2 for GrpcApi {
                         last = Some(cur);
                     }
                     if cur.pending == 0 {
-                        return;
+                        let since = *acked_at.get_or_insert_with(tokio::time::Instant::now);
+                        if cur.devices_confirmed >= cur.devices || since.elapsed() >= wait_devices {
+                            return;
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     p = svc.command_progress(r.first_id, r.last_id).await;
@@ -543,6 +572,8 @@ impl C2 for GrpcApi {
             oldest_pending_seconds: h.oldest_pending_s.unwrap_or(0),
             publish_window: h.publish_window,
             broker_failures: h.broker_failures,
+            devices_out_of_date: h.devices_out_of_date,
+            devices_never_reported: h.devices_never_reported,
         }))
     }
 

@@ -170,6 +170,45 @@ pub struct ClientJson {
     /// Suite of an upgrade awaiting the device's Confirm; null if none.
     #[serde(default)]
     pub pending_suite: Option<String>,
+    /// What the device reported holding.
+    pub delivery: DeliveryJson,
+}
+
+/// What a device reported holding (state reports).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct DeliveryJson {
+    /// "yes" (it holds every current key and nothing it should not), "no",
+    /// or "unknown" (it never reported: an e4go or libe4 device, or one not
+    /// connected yet).
+    pub up_to_date: String,
+    /// When its last report was accepted (unix ms); null: never.
+    pub reported_at: Option<i64>,
+    /// Its topics whose current key it did not confirm.
+    pub topics_unconfirmed: u64,
+    /// Topics it holds without being a member.
+    pub stale_topics: u64,
+    /// Whether it holds C2's current key; null when its suite has none or
+    /// it never reported.
+    pub c2_key_current: Option<bool>,
+}
+
+/// "yes", "no" or "unknown".
+pub fn tri_state(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+fn delivery_json(s: &model::DeviceState) -> DeliveryJson {
+    DeliveryJson {
+        up_to_date: tri_state(s.up_to_date()).into(),
+        reported_at: s.reported_at,
+        topics_unconfirmed: s.topics_unconfirmed,
+        stale_topics: s.stale_topics,
+        c2_key_current: s.c2_key_current,
+    }
 }
 
 fn client_json(c: model::ClientInfo) -> ClientJson {
@@ -186,6 +225,7 @@ fn client_json(c: model::ClientInfo) -> ClientJson {
         negotiates: c.negotiates,
         below_minimum: c.below_minimum,
         pending_suite: c.pending_suite.map(|s| s.name().to_string()),
+        delivery: delivery_json(&c.state),
     }
 }
 
@@ -247,6 +287,12 @@ pub struct TopicJson {
     /// else by the first member's suite).
     #[serde(default)]
     pub format: Option<String>,
+    /// Key version (1, then one more per rotation).
+    pub key_version: i64,
+    /// Members that confirmed holding the current key (one topic only;
+    /// null in listings).
+    #[serde(default)]
+    pub members_confirmed: Option<u64>,
 }
 
 fn topic_json(t: model::TopicInfo) -> TopicJson {
@@ -256,6 +302,8 @@ fn topic_json(t: model::TopicInfo) -> TopicJson {
         created_at: t.created_at,
         key_updated_at: t.key_updated_at,
         format: t.format.map(|f| f.name().to_string()),
+        key_version: t.key_version,
+        members_confirmed: t.members_confirmed,
     }
 }
 
@@ -434,6 +482,11 @@ pub struct ProgressJson {
     pub pending: u64,
     /// Given up.
     pub failed: u64,
+    /// Devices these commands went to.
+    pub devices: u64,
+    /// Of those, devices that reported holding every current key since
+    /// the commands were queued (confirmed by devices).
+    pub devices_confirmed: u64,
 }
 
 /// Health.
@@ -458,6 +511,10 @@ pub struct HealthJson {
     pub publish_window: u64,
     /// Failed broker connection attempts since the last healthy connection.
     pub broker_failures: u64,
+    /// Devices whose last state report shows a missing or old key.
+    pub devices_out_of_date: u64,
+    /// Devices that never sent a state report.
+    pub devices_never_reported: u64,
     /// Server version.
     pub version: String,
 }
@@ -561,6 +618,14 @@ async fn new_client_key(State(s): Svc, P(name): P<String>) -> ApiResult<Json<Que
     responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn reset_client(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
     Ok(queued(s.reset_client(&by_name(name)).await?))
+}
+
+/// Send a device its whole state again (SetTopicKey, and SetTopicFormat
+/// where needed, for each of its topics), whatever it reported.
+#[utoipa::path(post, path = "/v1/clients/{name}/resync", tag = "clients",
+    responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn resync_client(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
+    Ok(queued(s.resync_client(&by_name(name)).await?))
 }
 
 /// A page of a client's topics.
@@ -875,6 +940,8 @@ async fn progress(State(s): Svc, Q(q): Q<RangeQuery>) -> ApiResult<Json<Progress
         sent: p.sent,
         pending: p.pending,
         failed: p.failed,
+        devices: p.devices,
+        devices_confirmed: p.devices_confirmed,
     }))
 }
 
@@ -914,6 +981,8 @@ async fn health(State(s): Svc) -> Json<HealthJson> {
         oldest_pending_seconds: h.oldest_pending_s,
         publish_window: h.publish_window,
         broker_failures: h.broker_failures,
+        devices_out_of_date: h.devices_out_of_date,
+        devices_never_reported: h.devices_never_reported,
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }
@@ -934,7 +1003,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "E4 C2", description = "E4 command-and-control: key management for E4 devices. Errors: 400 invalid_argument, 401 unauthenticated, 404 not_found, 409 already_exists or failed_precondition, 422 not_authentic."),
-    paths(new_client, list_clients, get_client, remove_client, new_client_key, reset_client,
+    paths(new_client, list_clients, get_client, remove_client, new_client_key, reset_client, resync_client,
           topics_of_client, add_to_topic, remove_from_topic, linked, link, unlink, send_pubkey,
           remove_pubkey, reset_pubkeys, new_topic, list_topics, get_topic, remove_topic, rotate,
           clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health,
@@ -994,6 +1063,7 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/clients/{name}", get(get_client).delete(remove_client))
         .route("/v1/clients/{name}/key", post(new_client_key))
         .route("/v1/clients/{name}/reset", post(reset_client))
+        .route("/v1/clients/{name}/resync", post(resync_client))
         .route("/v1/clients/{name}/topics", get(topics_of_client))
         .route(
             "/v1/clients/{name}/topics/{topic}",

@@ -57,7 +57,44 @@ fn client_json(c: &pb::ClientInfo) -> Value {
         "negotiates": c.negotiates,
         "below_minimum": c.below_minimum,
         "pending_suite": null_if_empty(&c.pending_suite),
+        "delivery": c.state.as_ref().map(|s| json!({
+            "up_to_date": s.up_to_date,
+            "reported_at": if s.reported_at == 0 { Value::Null } else { json!(s.reported_at) },
+            "topics_unconfirmed": s.topics_unconfirmed,
+            "stale_topics": s.stale_topics,
+            "c2_key_current": match s.c2_key_current.as_str() { "yes" => json!(true), "no" => json!(false), _ => Value::Null },
+        })),
     })
+}
+
+/// A unix time in ms as ISO 8601 (UTC, seconds).
+fn iso_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The KEYS column: whether the device holds its current keys.
+fn keys_cell(c: &pb::ClientInfo) -> String {
+    match c.state.as_ref() {
+        None => "unknown".into(),
+        Some(s) => match s.up_to_date.as_str() {
+            "yes" => "current".into(),
+            "no" => {
+                let mut parts = Vec::new();
+                if s.topics_unconfirmed > 0 {
+                    parts.push(format!("{} topic(s) behind", s.topics_unconfirmed));
+                }
+                if s.stale_topics > 0 {
+                    parts.push(format!("{} stale topic(s)", s.stale_topics));
+                }
+                if s.c2_key_current == "no" {
+                    parts.push("old C2 key".into());
+                }
+                parts.join(", ")
+            }
+            _ => "unknown (never reported)".into(),
+        },
+    }
 }
 
 fn null_if_empty(s: &str) -> Value {
@@ -96,6 +133,8 @@ fn topic_json(t: &pb::TopicInfo) -> Value {
         "created_at": t.created_at,
         "key_updated_at": t.key_updated_at,
         "format": null_if_empty(&t.format),
+        "key_version": t.key_version,
+        "members_confirmed": t.members_confirmed,
     })
 }
 
@@ -115,6 +154,7 @@ fn print_clients(json: bool, total: u64, list: &[pb::ClientInfo]) {
                     override_cell(c),
                     yes_no(c.negotiates),
                     yes_no(c.below_minimum),
+                    keys_cell(c),
                 ]
             })
             .collect();
@@ -128,7 +168,8 @@ fn print_clients(json: bool, total: u64, list: &[pb::ClientInfo]) {
                     "PENDING",
                     "OVERRIDE",
                     "NEGOTIATES",
-                    "BELOW MINIMUM"
+                    "BELOW MINIMUM",
+                    "KEYS"
                 ],
                 &rows
             )
@@ -174,7 +215,25 @@ fn print_client(json: bool, c: &pb::ClientInfo) {
             vec!["allowed (override)".into(), override_cell(c)],
             vec!["negotiates".into(), yes_no(c.negotiates)],
             vec!["below minimum".into(), yes_no(c.below_minimum)],
+            vec!["keys".into(), keys_cell(c)],
         ];
+        if let Some(s) = c.state.as_ref().filter(|s| s.reported_at != 0) {
+            rows.push(vec!["last report".into(), iso_ms(s.reported_at)]);
+            rows.push(vec![
+                "topics without current key".into(),
+                s.topics_unconfirmed.to_string(),
+            ]);
+            rows.push(vec![
+                "topics held, not a member".into(),
+                s.stale_topics.to_string(),
+            ]);
+            if !s.c2_key_current.is_empty() {
+                rows.push(vec![
+                    "holds current C2 key".into(),
+                    s.c2_key_current.clone(),
+                ]);
+            }
+        }
         if !c.sig_public_key.is_empty() {
             rows.push(vec!["public key".into(), hex::encode(&c.sig_public_key)]);
         }
@@ -210,10 +269,11 @@ async fn queued(
     if !follow {
         return Ok(());
     }
+    let wait_devices = wait.map_or(0.0, |w| w.wait_devices);
     let bar = indicatif::ProgressBar::new(q.count);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40.cyan/blue} {pos}/{len} delivered ({per_sec}, eta {eta}) {msg}",
+            "{bar:40.cyan/blue} {pos}/{len} acknowledged by the broker ({per_sec}, eta {eta}) {msg}",
         )
         .expect("static template"),
     );
@@ -221,20 +281,40 @@ async fn queued(
         .watch_commands(pb::CommandRange {
             first_id: q.first_id,
             last_id: q.last_id,
+            wait_devices_ms: (wait_devices.max(0.0) * 1000.0) as u64,
         })
         .await
         .map_err(status)?
         .into_inner();
-    let mut last = None;
+    let mut last: Option<pb::CommandProgress> = None;
     while let Some(p) = s.next().await {
         let p = p.map_err(status)?;
         bar.set_position(p.sent);
+        let mut msg = format!(
+            "· {}/{} device(s) confirmed",
+            p.devices_confirmed, p.devices
+        );
         if p.failed > 0 {
-            bar.set_message(format!("{} failed", p.failed));
+            msg.push_str(&format!(" · {} failed", p.failed));
         }
+        bar.set_message(msg);
         last = Some(p);
     }
     bar.finish();
+    if let Some(p) = &last {
+        println!(
+            "acknowledged by the broker: {}/{}; confirmed by devices: {}/{}{}",
+            p.sent,
+            p.total,
+            p.devices_confirmed,
+            p.devices,
+            if p.devices_confirmed < p.devices {
+                " (the others have not reported yet, or never report: e4go/libe4 devices; see `e4c2 client show`)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(p) = last {
         if p.failed > 0 {
             bail!(
@@ -331,6 +411,15 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
                 .map_err(status)?
                 .into_inner();
             queued(&mut api, conn.json, q, None).await?;
+        }
+        ClientCmd::Resync { conn, client, wait } => {
+            let mut api = connect(&conn).await?;
+            let q = api
+                .resync_client(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         ClientCmd::Topics { conn, client, page } => {
             let mut api = connect(&conn).await?;
@@ -827,7 +916,8 @@ pub async fn health(conn: ConnArgs) -> Result<()> {
             json!({"status": h.status, "problems": h.problems, "database": h.database, "broker": h.broker,
                    "delivery": h.delivery, "outbox_pending": h.outbox_pending,
                    "oldest_pending_seconds": h.oldest_pending_seconds, "publish_window": h.publish_window,
-                   "broker_failures": h.broker_failures, "version": h.version})
+                   "broker_failures": h.broker_failures, "devices_out_of_date": h.devices_out_of_date,
+                   "devices_never_reported": h.devices_never_reported, "version": h.version})
         );
     } else {
         let mut rows = vec![
@@ -841,6 +931,14 @@ pub async fn health(conn: ConnArgs) -> Result<()> {
                 format!("{} s", h.oldest_pending_seconds),
             ],
             vec!["publish window".into(), h.publish_window.to_string()],
+            vec![
+                "devices out of date".into(),
+                h.devices_out_of_date.to_string(),
+            ],
+            vec![
+                "devices never reported".into(),
+                h.devices_never_reported.to_string(),
+            ],
             vec!["version".into(), h.version.clone()],
         ];
         for p in &h.problems {

@@ -240,6 +240,11 @@ pub struct WaitArgs {
     /// Return once the commands are queued, without waiting for delivery.
     #[arg(long)]
     pub no_wait: bool,
+    /// Once the broker acknowledged every command, wait this many seconds
+    /// at most for the devices to confirm (state reports; e4go and libe4
+    /// devices never confirm). 0: do not wait.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub wait_devices: f64,
 }
 
 /// A client on the command line.
@@ -313,6 +318,17 @@ pub enum ClientCmd {
         conn: ConnArgs,
         #[command(flatten)]
         client: ClientArg,
+    },
+    /// Send a device its whole state again: the key (and format) of each
+    /// of its topics, whatever it reported. Devices that report their state
+    /// (e4-rs) are brought up to date without this.
+    Resync {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        client: ClientArg,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// A client's topics.
     Topics {

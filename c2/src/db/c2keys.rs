@@ -41,6 +41,25 @@ pub async fn require_current(conn: &mut AnyConnection, suite: SuiteId) -> C2Resu
         .ok_or_else(|| crate::error::C2Error::internal(format!("no C2 key for {suite}")))
 }
 
+/// Every version of a suite's key, newest first.
+pub async fn of_suite(conn: &mut AnyConnection, suite: SuiteId) -> C2Result<Vec<C2KeyRow>> {
+    let rows = sqlx::query(
+        "SELECT version, public_key, secret_enc FROM c2_keys WHERE suite = $1 ORDER BY version DESC",
+    )
+    .bind(suite.name())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(C2KeyRow {
+                version: r.try_get(0)?,
+                public_key: r.try_get(1)?,
+                secret_enc: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
 /// A given version.
 pub async fn get(
     conn: &mut AnyConnection,

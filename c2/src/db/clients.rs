@@ -1,7 +1,7 @@
 //! The `clients` table.
 
 use crate::error::{C2Error, C2Result};
-use crate::model::{ClientInfo, ClientRef, Page};
+use crate::model::{ClientInfo, ClientRef, DeviceState, Page};
 use e4_proto::SuiteSet;
 use e4_proto::{Id, SuiteId};
 use sqlx::any::AnyRow;
@@ -38,6 +38,8 @@ pub struct ClientRow {
     pub below_minimum: bool,
     /// Suite of the SetSuite awaiting its Confirm.
     pub pending_suite: Option<SuiteId>,
+    /// Timestamp of the last state report accepted.
+    pub last_sync_ts: Option<i64>,
 }
 
 impl ClientRow {
@@ -58,6 +60,7 @@ impl ClientRow {
             last_confirm_ts: None,
             below_minimum: false,
             pending_suite: None,
+            last_sync_ts: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl ClientRow {
             negotiates: self.last_announce_ts.is_some(),
             below_minimum: self.below_minimum,
             pending_suite: self.pending_suite,
+            state: DeviceState::default(),
         }
     }
 }
@@ -80,7 +84,7 @@ impl ClientRow {
 pub(crate) const COLS: &str = "c.id, c.name, c.suite, c.key_enc, c.sig_pk, c.kem_pk, \
      c.created_at, c.key_updated_at, c.allowed_suites, c.last_announce_ts, c.last_transcript, \
      c.below_minimum, (SELECT n.suite FROM negotiations n WHERE n.client_id = c.id), \
-     c.last_confirm_ts";
+     c.last_confirm_ts, c.last_sync_ts";
 
 /// Parse a stored suite name.
 pub(crate) fn stored_suite(name: &str) -> C2Result<SuiteId> {
@@ -121,6 +125,7 @@ pub(crate) fn from_row(r: &AnyRow) -> C2Result<ClientRow> {
         below_minimum: r.try_get::<i64, _>(11)? != 0,
         pending_suite: pending.as_deref().map(stored_suite).transpose()?,
         last_confirm_ts: r.try_get(13)?,
+        last_sync_ts: r.try_get(14)?,
     })
 }
 

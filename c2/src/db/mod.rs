@@ -3,6 +3,7 @@
 
 pub mod c2keys;
 pub mod clients;
+pub mod delivery;
 pub mod links;
 pub mod meta;
 pub mod negotiations;

@@ -25,6 +25,8 @@ pub struct NewRow {
     pub suite: SuiteId,
     /// Command opcode (for logs and metrics).
     pub opcode: u8,
+    /// What the command is about (see `outbox::subject_of`).
+    pub subject: Option<Vec<u8>>,
     /// Encrypted command bytes.
     pub command_enc: Vec<u8>,
     /// Device key snapshot (encrypted for symmetric).
@@ -79,7 +81,7 @@ pub async fn allocate(conn: &mut AnyConnection, n: usize) -> C2Result<i64> {
     Ok(last - n as i64 + 1)
 }
 
-const INSERT_COLS: usize = 12;
+const INSERT_COLS: usize = 13;
 
 /// Insert rows (one statement per call; callers batch by a few hundred).
 pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
@@ -88,7 +90,7 @@ pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
     }
     let mut sql = String::from(
         "INSERT INTO outbox (id, client_id, control_topic, suite, opcode, command_enc, \
-         device_key, c2_key_version, status, attempts, created_at, error) VALUES ",
+         device_key, c2_key_version, status, attempts, created_at, error, subject) VALUES ",
     );
     for i in 0..rows.len() {
         if i > 0 {
@@ -110,7 +112,8 @@ pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
             .bind(PENDING)
             .bind(0i64)
             .bind(r.created_at)
-            .bind(None::<String>);
+            .bind(None::<String>)
+            .bind(r.subject.clone());
     }
     q.execute(conn).await?;
     Ok(())
@@ -270,13 +273,23 @@ pub async fn set_encrypted(
     Ok(())
 }
 
-/// The pending rows of a device: (id, opcode, encrypted command), by id.
-pub async fn pending_of_client(
-    conn: &mut AnyConnection,
-    client: &Id,
-) -> C2Result<Vec<(i64, u8, Vec<u8>)>> {
+/// A pending command of a device.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// Outbox id.
+    pub id: i64,
+    /// Opcode.
+    pub opcode: u8,
+    /// What it is about.
+    pub subject: Option<Vec<u8>>,
+    /// Encrypted command.
+    pub command_enc: Vec<u8>,
+}
+
+/// The pending rows of a device, by id.
+pub async fn pending_of_client(conn: &mut AnyConnection, client: &Id) -> C2Result<Vec<PendingRow>> {
     let rows = sqlx::query(
-        "SELECT id, opcode, command_enc FROM outbox WHERE client_id = $1 AND status = $2 ORDER BY id",
+        "SELECT id, opcode, subject, command_enc FROM outbox WHERE client_id = $1 AND status = $2 ORDER BY id",
     )
     .bind(client.0.to_vec())
     .bind(PENDING)
@@ -285,7 +298,51 @@ pub async fn pending_of_client(
     rows.iter()
         .map(|r| {
             let op: i64 = r.try_get(1)?;
-            Ok((r.try_get(0)?, op as u8, r.try_get(2)?))
+            Ok(PendingRow {
+                id: r.try_get(0)?,
+                opcode: op as u8,
+                subject: r.try_get(2)?,
+                command_enc: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// A command on its way to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OnTheWay {
+    /// Opcode.
+    pub opcode: u8,
+    /// What it is about.
+    pub subject: Option<Vec<u8>>,
+    /// Still in the outbox (else: acknowledged by the broker lately).
+    pub pending: bool,
+}
+
+/// A device's commands that are pending, or were acknowledged by the
+/// broker after `since` (unix ms).
+pub async fn on_the_way(
+    conn: &mut AnyConnection,
+    client: &Id,
+    since: i64,
+) -> C2Result<Vec<OnTheWay>> {
+    let rows = sqlx::query(
+        "SELECT opcode, subject, status FROM outbox WHERE client_id = $1 \
+         AND (status = 0 OR (status = 1 AND sent_at > $2))",
+    )
+    .bind(client.0.to_vec())
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let op: i64 = r.try_get(0)?;
+            let status: i64 = r.try_get(2)?;
+            Ok(OnTheWay {
+                opcode: op as u8,
+                subject: r.try_get(1)?,
+                pending: status == PENDING,
+            })
         })
         .collect()
 }

@@ -22,6 +22,8 @@ pub struct TopicRow {
     pub key_updated_at: i64,
     /// Message format.
     pub format: Option<SuiteId>,
+    /// Key version.
+    pub key_version: i64,
 }
 
 impl TopicRow {
@@ -33,11 +35,14 @@ impl TopicRow {
             created_at: self.created_at,
             key_updated_at: self.key_updated_at,
             format: self.format,
+            key_version: self.key_version,
+            members_confirmed: None,
         }
     }
 }
 
-const TCOLS: &str = "t.name, t.hash, t.key_enc, t.created_at, t.key_updated_at, t.format";
+const TCOLS: &str =
+    "t.name, t.hash, t.key_enc, t.created_at, t.key_updated_at, t.format, t.key_version";
 
 fn from_row(r: &AnyRow) -> C2Result<TopicRow> {
     let hash: Vec<u8> = r.try_get(1)?;
@@ -53,6 +58,7 @@ fn from_row(r: &AnyRow) -> C2Result<TopicRow> {
             .as_deref()
             .map(clients::stored_suite)
             .transpose()?,
+        key_version: r.try_get(6)?,
     })
 }
 
@@ -110,12 +116,15 @@ pub async fn update_key(
     key_enc: Vec<u8>,
     now: i64,
 ) -> C2Result<()> {
-    sqlx::query("UPDATE topics SET key_enc = $1, key_updated_at = $2 WHERE name = $3")
-        .bind(key_enc)
-        .bind(now)
-        .bind(name.to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE topics SET key_enc = $1, key_updated_at = $2, key_version = key_version + 1 \
+         WHERE name = $3",
+    )
+    .bind(key_enc)
+    .bind(now)
+    .bind(name.to_string())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 //! arrival order. A refused message is logged and counted, never fatal;
 //! the connection is re-established with a growing backoff
 //! ([`Reconnect`]). The session is persistent (client id
-//! `<publisher id>-announce`, clean session off after the first
-//! connection), so a broker that keeps sessions queues what devices send
-//! while C2 is away.
+//! `<publisher id>-announce`, clean session off), so a broker that keeps
+//! sessions queues what devices send while C2 is away, even across a C2
+//! restart.
 
 use crate::error::{C2Error, C2Result};
 use crate::mqtt::publisher::{options, PublisherConfig};
@@ -29,7 +29,12 @@ pub async fn run(cfg: PublisherConfig, svc: Arc<Service>, mut shutdown: watch::R
         cfg.min_backoff,
         cfg.max_backoff,
     );
-    let (client, mut el) = AsyncClient::new(options(&cfg), 64);
+    let mut opts = options(&cfg);
+    // Persistent from the first connection, across C2 restarts: what
+    // devices send while C2 is away (state reports after the commands it
+    // published before a crash) waits at the broker.
+    opts.set_clean_session(false);
+    let (client, mut el) = AsyncClient::new(opts, 64);
     loop {
         if *shutdown.borrow() {
             return;
@@ -63,7 +68,6 @@ async fn session(
                         return Err(C2Error::Unavailable(format!("broker refused the connection: {:?}", ack.code)));
                     }
                     link.up();
-                    el.mqtt_options.set_clean_session(false);
                     // (Again) on every connection: harmless when the
                     // session kept it.
                     client

@@ -11,7 +11,9 @@
 //! * **Order.** At most one command per device is in flight, so a device
 //!   receives its commands in the order C2 queued them even when a
 //!   connection is resumed and the broker's retransmissions come back in
-//!   packet-id order.
+//!   packet-id order. A command unacknowledged for [`DEVICE_HOLD`] stops
+//!   holding back its device's next ones (something between C2 and the
+//!   broker is holding it: the device is not stalled behind it).
 //! * **No duplicates without a fault.** The session is persistent within
 //!   the process (clean on the first connection, resumed afterwards): after
 //!   a lost connection the unacknowledged publishes and PUBRELs are
@@ -51,6 +53,13 @@ use tokio::time::{sleep, Instant};
 pub const DEFAULT_WINDOW: u16 = 20;
 /// Window for the embedded broker (its per-connection limit is 500).
 pub const EMBEDDED_WINDOW: u16 = 100;
+/// How long an unacknowledged command holds back the next commands of its
+/// device.
+pub const DEVICE_HOLD: Duration = Duration::from_secs(5);
+
+/// What an in-flight publish carries: its outbox row, its device and when
+/// it was handed to the MQTT client.
+type Carried = (i64, Id, Instant);
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -175,7 +184,7 @@ impl Queue {
 
 /// Run until `shutdown` turns true.
 pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch::Receiver<bool>) {
-    let mut flight: InFlight<(i64, Id)> = InFlight::new(cfg.window);
+    let mut flight: InFlight<Carried> = InFlight::new(cfg.window);
     let mut opts = options(&cfg);
     opts.set_inflight(flight.max_packet_id());
     let (client, mut el) = AsyncClient::new(opts, 8);
@@ -305,7 +314,7 @@ async fn session(
     h: &PublisherHandles,
     c2_keys: &mut C2SecretCache,
     el: &mut EventLoop,
-    flight: &mut InFlight<(i64, Id)>,
+    flight: &mut InFlight<Carried>,
     q: &mut Queue,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
@@ -342,10 +351,13 @@ async fn session(
         }
         let idle_wait = q.idle && q.rows.is_empty();
         let ack_wait = !q.acked.is_empty();
+        // Rows held back behind their device's command in flight: look
+        // again soon (the hold expires).
+        let held_wait = !q.rows.is_empty() && !flight.is_full();
         tokio::select! {
             ev = el.poll() => match ev {
                 Ok(Event::Incoming(Packet::PubComp(c))) => {
-                    if let Some((id, _)) = flight.complete(c.pkid) {
+                    if let Some((id, _, _)) = flight.complete(c.pkid) {
                         q.acked.push(id);
                         h.status.acknowledged();
                     }
@@ -356,6 +368,7 @@ async fn session(
             _ = h.notify.notified(), if idle_wait => { q.idle = false; }
             _ = sleep(cfg.idle_poll), if idle_wait => { q.idle = false; }
             _ = sleep(Duration::from_millis(50)), if ack_wait => {}
+            _ = sleep(Duration::from_millis(200)), if held_wait => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -368,7 +381,7 @@ async fn fill(
     h: &PublisherHandles,
     c2_keys: &mut C2SecretCache,
     el: &mut EventLoop,
-    flight: &mut InFlight<(i64, Id)>,
+    flight: &mut InFlight<Carried>,
     q: &mut Queue,
 ) -> C2Result<()> {
     if !q.idle && q.rows.len() < cfg.batch / 2 {
@@ -389,14 +402,18 @@ async fn fill(
     if flight.is_full() || q.rows.is_empty() {
         return Ok(());
     }
-    let mut busy: HashSet<Id> = flight.ids().map(|(_, c)| c).collect();
+    let mut busy: HashSet<Id> = flight
+        .ids()
+        .filter(|(_, _, at)| at.elapsed() < DEVICE_HOLD)
+        .map(|(_, c, _)| c)
+        .collect();
     while !flight.is_full() {
         let Some(row) = q.take_ready(&busy) else {
             break;
         };
         if let Some(bytes) = seal_row(h, c2_keys, &row).await? {
             let pkid = flight
-                .insert((row.id, row.client_id))
+                .insert((row.id, row.client_id, Instant::now()))
                 .ok_or_else(|| C2Error::internal("publish window full"))?;
             let mut p = Publish::new(row.control_topic.clone(), QoS::ExactlyOnce, bytes);
             p.pkid = pkid;
@@ -463,8 +480,8 @@ async fn record_acks(h: &PublisherHandles, q: &mut Queue) {
 }
 
 /// Count one more attempt for what was in flight when the connection failed.
-async fn bump_attempts(h: &PublisherHandles, flight: &InFlight<(i64, Id)>) {
-    let ids: Vec<i64> = flight.ids().map(|(id, _)| id).collect();
+async fn bump_attempts(h: &PublisherHandles, flight: &InFlight<Carried>) {
+    let ids: Vec<i64> = flight.ids().map(|(id, _, _)| id).collect();
     if !ids.is_empty() {
         if let Ok(mut conn) = h.db.read().await {
             let _ = table::bump_attempts(&mut conn, &ids).await;

@@ -11,12 +11,19 @@
 //! * `negotiation`: suite upgrades of e4-client devices through an
 //!   attacking MQTT proxy; policy overrides; an interrupted upgrade.
 //! * `postgres`: the API scenario and a passphrase change on PostgreSQL.
+//! * `delivery`: e4-client devices that joined before their first
+//!   connection, were offline during rotations and C2 key changes, or lost
+//!   their broker session end with the current keys (state reports).
+//! * `crash`: `e4c2 serve` SIGKILLed at random moments of rotations, on
+//!   both brokers and both databases; seeded (`E4_CRASH_SEED`).
 
 mod common;
 
 mod api;
 mod api_negotiation;
 mod cli;
+mod crash;
+mod delivery;
 mod negotiation;
 mod postgres;
 mod refusals;

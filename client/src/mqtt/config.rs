@@ -124,6 +124,20 @@ pub struct MqttConfig {
     pub negotiation_retry: Duration,
     /// Longest delay between negotiation retries.
     pub max_negotiation_retry: Duration,
+    /// Start a new MQTT session on every connection (default false: the
+    /// session is persistent, under a client id derived from the device id,
+    /// so the broker keeps the control-topic subscription and queues C2's
+    /// commands while the device is away, if it keeps sessions).
+    pub clean_session: bool,
+    /// Send state reports to C2 (default true): after every connection,
+    /// after applying commands, and every [`MqttConfig::report_interval`].
+    /// C2 answers with the commands the device missed.
+    pub state_reports: bool,
+    /// How long to wait after connecting, or after the last command, before
+    /// reporting (commands the broker queued arrive first).
+    pub report_delay: Duration,
+    /// Report at least this often (zero: only on connection and commands).
+    pub report_interval: Duration,
 }
 
 /// The broker password is never printed.
@@ -144,6 +158,10 @@ impl std::fmt::Debug for MqttConfig {
             .field("event_capacity", &self.event_capacity)
             .field("negotiation_retry", &self.negotiation_retry)
             .field("max_negotiation_retry", &self.max_negotiation_retry)
+            .field("clean_session", &self.clean_session)
+            .field("state_reports", &self.state_reports)
+            .field("report_delay", &self.report_delay)
+            .field("report_interval", &self.report_interval)
             .finish()
     }
 }
@@ -166,6 +184,10 @@ impl MqttConfig {
             event_capacity: 1024,
             negotiation_retry: Duration::from_secs(30),
             max_negotiation_retry: Duration::from_secs(3600),
+            clean_session: false,
+            state_reports: true,
+            report_delay: Duration::from_secs(1),
+            report_interval: Duration::from_secs(3600),
         }
     }
 

@@ -115,6 +115,12 @@ pub enum Event {
     },
     /// Suite negotiation progressed.
     Negotiation(NegotiationEvent),
+    /// A state report (the keys of this many topics) was sent to C2, which
+    /// answers with whatever commands the device missed.
+    StateReported {
+        /// Topics reported.
+        topics: usize,
+    },
 }
 
 /// Steps of suite negotiation ([`Event::Negotiation`]).
@@ -178,6 +184,16 @@ struct Shared<C: Clock + Clone> {
     /// Work for the negotiation task, and its wake-up.
     negotiation: Mutex<NegotiationSignals>,
     negotiation_wake: tokio::sync::Notify,
+    /// State reports: the delay after a connection or a command, and the
+    /// period (None: reports are off).
+    reports: Option<Reports>,
+}
+
+/// When state reports are sent (see [`MqttConfig::state_reports`]).
+#[derive(Debug, Clone, Copy)]
+struct Reports {
+    delay: Duration,
+    interval: Duration,
 }
 
 /// What the connection task tells the negotiation task.
@@ -193,12 +209,27 @@ struct NegotiationSignals {
     outbox: Vec<Publish>,
     /// The kick comes from a finished upgrade.
     upgraded: bool,
+    /// When to send the next state report (None: none scheduled).
+    report_at: Option<tokio::time::Instant>,
+    /// The broker had no session for the device on this connection, and
+    /// no report said so yet.
+    new_session: bool,
 }
 
 impl<C: Clock + Clone> Shared<C> {
     fn signal_negotiation(&self, f: impl FnOnce(&mut NegotiationSignals)) {
         f(&mut lock(&self.negotiation));
         self.negotiation_wake.notify_one();
+    }
+
+    /// Report the state after the report delay (a new session, or commands
+    /// applied: every further command pushes it back).
+    fn schedule_report(&self) {
+        if let Some(r) = self.reports {
+            self.signal_negotiation(|s| {
+                s.report_at = Some(tokio::time::Instant::now() + r.delay);
+            });
+        }
     }
 }
 
@@ -248,7 +279,7 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             .unwrap_or_else(|| format!("e4-{}", client.id()));
         let mut opts = MqttOptions::new(client_id, config.host.clone(), config.port);
         opts.set_keep_alive(config.keep_alive)
-            .set_clean_session(true)
+            .set_clean_session(config.clean_session)
             .set_max_packet_size(config.max_packet_size, config.max_packet_size)
             .set_request_channel_capacity(config.event_capacity.max(16));
         if let Some((user, password)) = &config.credentials {
@@ -271,6 +302,10 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             stopping: AtomicBool::new(false),
             negotiation: Mutex::new(NegotiationSignals::default()),
             negotiation_wake: tokio::sync::Notify::new(),
+            reports: config.state_reports.then_some(Reports {
+                delay: config.report_delay,
+                interval: config.report_interval,
+            }),
         });
         let negotiation_task = tokio::spawn(task::negotiate(
             shared.clone(),
@@ -303,6 +338,13 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
         self.shared.signal_negotiation(|s| {
             s.kick = true;
             s.reset = true;
+        });
+    }
+
+    /// Send a state report now (see [`Client::sync_report`]).
+    pub fn report_now(&self) {
+        self.shared.signal_negotiation(|s| {
+            s.report_at = Some(tokio::time::Instant::now());
         });
     }
 

@@ -33,11 +33,14 @@ pub(super) async fn run<C: Clock + Clone + Send + 'static>(
         let stopping = shared.stopping.load(Ordering::SeqCst);
         let mut lost = false;
         let events = match polled {
-            Ok(Raw::Incoming(Packet::ConnAck(_))) => {
+            Ok(Raw::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
                 outage_reported = false;
                 delay = min_delay;
-                resume(&mut el, &shared, &mut unacked);
+                resume(&mut el, &shared, &mut unacked, ack.session_present);
+                if !ack.session_present {
+                    shared.signal_negotiation(|s| s.new_session = true);
+                }
                 vec![Event::Connected]
             }
             Ok(Raw::Incoming(Packet::Publish(p))) => on_publish(&shared, p),
@@ -51,11 +54,13 @@ pub(super) async fn run<C: Clock + Clone + Send + 'static>(
                         )
                 });
                 if control {
-                    // A new session with the control topic: negotiate.
+                    // A new session with the control topic: negotiate, and
+                    // report the state once what the broker queued arrived.
                     shared.signal_negotiation(|s| {
                         s.ready = true;
                         s.kick = true;
                     });
+                    shared.schedule_report();
                 }
                 filters.map_or_else(Vec::new, |f| suback_events(f, &ack.return_codes))
             }
@@ -129,12 +134,15 @@ fn split_suback(filters: Vec<String>, codes: &[SubscribeReasonCode]) -> (Vec<Str
 }
 
 /// After a lost connection rumqttc holds, in `pending`, the publishes the
-/// broker had not acknowledged and the requests not yet sent; it drops them
-/// when the next session is new (always: clean sessions). Keep the
-/// publishes to send them again.
+/// broker had not acknowledged (and their PUBRELs) and the requests not yet
+/// sent. If the broker resumes the session, rumqttc sends them again with
+/// their packet ids (no duplicates); if the session is new, rumqttc drops
+/// them. Keep a copy of the publishes for that case.
 fn keep_unacked(el: &mut EventLoop, unacked: &mut Vec<Publish>) {
-    for request in el.pending.drain(..) {
-        if let Request::Publish(mut p) = request {
+    unacked.clear();
+    for request in &el.pending {
+        if let Request::Publish(p) = request {
+            let mut p = p.clone();
             p.pkid = 0;
             p.dup = false;
             unacked.push(p);
@@ -142,9 +150,15 @@ fn keep_unacked(el: &mut EventLoop, unacked: &mut Vec<Publish>) {
     }
 }
 
-/// On a new session: subscribe again (control topic with QoS 2), then
-/// re-send what was not acknowledged, ahead of new requests.
-fn resume<C: Clock + Clone>(el: &mut EventLoop, shared: &Shared<C>, unacked: &mut Vec<Publish>) {
+/// On a connection: subscribe again (control topic with QoS 2; harmless
+/// when the session kept the subscriptions) ahead of anything else; on a
+/// new session, re-send what was not acknowledged.
+fn resume<C: Clock + Clone>(
+    el: &mut EventLoop,
+    shared: &Shared<C>,
+    unacked: &mut Vec<Publish>,
+    session_present: bool,
+) {
     let mut names = vec![shared.control_topic.clone()];
     let mut filters = vec![SubscribeFilter::new(
         shared.control_topic.clone(),
@@ -161,8 +175,13 @@ fn resume<C: Clock + Clone>(el: &mut EventLoop, shared: &Shared<C>, unacked: &mu
         subs.queued.push_back(names);
     }
     el.pending
-        .push_back(Request::Subscribe(Subscribe::new_many(filters)));
-    el.pending.extend(unacked.drain(..).map(Request::Publish));
+        .push_front(Request::Subscribe(Subscribe::new_many(filters)));
+    if session_present {
+        // rumqttc retransmits them itself.
+        unacked.clear();
+    } else {
+        el.pending.extend(unacked.drain(..).map(Request::Publish));
+    }
 }
 
 fn on_publish<C: Clock + Clone>(shared: &Shared<C>, p: Publish) -> Vec<Event> {
@@ -202,6 +221,7 @@ fn command_events<C: Clock + Clone>(
     info: CommandInfo,
     confirm: Option<negotiation::Publish>,
 ) -> Vec<Event> {
+    shared.schedule_report();
     match info.negotiation {
         None => vec![Event::Command(info)],
         Some(Negotiated::Accepted { suite }) => {
@@ -237,7 +257,8 @@ fn command_events<C: Clock + Clone>(
 }
 
 /// The negotiation task: publishes Announces and Confirms (see the module
-/// documentation), retrying with a doubling delay.
+/// documentation), retrying with a doubling delay, and the state reports
+/// when they are due.
 pub(super) async fn negotiate<C: Clock + Clone + Send + 'static>(
     shared: Arc<Shared<C>>,
     mqtt: AsyncClient,
@@ -248,7 +269,11 @@ pub(super) async fn negotiate<C: Clock + Clone + Send + 'static>(
     let mut delay = min_delay;
     let mut deadline: Option<Instant> = None;
     loop {
-        match deadline {
+        let report_at = {
+            let s = lock(&shared.negotiation);
+            s.report_at.filter(|_| s.ready)
+        };
+        match [deadline, report_at].into_iter().flatten().min() {
             Some(d) => {
                 tokio::select! {
                     _ = shared.negotiation_wake.notified() => {}
@@ -340,12 +365,61 @@ pub(super) async fn negotiate<C: Clock + Clone + Send + 'static>(
                 }
             }
         }
+        if ready {
+            match report(&shared, &mqtt).await {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => {}
+                Err(()) => return,
+            }
+        }
         for e in events {
             if tx.send(e).await.is_err() {
                 return;
             }
         }
     }
+}
+
+/// Send the state report if one is due. Err when the connection is gone
+/// for good.
+async fn report<C: Clock + Clone>(
+    shared: &Shared<C>,
+    mqtt: &AsyncClient,
+) -> Result<Option<Event>, ()> {
+    let Some(reports) = shared.reports else {
+        return Ok(None);
+    };
+    let now = Instant::now();
+    let Some(due) = lock(&shared.negotiation).report_at.filter(|t| *t <= now) else {
+        return Ok(None);
+    };
+    let new_session = lock(&shared.negotiation).new_session;
+    let made = lock(&shared.client).sync_report(new_session);
+    let (next, event) = match made {
+        Ok(Some((topic, bytes))) => {
+            let topics = lock(&shared.client).topics().len();
+            mqtt.publish(topic, QoS::AtLeastOnce, false, bytes)
+                .await
+                .map_err(|_| ())?;
+            let next = (!reports.interval.is_zero()).then(|| now + reports.interval);
+            (next, Some(Event::StateReported { topics }))
+        }
+        // Within the second of the previous report, or mid-upgrade.
+        Ok(None) => (Some(now + Duration::from_secs(1)), None),
+        Err(error) => (
+            Some(now + reports.delay.max(Duration::from_secs(5))),
+            Some(Event::Negotiation(NegotiationEvent::Failed { error })),
+        ),
+    };
+    let mut s = lock(&shared.negotiation);
+    if matches!(event, Some(Event::StateReported { .. })) && new_session {
+        s.new_session = false;
+    }
+    // Unless a command rescheduled it meanwhile.
+    if s.report_at == Some(due) {
+        s.report_at = next;
+    }
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -382,11 +456,15 @@ mod tests {
             .push_back(Request::Subscribe(Subscribe::new("x", QoS::AtMostOnce)));
         let mut kept = Vec::new();
         keep_unacked(&mut el, &mut kept);
-        assert!(el.pending.is_empty());
+        // rumqttc keeps its own, to retransmit them if the session resumes.
+        assert_eq!(el.pending.len(), 2);
         assert_eq!(kept.len(), 1);
         assert_eq!(
             (kept[0].pkid, kept[0].dup, kept[0].topic.as_str()),
             (0, false, "a")
         );
+        // A second failure before any connection keeps one copy, not two.
+        keep_unacked(&mut el, &mut kept);
+        assert_eq!(kept.len(), 1);
     }
 }

@@ -70,6 +70,7 @@ pub(super) fn signer_of(identity: &Identity) -> Signer<'_> {
 pub(super) enum Kind {
     Announce,
     Confirm,
+    Sync,
 }
 
 impl Kind {
@@ -77,12 +78,14 @@ impl Kind {
         match self {
             Kind::Announce => ANNOUNCE_KEY_LABEL,
             Kind::Confirm => CONFIRM_KEY_LABEL,
+            Kind::Sync => SYNC_KEY_LABEL,
         }
     }
     fn sig_label(self) -> &'static [u8] {
         match self {
             Kind::Announce => ANNOUNCE_SIG_LABEL,
             Kind::Confirm => CONFIRM_SIG_LABEL,
+            Kind::Sync => SYNC_SIG_LABEL,
         }
     }
 }

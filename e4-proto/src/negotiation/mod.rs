@@ -43,7 +43,7 @@ use crate::c2::DeviceKey;
 use crate::client::{Client, Identity, KemIdentity};
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
 use crate::error::Error;
-use crate::ids::{Id, ID_LEN};
+use crate::ids::{Id, TopicHash, ID_LEN};
 use crate::keys::{is_all_zero, Ed25519Secret, SecretBytes, SymKey, SYM_KEY_LEN, X25519_LEN};
 use crate::store::Store;
 use crate::suite::{SuiteId, SuiteSet};
@@ -57,6 +57,8 @@ pub const SET_SUITE_OPCODE: u8 = 0x08;
 pub const ANNOUNCE_KIND: u8 = 0x01;
 /// The kind byte (byte 8) of a Confirm: version 1.
 pub const CONFIRM_KIND: u8 = 0x02;
+/// The kind byte (byte 8) of a state report (see [`SyncReport`]): version 1.
+pub const SYNC_KIND: u8 = 0x03;
 /// Length of a transcript hash.
 pub const TRANSCRIPT_LEN: usize = 32;
 /// Most offers an Announce may carry (one per known suite).
@@ -67,6 +69,8 @@ const ANNOUNCE_KEY_LABEL: &[u8] = b"e4 announce key v1";
 const CONFIRM_KEY_LABEL: &[u8] = b"e4 confirm key v1";
 const ANNOUNCE_SIG_LABEL: &[u8] = b"e4 announce v1";
 const CONFIRM_SIG_LABEL: &[u8] = b"e4 confirm v1";
+const SYNC_KEY_LABEL: &[u8] = b"e4 sync key v1";
+const SYNC_SIG_LABEL: &[u8] = b"e4 sync v1";
 
 /// `ts | kind | device id | suite` (both Announce and Confirm start so).
 const HEAD_LEN: usize = TIMESTAMP_LEN + 1 + ID_LEN + 1;
@@ -82,6 +86,7 @@ mod device_side;
 mod error;
 mod material;
 mod policy;
+mod sync;
 mod wire;
 
 pub use c2_side::*;
@@ -89,6 +94,7 @@ pub use device_side::*;
 pub use error::*;
 pub use material::*;
 pub use policy::*;
+pub use sync::*;
 pub use wire::*;
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], NegotiationError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], NegotiationError> {
         let end = self.at.checked_add(n).ok_or(NegotiationError::Malformed)?;
         let s = self
             .bytes
@@ -46,10 +46,10 @@ impl<'a> Reader<'a> {
         self.at = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, NegotiationError> {
+    pub(super) fn u8(&mut self) -> Result<u8, NegotiationError> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<usize, NegotiationError> {
+    pub(super) fn u16(&mut self) -> Result<usize, NegotiationError> {
         let b = self.take(2)?;
         Ok(usize::from(u16::from_le_bytes([b[0], b[1]])))
     }

@@ -81,6 +81,13 @@ impl Mosquitto {
         }
     }
 
+    /// Drop every saved session (the broker must be down): the next start
+    /// is a broker that knows no client.
+    pub fn forget_sessions(&self) {
+        assert!(self.child.is_none(), "stop mosquitto first");
+        let _ = std::fs::remove_file(self.dir.path().join("mosquitto.db"));
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }

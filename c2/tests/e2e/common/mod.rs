@@ -4,7 +4,9 @@
 
 pub mod device;
 pub mod external;
+pub mod fleet;
 pub mod http;
+pub mod process;
 pub mod scenario;
 
 use e4_c2::cli::args::ConnArgs;

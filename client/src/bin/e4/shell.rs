@@ -81,6 +81,20 @@ pub struct ClientArgs {
     /// retry, up to an hour).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     negotiation_retry: u64,
+    /// Start a new MQTT session at every connection. By default the session
+    /// is persistent (client id e4-ID, clean session off), so a broker that
+    /// keeps sessions queues C2's commands while the device is away.
+    #[arg(long)]
+    clean_session: bool,
+    /// Do not send state reports to C2. By default the client reports the
+    /// keys it holds after connecting, after commands and every
+    /// --report-interval, and C2 answers with the commands it missed.
+    #[arg(long)]
+    no_state_reports: bool,
+    /// Seconds between periodic state reports (0: only after connecting and
+    /// after commands).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    report_interval: u64,
 }
 
 fn parse_capability(s: &str) -> Result<Option<SuiteArg>, String> {
@@ -102,6 +116,8 @@ Available commands:
   deny-clear <filter>              withdraw allow-clear
   set-topic-key <topic> <key>      set a topic key by hand (hex or key file)
   negotiate                        announce now (suite negotiation)
+  report                           send C2 a state report now (it answers with
+                                   the commands this client missed)
   state                            show the client's state
   exit                             disconnect and exit";
 
@@ -157,6 +173,9 @@ fn mqtt_config(a: &ClientArgs) -> Result<MqttConfig, CliError> {
         config.tls = Some(tls);
     }
     config.negotiation_retry = Duration::from_secs(a.negotiation_retry.max(1));
+    config.clean_session = a.clean_session;
+    config.state_reports = !a.no_state_reports;
+    config.report_interval = Duration::from_secs(a.report_interval);
     for f in &a.allow_cleartext {
         if !config.policy.allow_cleartext(f) {
             return Err(CliError::usage(format!(
@@ -308,6 +327,10 @@ impl Shell {
                 self.mqtt.negotiate_now();
                 println!("negotiation: checking now");
             }
+            ("report", _) => {
+                self.mqtt.report_now();
+                println!("state report: sending now");
+            }
             (
                 "subscribe" | "unsubscribe" | "e4msg" | "clearmsg" | "allow-clear" | "deny-clear"
                 | "set-topic-key",
@@ -388,6 +411,9 @@ impl Shell {
                 NegotiationEvent::Failed { error } => println!("negotiation: {error}"),
                 other => println!("negotiation: {other:?}"),
             },
+            Event::StateReported { topics } => {
+                println!("state reported to C2 ({topics} topic key(s))")
+            }
             other => println!("{other:?}"),
         }
     }

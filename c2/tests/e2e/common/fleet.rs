@@ -1,0 +1,138 @@
+//! e4-client devices (`E4Mqtt`, persistent sessions, state reports), each
+//! run by a task that drains its events, counts what it applied and
+//! refused, and answers the test's questions.
+
+use e4_client::mqtt::{E4Mqtt, Event, MqttConfig};
+use e4_client::{Client, Unprotected};
+use e4_proto::command::opcode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a device saw.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// SetTopicKey commands applied.
+    pub topic_keys: AtomicUsize,
+    /// Commands applied.
+    pub commands: AtomicUsize,
+    /// Messages on its control topic it refused (replayed copies, stale
+    /// suites).
+    pub refused: AtomicUsize,
+    /// State reports sent.
+    pub reports: AtomicUsize,
+}
+
+impl Stats {
+    pub fn get(&self, f: impl Fn(&Stats) -> &AtomicUsize) -> usize {
+        f(self).load(Ordering::SeqCst)
+    }
+}
+
+enum Query {
+    Unprotect {
+        topic: String,
+        msg: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    },
+    Stop(oneshot::Sender<Client>),
+}
+
+/// A device run by a task.
+pub struct FleetDevice {
+    pub name: String,
+    pub stats: Arc<Stats>,
+    tx: mpsc::Sender<Query>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The MQTT settings of test devices: quick reports and reconnections.
+pub fn config(host: &str, port: u16) -> MqttConfig {
+    let mut cfg = MqttConfig::new(host, port);
+    cfg.report_delay = Duration::from_millis(300);
+    cfg.max_reconnect_delay = Duration::from_secs(1);
+    cfg.event_capacity = 256;
+    cfg
+}
+
+impl FleetDevice {
+    /// Connect `client` and run it.
+    pub fn start(name: &str, client: Client, cfg: MqttConfig) -> FleetDevice {
+        let stats = Arc::new(Stats::default());
+        let (tx, mut rx) = mpsc::channel::<Query>(8);
+        let control = client.control_topic().to_string();
+        let mut mqtt = E4Mqtt::connect(client, cfg).expect("connect");
+        let s = stats.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = mqtt.next_event() => match ev {
+                        Some(Event::Command(info)) => {
+                            s.commands.fetch_add(1, Ordering::SeqCst);
+                            if info.opcode == opcode::SET_TOPIC_KEY {
+                                s.topic_keys.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        Some(Event::Rejected { topic, .. }) if topic == control => {
+                            s.refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Some(Event::StateReported { .. }) => {
+                            s.reports.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Some(_) => {}
+                        None => return,
+                    },
+                    q = rx.recv() => match q {
+                        Some(Query::Unprotect { topic, msg, reply }) => {
+                            let r = mqtt.with_client(|c| c.unprotect(&msg, &topic));
+                            let _ = reply.send(match r {
+                                Ok(Unprotected::Message(m)) => Ok(m),
+                                Ok(Unprotected::Command(c)) => Err(format!("a command: {c:?}")),
+                                Err(e) => Err(e.to_string()),
+                            });
+                        }
+                        Some(Query::Stop(reply)) => {
+                            let _ = reply.send(mqtt.disconnect().await);
+                            return;
+                        }
+                        None => return,
+                    },
+                }
+            }
+        });
+        FleetDevice {
+            name: name.to_string(),
+            stats,
+            tx,
+            task,
+        }
+    }
+
+    /// Unprotect `msg` on `topic` with the device's current keys.
+    pub async fn unprotect(&self, topic: &str, msg: &[u8]) -> Result<Vec<u8>, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Query::Unprotect {
+                topic: topic.into(),
+                msg: msg.to_vec(),
+                reply,
+            })
+            .await
+            .map_err(|_| "device task ended".to_string())?;
+        rx.await.map_err(|_| "device task ended".to_string())?
+    }
+
+    /// Disconnect; the client (its state) is returned to connect again.
+    pub async fn stop(self) -> Client {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Query::Stop(reply)).await.unwrap();
+        rx.await.unwrap()
+    }
+}
+
+impl Drop for FleetDevice {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
