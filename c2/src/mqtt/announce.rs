@@ -1,6 +1,8 @@
 //! The negotiation listener: subscribes to `e4c2/announce/+` on its own
 //! MQTT connection and hands every Announce and Confirm to the service, in
-//! arrival order. A refused message is logged and counted, never fatal;
+//! arrival order, and acknowledges it (QoS 1) once handled, so that one in
+//! hand when C2 dies is delivered again. A refused message is logged and
+//! counted, never fatal;
 //! the connection is re-established with a growing backoff
 //! ([`Reconnect`]). The session is persistent (client id
 //! `<publisher id>-announce`, clean session off), so a broker that keeps
@@ -34,6 +36,9 @@ pub async fn run(cfg: PublisherConfig, svc: Arc<Service>, mut shutdown: watch::R
     // devices send while C2 is away (state reports after the commands it
     // published before a crash) waits at the broker.
     opts.set_clean_session(false);
+    // A message is acknowledged once handled: one in hand when C2 dies is
+    // delivered again.
+    opts.set_manual_acks(true);
     let (client, mut el) = AsyncClient::new(opts, 64);
     loop {
         if *shutdown.borrow() {
@@ -50,6 +55,17 @@ pub async fn run(cfg: PublisherConfig, svc: Arc<Service>, mut shutdown: watch::R
             }
         }
     }
+}
+
+/// Acknowledge a handled message. Straight into the event loop's queue (it
+/// is ours): the request channel may be full during a burst.
+fn ack(el: &mut rumqttc::EventLoop, p: &rumqttc::Publish) {
+    let req = match p.qos {
+        QoS::AtMostOnce => return,
+        QoS::AtLeastOnce => rumqttc::Request::PubAck(rumqttc::PubAck::new(p.pkid)),
+        QoS::ExactlyOnce => rumqttc::Request::PubRec(rumqttc::PubRec::new(p.pkid)),
+    };
+    el.pending.push_back(req);
 }
 
 async fn session(
@@ -83,14 +99,17 @@ async fn session(
                         }
                         Ok(_) => {}
                         Err(C2Error::Unavailable(e)) => {
-                            // The database went away: the message is lost
-                            // for now; the device retries its Announce.
-                            tracing::error!(error = %e, "negotiation message not handled");
+                            // The database went away: not acknowledged, so
+                            // the broker delivers it again after the
+                            // reconnection.
+                            el.clean();
+                            return Err(C2Error::Unavailable(format!("message not handled: {e}")));
                         }
                         Err(_) => {
                             svc.metrics.negotiation_refused.inc();
                         }
                     }
+                    ack(el, &p);
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     tracing::info!(filter = ANNOUNCE_FILTER, "listening for device announcements");

@@ -33,7 +33,8 @@ pub enum NegotiationError {
     TooOld,
     /// The timestamp is in the future.
     InFuture,
-    /// The Announce is not strictly newer than the last accepted one.
+    /// The message is not strictly newer than the last one of its kind
+    /// accepted from the device (a replay).
     NotNewer,
     /// The transcript does not match (the device's latest Announce, or
     /// C2's pending answer).
@@ -78,7 +79,9 @@ impl fmt::Display for NegotiationError {
             NegotiationError::NotAuthentic => "authentication failed",
             NegotiationError::TooOld => "timestamp too old",
             NegotiationError::InFuture => "timestamp in the future",
-            NegotiationError::NotNewer => "announce not newer than the last accepted one",
+            NegotiationError::NotNewer => {
+                "not newer than the last message of its kind accepted from this device"
+            }
             NegotiationError::TranscriptMismatch => "transcript mismatch",
             NegotiationError::NotOffered => "suite was not offered",
             NegotiationError::Downgrade => "refused downgrade",
