@@ -75,6 +75,7 @@ async fn main() {
         kdf: KdfParams::default(),
         window: Some(100),
         max_backoff: Duration::from_secs(5),
+        stall_after: e4_c2::mqtt::status::STALL_AFTER,
         print_token: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -56,6 +56,9 @@ pub struct ServeOptions {
     pub window: Option<u16>,
     /// Outbox: longest retry delay.
     pub max_backoff: Duration,
+    /// Health says delivery is stalled when commands waited this long and
+    /// nothing was acknowledged for as long.
+    pub stall_after: Duration,
     /// Print a newly generated admin token on stdout (it is saved to the
     /// data directory either way).
     pub print_token: bool,
@@ -182,7 +185,7 @@ pub async fn serve(
 
     let metrics = Arc::new(Metrics::new());
     let notify = Arc::new(Notify::new());
-    let status = Arc::new(PublisherStatus::default());
+    let status = Arc::new(PublisherStatus::new(opts.stall_after));
     let svc = Arc::new(Service {
         db: db.clone(),
         master: master.clone(),

@@ -202,6 +202,35 @@ fn print_topics(json: bool, total: u64, list: &[pb::TopicInfo]) {
     }
 }
 
+fn print_topic(json: bool, t: &pb::TopicInfo) {
+    if json {
+        println!("{}", topic_json(t));
+        return;
+    }
+    let rows = vec![
+        vec!["topic".to_string(), t.topic.clone()],
+        vec!["hash".into(), hex::encode(&t.hash)],
+        vec![
+            "format".into(),
+            if t.format.is_empty() {
+                "(first member's)".to_string()
+            } else {
+                t.format.clone()
+            },
+        ],
+        vec!["created".into(), iso_ms(t.created_at)],
+        vec!["key changed".into(), iso_ms(t.key_updated_at)],
+        vec!["key version".into(), t.key_version.to_string()],
+        vec![
+            "members holding it".into(),
+            t.members_confirmed.map_or("-".to_string(), |n| {
+                format!("{n} (confirmed by their reports)")
+            }),
+        ],
+    ];
+    print!("{}", table::render(&["FIELD", "VALUE"], &rows));
+}
+
 fn print_client(json: bool, c: &pb::ClientInfo) {
     if json {
         println!("{}", client_json(c));
@@ -682,7 +711,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            print_topics(conn.json, 1, &[t]);
+            print_topic(conn.json, &t);
         }
         TopicCmd::Remove { conn, topic, wait } => {
             let mut api = connect(&conn).await?;

@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// Longest delay between broker reconnection attempts, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub max_backoff_ms: u64,
+    /// Health reports delivery as stalled (degraded) when commands waited
+    /// this many seconds and the broker acknowledged nothing for as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub stall_after: u64,
 }
 
 /// Offline commands' options.

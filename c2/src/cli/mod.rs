@@ -66,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
                 window: a.publish_window,
                 max_backoff: Duration::from_millis(a.max_backoff_ms.max(100)),
+                stall_after: Duration::from_secs(a.stall_after.max(1)),
                 print_token: true,
             };
             serve(opts, shutdown_signal(), None)

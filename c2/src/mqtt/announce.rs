@@ -76,6 +76,7 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> C2Result<()> {
     loop {
+        link.still_up();
         tokio::select! {
             ev = el.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {

@@ -229,6 +229,7 @@ pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch:
                     &mut el,
                     &mut flight,
                     &mut q,
+                    &mut link,
                     &mut shutdown,
                 )
                 .await;
@@ -316,6 +317,7 @@ async fn session(
     el: &mut EventLoop,
     flight: &mut InFlight<Carried>,
     q: &mut Queue,
+    link: &mut Reconnect,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let mut last_flush = Instant::now();
@@ -324,6 +326,8 @@ async fn session(
         if *shutdown.borrow() {
             return End::Shutdown;
         }
+        link.still_up();
+        h.status.set_failures(link.failures());
         if let Err(e) = fill(cfg, h, c2_keys, el, flight, q).await {
             return End::Database(e);
         }

@@ -8,8 +8,9 @@
 //!
 //! The log says it once per change of state: one WARN when the connection
 //! is lost (or cannot be made), a WARN summary with the count at most once
-//! a minute while it stays down, one INFO when it is back. Each attempt in
-//! between is a DEBUG line.
+//! a minute while it stays down, one INFO when it is back for good (a
+//! connection that stayed up [`HEALTHY_AFTER`]; one dropped sooner is part
+//! of the same outage). Each attempt in between is a DEBUG line.
 
 use e4_backends::rng::OsRng;
 use std::time::Duration;
@@ -60,34 +61,44 @@ impl Reconnect {
 
     /// The connection is up (CONNACK received).
     pub fn up(&mut self) {
-        match self.down_since.take() {
-            Some(since) => tracing::info!(
+        if !self.ever_up && self.down_since.is_none() {
+            tracing::info!(connection = self.what, broker = %self.broker, "connected to broker");
+        } else {
+            tracing::debug!(
                 connection = self.what,
-                broker = %self.broker,
                 failed_attempts = self.failures,
-                down_ms = since.elapsed().as_millis() as u64,
-                "broker connection restored"
-            ),
-            None if !self.ever_up => {
-                tracing::info!(connection = self.what, broker = %self.broker, "connected to broker")
-            }
-            None => {}
+                "connected; waiting to see it stay up"
+            );
         }
         self.ever_up = true;
         self.up_since = Some(Instant::now());
     }
 
+    /// Call while connected: once the connection has stayed up long enough,
+    /// an outage is over (logged once) and the backoff starts again from
+    /// its minimum.
+    pub fn still_up(&mut self) {
+        if !self.up_since.is_some_and(|t| t.elapsed() >= HEALTHY_AFTER) {
+            return;
+        }
+        if let Some(since) = self.down_since.take() {
+            tracing::info!(
+                connection = self.what,
+                broker = %self.broker,
+                failed_attempts = self.failures,
+                down_ms = since.elapsed().saturating_sub(HEALTHY_AFTER).as_millis() as u64,
+                "broker connection restored"
+            );
+        }
+        self.next = self.min;
+        self.failures = 0;
+    }
+
     /// The connection failed or was lost: how long to wait before the next
     /// attempt.
     pub fn down(&mut self, error: &str) -> Duration {
-        if self
-            .up_since
-            .take()
-            .is_some_and(|t| t.elapsed() >= HEALTHY_AFTER)
-        {
-            self.next = self.min;
-            self.failures = 0;
-        }
+        self.still_up();
+        self.up_since = None;
         self.failures += 1;
         let wait = jitter(self.next);
         let now = Instant::now();
@@ -164,6 +175,66 @@ mod tests {
         let w = r.down("reset");
         assert!(w <= min.mul_f64(1.26), "{w:?}");
         assert_eq!(r.failures(), 1);
+    }
+
+    /// Captures what the log says.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self, level: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .filter(|l| l.contains(level))
+                .count()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_logged_once_then_summarised_not_per_attempt() {
+        let log = Captured::default();
+        let w = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut r = Reconnect::new(
+            "test",
+            "b".into(),
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+        );
+        r.up();
+        assert_eq!(log.lines("INFO"), 1, "connected");
+        // Two minutes of a broker that accepts and drops the connection:
+        // hundreds of attempts.
+        let mut attempts = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(120) {
+            r.up();
+            let wait = r.down("connection reset");
+            tokio::time::advance(wait).await;
+            attempts += 1;
+        }
+        assert!(attempts > 100, "{attempts}");
+        // One line at the outage, one summary a minute, whatever the count.
+        assert!(log.lines("WARN") <= 3, "{}", log.lines("WARN"));
+        assert!(log.lines("failed_attempts") >= 1);
+        // Reconnected: no line for each reconnection either (it never
+        // stayed up), then one when it comes back for good.
+        assert_eq!(log.lines("INFO"), 1);
     }
 
     #[tokio::test(start_paused = true)]

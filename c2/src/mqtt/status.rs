@@ -5,17 +5,25 @@ use crate::db::now_ms;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A publisher with commands older than this and no acknowledgement for as
-/// long is stalled: it may be connected, but it does not deliver.
+/// By default, a publisher with commands older than this and no
+/// acknowledgement for as long is stalled: it may be connected, but it does
+/// not deliver (`e4c2 serve --stall-after`).
 pub const STALL_AFTER: Duration = Duration::from_secs(30);
 
 /// Shared between the publisher task and the service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PublisherStatus {
     connected: AtomicBool,
     last_ack_ms: AtomicI64,
     failures: AtomicU64,
     window: AtomicU64,
+    stall_after: Duration,
+}
+
+impl Default for PublisherStatus {
+    fn default() -> Self {
+        PublisherStatus::new(STALL_AFTER)
+    }
 }
 
 /// How delivery is going, for `/v1/health`.
@@ -25,7 +33,7 @@ pub enum Delivery {
     Idle,
     /// Commands wait and the broker acknowledges them.
     Delivering,
-    /// Commands have waited longer than [`STALL_AFTER`] and nothing was
+    /// Commands have waited longer than the stall threshold and nothing was
     /// acknowledged for as long, though the publisher is connected.
     Stalled,
     /// Commands wait and the publisher has no connection.
@@ -45,6 +53,17 @@ impl Delivery {
 }
 
 impl PublisherStatus {
+    /// A status judging stalls after `stall_after`.
+    pub fn new(stall_after: Duration) -> PublisherStatus {
+        PublisherStatus {
+            connected: AtomicBool::new(false),
+            last_ack_ms: AtomicI64::new(0),
+            failures: AtomicU64::new(0),
+            window: AtomicU64::new(0),
+            stall_after,
+        }
+    }
+
     /// Connected (CONNACK) or not.
     pub fn set_connected(&self, up: bool) {
         self.connected.store(up, Ordering::SeqCst);
@@ -86,7 +105,7 @@ impl PublisherStatus {
         let Some(oldest) = oldest_pending_ms else {
             return Delivery::Idle;
         };
-        let stall = STALL_AFTER.as_millis() as i64;
+        let stall = self.stall_after.as_millis() as i64;
         let waited_long = now - oldest > stall;
         let no_ack_lately = now - self.last_ack_ms.load(Ordering::SeqCst) > stall;
         match (self.connected(), waited_long && no_ack_lately) {

@@ -130,9 +130,42 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     assert!(o.starts_with("NAME"), "{o}");
     assert!(o.contains("dev2") && o.contains("2 of 2"), "{o}");
     // A fleet-wide operation waits for delivery (progress bar on a terminal).
-    let (ok, o, e) = admin(&dir, &["topic", "rotate", "plant/line-1"]);
+    let (ok, o, e) = admin(
+        &dir,
+        &["topic", "rotate", "plant/line-1", "--wait-devices", "0"],
+    );
     assert!(ok, "{e}");
     assert!(o.contains("2 command(s) queued"), "{o}");
+    assert!(
+        o.contains("acknowledged by the broker: 2/2; confirmed by devices: 0/2"),
+        "{o}"
+    );
+    // The devices never connected: C2 does not know what they hold.
+    let (ok, o, _) = admin(&dir, &["client", "list"]);
+    assert!(ok);
+    assert!(
+        o.contains("KEYS") && o.contains("unknown (never reported)"),
+        "{o}"
+    );
+    let (ok, o, _) = admin(&dir, &["client", "get", "dev1", "--json"]);
+    assert!(ok);
+    let v = json(&o);
+    assert_eq!(v["delivery"]["up_to_date"], "unknown", "{v}");
+    assert_eq!(v["delivery"]["topics_unconfirmed"], 1, "{v}");
+    // A device's whole state again: the key of its one topic.
+    let (ok, o, e) = admin(&dir, &["client", "resync", "dev1", "--json"]);
+    assert!(ok, "{e}");
+    assert_eq!(json(&o)["commands_queued"], 1);
+    let (ok, _, e) = admin(&dir, &["client", "resync", "nobody"]);
+    assert!(!ok && e.contains("NotFound"), "{e}");
+    let (ok, o, _) = admin(&dir, &["topic", "get", "plant/line-1", "--json"]);
+    assert!(ok);
+    let v = json(&o);
+    assert_eq!(
+        (v["key_version"].as_i64(), v["members_confirmed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
     let (ok, o, _) = admin(&dir, &["topic", "clients", "plant/line-1", "--json"]);
     assert!(ok);
     assert_eq!(json(&o)["total"], 2);

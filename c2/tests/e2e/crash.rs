@@ -10,6 +10,7 @@
 
 use crate::common::external::{send_signal, Mosquitto, Postgres};
 use crate::common::fleet::{self, FleetDevice};
+use crate::common::pressure::CpuPressure;
 use crate::common::process::C2Process;
 use crate::common::scenario::{alias_id, cref};
 use crate::common::PATIENCE;
@@ -17,8 +18,6 @@ use e4_c2::api::grpc::pb;
 use e4_c2::cli::conn::Api;
 use e4_client::{Client, Config};
 use e4_proto::SymKey;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MEMBERS: usize = 200;
@@ -57,38 +56,6 @@ impl Seeded {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
-    }
-}
-
-/// Busy threads beside the test (the failure needed a loaded machine).
-struct CpuPressure(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
-
-impl CpuPressure {
-    fn start(threads: usize) -> CpuPressure {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handles = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut x = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(
-                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                        );
-                    }
-                })
-            })
-            .collect();
-        CpuPressure(stop, handles)
-    }
-}
-
-impl Drop for CpuPressure {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-        for h in self.1.drain(..) {
-            let _ = h.join();
-        }
     }
 }
 

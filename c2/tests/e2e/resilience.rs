@@ -2,18 +2,21 @@
 //! process is killed in the middle of a rotation and restarted. Both use a
 //! real mosquitto (with persistence, so device sessions survive).
 
+#[path = "../support/mqtt_proxy.rs"]
+mod mqtt_proxy;
+
 use crate::common;
 
 use common::device::{symmetric_keys, Device, Seen};
 use common::external::{send_signal, Mosquitto};
+use common::process::C2Process;
 use common::scenario::{cref, wait_outbox_empty, REMOVE_TOPIC, SET_TOPIC_KEY};
-use common::{free_port, C2, PATIENCE};
+use common::{C2, PATIENCE};
 use e4_c2::api::grpc::pb;
 use e4_proto::message::SymMessage;
 use e4_proto::{SuiteId, SymKey};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 async fn wait_health(c2: &C2, broker: bool) {
@@ -220,73 +223,16 @@ impl Observer {
     }
 }
 
-fn spawn_c2(dir: &std::path::Path, broker: &str, grpc: u16, http: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_e4c2"))
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args([
-            "--broker",
-            broker,
-            "--grpc-listen",
-            &format!("127.0.0.1:{grpc}"),
-            "--http-listen",
-            &format!("127.0.0.1:{http}"),
-            "--kdf-memory-kib",
-            "1024",
-            "--publish-window",
-            "1",
-            "--max-backoff-ms",
-            "500",
-            "--log",
-            "warn",
-        ])
-        .env("E4C2_PASSPHRASE", "test passphrase, long enough")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("e4c2 binary")
-}
-
-async fn connect_when_up(dir: &std::path::Path, grpc: u16) -> e4_c2::cli::conn::Api {
-    let args = e4_c2::cli::args::ConnArgs {
-        data_dir: dir.to_path_buf(),
-        server: Some(format!("https://127.0.0.1:{grpc}")),
-        ca_cert: None,
-        tls_server_name: "localhost".into(),
-        token_file: Some(dir.join("admin.token")),
-        json: false,
-    };
-    for _ in 0..3000 {
-        if dir.join("server.json").exists() {
-            if let Ok(api) = e4_c2::cli::conn::connect(&args).await {
-                return api;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("e4c2 did not come up");
-}
-
-async fn pending_in_db(dir: &std::path::Path) -> i64 {
-    let db = e4_c2::db::Db::connect(&format!("sqlite://{}?mode=rw", dir.join("c2.db").display()))
-        .await
-        .unwrap();
-    let mut c = db.read().await.unwrap();
-    let n = e4_c2::db::outbox::count_pending(&mut c).await.unwrap() as i64;
-    drop(c);
-    db.close().await;
-    n
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_mid_rotation_then_restarted_delivers_every_command() {
     common::install_crypto();
     let Some(mq) = Mosquitto::start() else { return };
     const N: usize = 300;
     let dir = tempfile::tempdir().unwrap();
-    let (gport, hport) = (free_port(), free_port());
+    let proc = C2Process::new(dir.path(), Some(mq.url()), None);
     let mut obs = Observer::start(mq.port).await;
-    let mut child = spawn_c2(dir.path(), &mq.url(), gport, hport);
-    let mut api = connect_when_up(dir.path(), gport).await;
+    let mut child = proc.spawn();
+    let mut api = proc.api().await;
 
     api.new_topic(pb::NewTopicRequest {
         topic: "fleet".into(),
@@ -329,7 +275,7 @@ async fn killed_mid_rotation_then_restarted_delivers_every_command() {
     obs.wait_total(N + 5).await;
     send_signal(child.id(), 9);
     let _ = child.wait();
-    let pending = pending_in_db(dir.path()).await;
+    let pending = proc.pending_in_db().await;
     assert!(
         pending > 0,
         "the kill landed mid-rotation ({pending} pending)"
@@ -337,8 +283,8 @@ async fn killed_mid_rotation_then_restarted_delivers_every_command() {
     drop(api);
 
     // Restart: the outbox resumes where the broker's acknowledgements stopped.
-    let mut child = spawn_c2(dir.path(), &mq.url(), gport, hport);
-    let mut api = connect_when_up(dir.path(), gport).await;
+    let mut child = proc.spawn();
+    let mut api = proc.api().await;
     loop {
         let h = api.health_check(pb::Empty {}).await.unwrap().into_inner();
         if h.outbox_pending == 0 {
@@ -435,4 +381,138 @@ async fn killed_mid_rotation_then_restarted_delivers_every_command() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown on SIGTERM");
     obs.task.abort();
+}
+
+/// The regression of issue 18: against mosquitto (here with
+/// `max_queued_messages 0`, its "no limit"), the publisher of the time
+/// drove mosquitto to refuse C2's QoS 2 publishes ("quota exceeded") and
+/// drop the connection, again and again: commands arrived twice and, after
+/// a crash, never. Without any fault, on a loaded machine, every command
+/// reaches the broker's subscriber exactly once and the connection is
+/// never dropped. (Run with `E4C2_TEST_BIN=<an older e4c2>` to see it fail
+/// on the code before the fix.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_fault_every_command_reaches_mosquitto_once() {
+    let Some(mq) = Mosquitto::start_with_queue_limit(0) else {
+        return;
+    };
+    common::install_crypto();
+    const N: usize = 400;
+    let _pressure = common::pressure::CpuPressure::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let proc = C2Process::new(dir.path(), Some(mq.url()), None);
+    let mut obs = Observer::start(mq.port).await;
+    let child = proc.spawn();
+    let mut api = proc.api().await;
+    api.new_topic(pb::NewTopicRequest {
+        topic: "fleet".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for i in 0..N {
+        let name = format!("dev{i:04}");
+        api.new_client(pb::NewClientRequest {
+            name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        api.add_client_to_topic(pb::Membership {
+            client: Some(cref(&name)),
+            topic: "fleet".into(),
+        })
+        .await
+        .unwrap();
+    }
+    api.rotate_topic_key(pb::TopicRef {
+        topic: "fleet".into(),
+    })
+    .await
+    .unwrap();
+    obs.wait_total(2 * N).await;
+    // A moment for anything more (a duplicate) to arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok((t, m)) = obs.rx.try_recv() {
+        obs.seen.entry(t).or_default().push(m);
+        obs.total += 1;
+    }
+    let twice: Vec<_> = obs.seen.iter().filter(|(_, m)| m.len() != 2).collect();
+    assert!(
+        twice.is_empty(),
+        "{} of {N} devices did not get exactly the join's and the rotation's command",
+        twice.len()
+    );
+    assert_eq!(obs.seen.len(), N);
+    assert_eq!(
+        proc.metric("e4c2_publish_errors_total").await,
+        0.0,
+        "the broker never dropped C2's connection"
+    );
+    drop(child);
+    obs.task.abort();
+}
+
+/// A broker that accepts C2's connection but acknowledges nothing (here an
+/// MQTT proxy holding every command): health says degraded, "stalled",
+/// with the oldest command's age, and /metrics has the age too; once the
+/// commands go through, health is ok again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_publisher_that_connects_but_cannot_deliver() {
+    use mqtt_proxy::{Action, Direction, MqttProxy, Rule};
+    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = MqttProxy::start(broker).await.unwrap();
+    proxy.set_rule(
+        Rule::new(|_, _, _, _| Action::Delay)
+            .direction(Direction::ToBroker)
+            .topic("e4/#"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = common::options(dir.path(), None, Some(format!("mqtt://{}", proxy.addr())));
+    opts.stall_after = Duration::from_secs(1);
+    let c2 = C2::start(opts).await;
+    let rest = c2.rest();
+    rest.call(
+        "POST",
+        "/v1/clients",
+        Some(serde_json::json!({"name": "a"})),
+    )
+    .await;
+    rest.call(
+        "POST",
+        "/v1/topics",
+        Some(serde_json::json!({"topic": "t"})),
+    )
+    .await;
+    rest.call("PUT", "/v1/clients/a/topics/t", None).await;
+    let start = std::time::Instant::now();
+    let h = loop {
+        let (_, h) = rest.call("GET", "/v1/health", None).await;
+        if h["delivery"] == "stalled" {
+            break h;
+        }
+        assert!(start.elapsed() < PATIENCE, "never reported stalled: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["broker"], true, "connected, yet not delivering: {h}");
+    assert!(h["oldest_pending_seconds"].as_u64().unwrap() >= 1, "{h}");
+    assert!(
+        h["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("no command was acknowledged"),
+        "{h}"
+    );
+    assert!(common::scenario::metric(&c2, "e4c2_outbox_oldest_pending_seconds").await >= 1.0);
+    proxy.clear_rule();
+    proxy.release_held();
+    wait_outbox_empty(&c2).await;
+    let (_, h) = rest.call("GET", "/v1/health", None).await;
+    assert_eq!(
+        (h["status"].as_str(), h["delivery"].as_str()),
+        (Some("ok"), Some("idle")),
+        "{h}"
+    );
+    c2.stop().await;
 }

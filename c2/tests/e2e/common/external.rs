@@ -34,6 +34,13 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Start, or None when mosquitto is missing outside CI.
     pub fn start() -> Option<Mosquitto> {
+        Mosquitto::start_with_queue_limit(100_000)
+    }
+
+    /// Start with `max_queued_messages` set to `limit` (0: mosquitto's
+    /// "no limit", with which it refuses a client's QoS 2 publishes beyond
+    /// its 20 in flight instead of queueing them).
+    pub fn start_with_queue_limit(limit: u32) -> Option<Mosquitto> {
         let bin = mosquitto_bin();
         if !require("mosquitto", bin.is_some()) {
             return None;
@@ -50,7 +57,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\nuser root\nlog_dest none\n",
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages {limit}\nuser root\nlog_dest none\n",
                 m.dir.path().display()
             ),
         )

@@ -6,6 +6,7 @@ pub mod device;
 pub mod external;
 pub mod fleet;
 pub mod http;
+pub mod pressure;
 pub mod process;
 pub mod scenario;
 
@@ -51,6 +52,7 @@ pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeO
         kdf: test_kdf(),
         window: None,
         max_backoff: Duration::from_millis(500),
+        stall_after: e4_c2::mqtt::status::STALL_AFTER,
         print_token: true,
     }
 }

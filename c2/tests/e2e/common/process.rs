@@ -62,9 +62,13 @@ impl C2Process {
 
     /// Start `e4c2 serve` (default publish window, warnings only); killed
     /// when the returned guard is dropped (a failing test leaves no
-    /// process behind).
+    /// process behind). `E4C2_TEST_BIN` runs another build instead (to
+    /// check that a regression test fails on the code before the fix).
     pub fn spawn(&self) -> Running {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_e4c2"));
+        let bin = std::env::var_os("E4C2_TEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_e4c2")));
+        let mut c = Command::new(bin);
         c.args(["serve", "--data-dir"])
             .arg(&self.dir)
             .args([
@@ -111,6 +115,16 @@ impl C2Process {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("e4c2 did not come up");
+    }
+
+    /// A Prometheus metric's value from `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let ca = std::fs::read(self.dir.join("tls/cert.pem")).unwrap();
+        let rest = super::http::Rest::new(super::addr(self.http), ca, None);
+        let (_, text) = rest.text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
     }
 
     /// Pending outbox rows, read from the database directly (the process
