@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use e4_backends::provider;
 use e4_proto::command::{opcode, Command};
-use e4_proto::message;
+
 use e4_proto::store::{PreviousKey, Store, TopicEntry};
 use e4_proto::{Clock, Error, Id, Identity, SuiteId, SymKey, TopicHash};
 
@@ -103,11 +103,9 @@ fn overhead_matches_the_format() {
             }
         };
         assert_eq!(a.client.overhead(), expected, "{suite}");
-        assert_eq!(
-            message::overhead(suite, sig_len(suite)),
-            expected,
-            "{suite}"
-        );
+        // The suite table agrees with the provider's algorithms.
+        assert_eq!(suite.message_overhead(), expected, "{suite}");
+        assert_eq!(suite.params().signature, sig_len(suite), "{suite}");
         for len in [0usize, 1, 16, 1000] {
             let msg = protect(&a.client, TOPIC, &payload(len));
             assert_eq!(msg.len(), len + expected, "{suite}, {len} bytes");
@@ -636,5 +634,36 @@ fn messages_and_commands_are_not_interchangeable() {
         // delivered where it belongs, it is applied
         assert_eq!(apply(&mut b.client, &cmd), Ok(opcode::RESET_TOPICS));
         assert_eq!(b.client.store().topic_count(), 0, "{suite}");
+    }
+}
+
+/// The suite table of `e4-proto` (sizes every crate derives its formats
+/// from) is what the provider's algorithms produce.
+#[test]
+fn the_suite_table_matches_the_algorithms() {
+    for s in provider().suites {
+        let p = s.id.params();
+        match s.sig {
+            Some(sig) => {
+                assert_eq!(sig.public_key_len(), p.sig_public_key, "{}", s.id);
+                assert_eq!(sig.secret_key_len(), p.sig_secret_key, "{}", s.id);
+                assert_eq!(sig.signature_len(), p.signature, "{}", s.id);
+            }
+            None => assert_eq!((p.sig_public_key, p.signature), (0, 0), "{}", s.id),
+        }
+        match s.kem {
+            Some(kem) => {
+                assert_eq!(kem.public_key_len(), p.kem_public_key, "{}", s.id);
+                assert_eq!(kem.secret_key_len(), p.kem_secret_key, "{}", s.id);
+                assert_eq!(kem.ciphertext_len(), p.kem_ciphertext, "{}", s.id);
+            }
+            None => assert_eq!((p.kem_public_key, p.kem_ciphertext), (0, 0), "{}", s.id),
+        }
+        assert_eq!(
+            s.x25519.is_some(),
+            s.id.family() == e4_proto::Family::E4PublicKey,
+            "{}",
+            s.id
+        );
     }
 }

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use e4_proto::negotiation::{
-    c2_key_fingerprint, sync_report, topic_key_fingerprint, verify_sync,
-    DeviceMaterial, NegotiationError, SyncReport, MAX_REPORTED_TOPICS,
+    c2_key_fingerprint, sync_report, topic_key_fingerprint, verify_sync, DeviceMaterial,
+    NegotiationError, SyncReport, MAX_REPORTED_TOPICS,
 };
 use e4_proto::{SuiteId, SymKey};
 use proptest::prelude::*;
@@ -22,7 +22,9 @@ fn a_report_lists_exactly_what_the_device_holds() {
     for suite in suites() {
         let (c2, mut a, _b) = pair(suite, &SymKey::new([7; 32]));
         let extra = a.client.topic_hash("other/topic");
-        a.client.set_topic_key(&extra, &SymKey::new([9; 32])).unwrap();
+        a.client
+            .set_topic_key(&extra, &SymKey::new([9; 32]))
+            .unwrap();
         let bytes = sync_report(&a.client, false).unwrap();
         let r = verify_sync(prov, &bytes, a.client.id(), suite, &material(&a), None, NOW)
             .unwrap_or_else(|e| panic!("{suite}: {e}"));
@@ -30,7 +32,10 @@ fn a_report_lists_exactly_what_the_device_holds() {
         let t = a.client.topic_hash(TOPIC);
         let mut expected = vec![
             (t, topic_key_fingerprint(prov, &t, &SymKey::new([7; 32]))),
-            (extra, topic_key_fingerprint(prov, &extra, &SymKey::new([9; 32]))),
+            (
+                extra,
+                topic_key_fingerprint(prov, &extra, &SymKey::new([9; 32])),
+            ),
         ];
         expected.sort_by_key(|(h, _)| h.0);
         assert_eq!(r.topics(), &expected[..], "{suite}");
@@ -41,7 +46,10 @@ fn a_report_lists_exactly_what_the_device_holds() {
         // Unknown flags are refused.
         let mut bad = fresh.clone();
         bad[26] |= 0x02;
-        assert_eq!(SyncReport::parse(&bad).unwrap_err(), NegotiationError::Malformed);
+        assert_eq!(
+            SyncReport::parse(&bad).unwrap_err(),
+            NegotiationError::Malformed
+        );
         let c2_fp = match suite {
             SuiteId::Symmetric => [0; 16],
             _ => c2_key_fingerprint(prov, &c2.public()),
@@ -65,8 +73,7 @@ fn c2_refuses_replays_other_devices_suites_and_stale_reports() {
             NegotiationError::NotNewer
         );
         assert_eq!(
-            verify_sync(prov, &bytes, b.client.id(), suite, &material(&b), None, NOW)
-                .unwrap_err(),
+            verify_sync(prov, &bytes, b.client.id(), suite, &material(&b), None, NOW).unwrap_err(),
             NegotiationError::WrongDevice
         );
         let other = if suite == SuiteId::Symmetric {
@@ -129,8 +136,16 @@ fn a_large_store_is_reported_in_part() {
         a.client.set_topic_key(&h, &SymKey::new([5; 32])).unwrap();
     }
     let bytes = sync_report(&a.client, false).unwrap();
-    let r = verify_sync(prov, &bytes, a.client.id(), SuiteId::Symmetric, &material(&a), None, NOW)
-        .unwrap();
+    let r = verify_sync(
+        prov,
+        &bytes,
+        a.client.id(),
+        SuiteId::Symmetric,
+        &material(&a),
+        None,
+        NOW,
+    )
+    .unwrap();
     assert_eq!(r.topics().len(), MAX_REPORTED_TOPICS);
     assert!(!r.is_complete());
     assert!(r.topics().windows(2).all(|w| w[0].0 .0 < w[1].0 .0));

@@ -12,10 +12,11 @@
 mod common;
 
 use common::*;
-use e4_backends::provider;
-use e4_proto::command::{self, Command, Lengths};
+
+use e4_proto::command::Command;
 use e4_proto::message::{SignedMessage, SymMessage, KEM_HEADER, SYM_OVERHEAD};
 use e4_proto::store::Store;
+use e4_proto::suite::CommandLengths;
 use e4_proto::{Clock, Error, Id, Identity, SuiteId, SymKey, TopicHash};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -367,18 +368,16 @@ fn garbage_never_panics(suite: SuiteId, lens: std::ops::Range<usize>, cases: u32
 fn arbitrary_bytes_never_panic_unprotect(suite: SuiteId) {
     garbage_never_panics(suite, 0..600, 4 * cases(suite));
     if suite.is_kem_suite() {
-        let s = provider().suite(suite).unwrap();
-        let message = KEM_HEADER + s.sig().unwrap().signature_len();
-        let envelope = command::kem_envelope_len(s, 1).unwrap();
+        let message = suite.message_overhead();
+        let envelope = suite.command_overhead() + 1;
         garbage_never_panics(suite, message - 4..message + 48, cases(suite));
         garbage_never_panics(suite, envelope - 4..envelope + 64, cases(suite));
     }
 }
 
-/// Every suite's command lengths (Hybrid included: `Lengths::of` only
-/// needs the suite's signature length, which may be unknown).
-fn all_lengths() -> Vec<Lengths> {
-    provider().suites.iter().map(|s| Lengths::of(s)).collect()
+/// Every suite's command lengths.
+fn all_lengths() -> Vec<CommandLengths> {
+    SuiteId::ALL.iter().map(|s| s.command_lengths()).collect()
 }
 
 /// Byte strings shaped like commands: a (mostly known) opcode and argument
@@ -455,12 +454,6 @@ fn command_parse_accepts_exactly_the_documented_lengths() {
 
 #[test]
 fn message_parsers_never_panic_and_split_as_documented() {
-    let sig_lens: Vec<usize> = provider()
-        .suites
-        .iter()
-        .filter_map(|s| s.sig.map(|s| s.signature_len()))
-        .chain([0, 1, 64, 700])
-        .collect();
     let strategy = (vec(any::<u8>(), 0..800), any::<u8>(), any::<Index>());
     check(
         "message parsers",
@@ -512,9 +505,10 @@ fn message_parsers_never_panic_and_split_as_documented() {
                 // make the suite byte right half of the time
                 bytes[8] = SuiteId::ALL[pick.index(SuiteId::ALL.len())].code();
             }
-            for suite in SuiteId::ALL {
-                for &sig_len in &sig_lens {
-                    match SignedMessage::parse_kem(&bytes, suite, sig_len) {
+            for suite in SuiteId::ALL.into_iter().filter(|s| s.is_kem_suite()) {
+                {
+                    let sig_len = suite.params().signature;
+                    match SignedMessage::parse_kem(&bytes, suite) {
                         Ok(m) => {
                             prop_assert!(bytes.len() >= KEM_HEADER + sig_len);
                             prop_assert_eq!(bytes[8], suite.code());

@@ -18,7 +18,7 @@ use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
 use e4_proto::keys::is_all_zero;
 use e4_proto::message::{seal_symmetric, SignedMessage, SymMessage, SYM_OVERHEAD};
-use e4_proto::{Command, CryptoProvider, Id, SuiteId, SymKey, TopicHash};
+use e4_proto::{Command, CryptoProvider, Family, Id, SuiteId, SymKey, TopicHash};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -824,63 +824,55 @@ impl Service {
         let (key, format) = self.topic_key(topic).await?;
         let now = (now_ms() / 1000) as u64;
         let mut out = vec![0u8; msg.len()];
-        // A topic's format is the only one accepted on it: a symmetric
+        // A topic's format is the only one accepted on it (a symmetric
         // message on a signed topic would be authentic to any key holder,
-        // not to its sender.
-        let sym = match format {
-            Some(f) if f != SuiteId::Symmetric => Err(e4_proto::Error::NotAuthentic),
-            _ => SymMessage::parse(msg),
-        }
-        .and_then(|m| {
-            e4_proto::time::check_message(m.ts, now)?;
-            m.open(self.provider.siv, &key, &mut out)
-        });
-        let sym_err = match sym {
-            Ok(n) => {
-                out.truncate(n);
-                return Ok((out, None));
-            }
-            Err(e @ (e4_proto::Error::NotAuthentic | e4_proto::Error::TooShortCiphertext)) => e,
-            Err(e) => return Err(e.into()),
+        // not to its sender). A topic whose format is not fixed yet (no
+        // member) can only hold E4's formats, told apart by trying.
+        let formats: &[SuiteId] = match &format {
+            Some(f) => std::slice::from_ref(f),
+            None => &[SuiteId::Symmetric, SuiteId::PubKey],
         };
-        // Not a symmetric message under this key: a signed format, or
-        // nothing authentic at all.
-        let not_signed = |e: e4_proto::Error| -> C2Error {
-            if sym_err == e4_proto::Error::NotAuthentic {
-                C2Error::NotAuthentic(
-                    "the message does not authenticate under the topic key".into(),
-                )
-            } else {
-                e.into()
-            }
-        };
-        // Signed formats: kem suites carry their suite byte at offset 8.
-        let kem_suite = msg
-            .get(8)
-            .and_then(|b| SuiteId::from_code(*b).ok())
-            .filter(|s| s.is_kem_suite() && self.provider.supports(*s));
-        let (suite, parsed) = match kem_suite {
-            Some(s) => {
-                let sig_len = self.provider.suite(s)?.sig()?.signature_len();
-                match SignedMessage::parse_kem(msg, s, sig_len) {
-                    Ok(m) => (s, m),
-                    Err(_) => (
-                        SuiteId::PubKey,
-                        SignedMessage::parse_pubkey(msg).map_err(not_signed)?,
-                    ),
+        let mut refused = e4_proto::Error::NotAuthentic;
+        let mut signed = None;
+        for &f in formats {
+            match f.family() {
+                Family::E4Symmetric => {
+                    match SymMessage::parse(msg).and_then(|m| {
+                        e4_proto::time::check_message(m.ts, now)?;
+                        m.open(self.provider.siv, &key, &mut out)
+                    }) {
+                        Ok(n) => {
+                            out.truncate(n);
+                            return Ok((out, None));
+                        }
+                        Err(
+                            e @ (e4_proto::Error::NotAuthentic
+                            | e4_proto::Error::TooShortCiphertext),
+                        ) => refused = e,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
+                Family::E4PublicKey => match SignedMessage::parse_pubkey(msg) {
+                    Ok(m) => signed = Some((f, m)),
+                    Err(e) => refused = e,
+                },
+                Family::Kem => match SignedMessage::parse_kem(msg, f) {
+                    Ok(m) => signed = Some((f, m)),
+                    Err(e) => refused = e,
+                },
             }
-            None => (
-                SuiteId::PubKey,
-                SignedMessage::parse_pubkey(msg).map_err(not_signed)?,
-            ),
-        };
-        if format.is_some_and(|f| f != suite) {
-            return Err(C2Error::NotAuthentic(format!(
-                "not a message in the topic's {} format",
-                format.map_or("", |f| f.name())
-            )));
         }
+        let Some((suite, parsed)) = signed else {
+            return Err(match (refused, format) {
+                (e, Some(f)) if f.signs_messages() => {
+                    C2Error::NotAuthentic(format!("not a message in the topic's {f} format ({e})"))
+                }
+                (e4_proto::Error::NotAuthentic, _) => C2Error::NotAuthentic(
+                    "the message does not authenticate under the topic key".into(),
+                ),
+                (e, _) => e.into(),
+            });
+        };
         e4_proto::time::check_message(parsed.ts, now)?;
         let mut conn = self.db.read().await?;
         let sender = clients::find(&mut conn, &ClientRef::Id(parsed.sender))

@@ -26,7 +26,7 @@
 use e4_proto::crypto::SIV_LEN;
 use e4_proto::message::{SignedMessage, SymMessage};
 use e4_proto::time::{self, MAX_MESSAGE_AGE, TIMESTAMP_LEN};
-use e4_proto::{Error, Suite, SuiteId};
+use e4_proto::{Error, Family, Suite};
 
 /// Accepted topic messages remembered for replay rejection.
 pub const MESSAGE_REPLAY_SLOTS: usize = 1024;
@@ -38,17 +38,17 @@ pub(crate) type Tag = (u64, [u8; SIV_LEN]);
 
 /// Timestamp and SIV of a topic message that already authenticated.
 pub(crate) fn message_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
-    match suite.id {
-        SuiteId::Symmetric => {
+    match suite.id.family() {
+        Family::E4Symmetric => {
             let m = SymMessage::parse(msg)?;
             Ok((m.ts, *m.siv))
         }
-        SuiteId::PubKey => {
+        Family::E4PublicKey => {
             let m = SignedMessage::parse_pubkey(msg)?;
             Ok((m.ts, *m.siv_part()?.0))
         }
-        id => {
-            let m = SignedMessage::parse_kem(msg, id, suite.sig()?.signature_len())?;
+        Family::Kem => {
+            let m = SignedMessage::parse_kem(msg, suite.id)?;
             Ok((m.ts, *m.siv_part()?.0))
         }
     }
@@ -58,7 +58,7 @@ pub(crate) fn message_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
 pub(crate) fn command_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
     if suite.id.is_kem_suite() {
         // ts(8) | suite(1) | kem ct | SIV(16) | ...
-        let start = TIMESTAMP_LEN + 1 + suite.kem()?.ciphertext_len();
+        let start = TIMESTAMP_LEN + 1 + suite.id.params().kem_ciphertext;
         let siv = msg
             .get(start..start + SIV_LEN)
             .ok_or(Error::TooShortCiphertext)?;

@@ -5,7 +5,7 @@ use crate::crypto::{CryptoProvider, Rng};
 use crate::error::Error;
 use crate::ids::Id;
 use crate::keys::SymKey;
-use crate::message::{self, SYM_OVERHEAD};
+use crate::message;
 use crate::suite::SuiteId;
 
 /// What C2 knows of a device to protect commands for it.
@@ -31,15 +31,8 @@ pub enum C2Secret<'a> {
 }
 
 /// Length of the protected form of `cmd_len` command bytes in `suite`.
-pub fn protected_command_len(
-    provider: &CryptoProvider,
-    suite: SuiteId,
-    cmd_len: usize,
-) -> Result<usize, Error> {
-    match suite {
-        SuiteId::Symmetric | SuiteId::PubKey => Ok(cmd_len + SYM_OVERHEAD),
-        _ => command::kem_envelope_len(provider.suite(suite)?, cmd_len),
-    }
+pub const fn protected_command_len(suite: SuiteId, cmd_len: usize) -> usize {
+    suite.command_overhead() + cmd_len
 }
 
 /// The E4 command key C2 shares with a symmetric or public-key device.
@@ -114,7 +107,7 @@ pub fn seal_command_vec(
     cmd: &[u8],
     rng: &mut dyn Rng,
 ) -> Result<alloc::vec::Vec<u8>, Error> {
-    let mut out = alloc::vec![0u8; protected_command_len(provider, suite, cmd.len())?];
+    let mut out = alloc::vec![0u8; protected_command_len(suite, cmd.len())];
     let n = seal_command(
         provider, suite, device_id, device, c2, ts, cmd, rng, &mut out,
     )?;

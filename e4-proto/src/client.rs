@@ -4,7 +4,7 @@
 //! Every operation either succeeds or returns an [`Error`] and leaves the
 //! state exactly as it was.
 
-use crate::command::{self, Command, Lengths};
+use crate::command::{self, Command};
 use crate::crypto::{CryptoProvider, Siv, SivItem, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{ControlTopic, Id, TopicHash};
@@ -12,7 +12,7 @@ use crate::keys::{is_all_zero, Ed25519Secret, SymKey, X25519_LEN};
 use crate::message::{self, SignedMessage, SymMessage, SYM_OVERHEAD};
 use crate::replay::ReplayCache;
 use crate::store::{PreviousKey, Store, TopicEntry};
-use crate::suite::{Suite, SuiteId};
+use crate::suite::{Family, Suite, SuiteId};
 use crate::time::{self, Clock};
 
 #[cfg(feature = "alloc")]
@@ -159,14 +159,9 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         TopicHash::of(self.provider.hash, topic.as_bytes())
     }
 
-    /// The signature length of this suite (0 for symmetric).
-    fn sig_len(&self) -> usize {
-        self.suite.sig.map_or(0, |s| s.signature_len())
-    }
-
     /// Bytes added to each payload by this client's suite.
     pub fn overhead(&self) -> usize {
-        message::overhead(self.suite.id, self.sig_len())
+        self.suite.id.message_overhead()
     }
 
     /// Set a topic key directly (provisioning without C2, tests, tools).
@@ -176,7 +171,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
 
     /// Set a device's public key directly.
     pub fn set_pubkey(&mut self, id: &Id, key: &[u8]) -> Result<(), Error> {
-        let lengths = Lengths::of(self.suite);
+        let lengths = self.suite.id.command_lengths();
         if !lengths.pubkey_ops {
             return Err(Error::UnsupportedOperation);
         }
@@ -399,19 +394,19 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
-        let (ts, n, tag) = match format {
-            SuiteId::Symmetric => {
+        let (ts, n, tag) = match format.family() {
+            Family::E4Symmetric => {
                 let m = SymMessage::parse(msg)?;
                 time::check_message(m.ts, now)?;
                 let n = open_with_transition(siv, entry, now, m.ad, m.siv, m.ct, out)?;
                 (m.ts, n, *m.siv)
             }
-            id => {
+            family => {
                 let sig = self.suite.sig()?;
-                let m = if id == SuiteId::PubKey {
+                let m = if family == Family::E4PublicKey {
                     SignedMessage::parse_pubkey(msg)?
                 } else {
-                    SignedMessage::parse_kem(msg, id, sig.signature_len())?
+                    SignedMessage::parse_kem(msg, format)?
                 };
                 time::check_message(m.ts, now)?;
                 let pk = self.store.pubkey(&m.sender).ok_or(Error::PubKeyNotFound)?;
@@ -488,7 +483,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         ts: &u64,
         tag: &[u8; SIV_LEN],
     ) -> Result<u8, Error> {
-        let cmd = Command::parse(bytes, &Lengths::of(self.suite))?;
+        let cmd = Command::parse(bytes, &self.suite.id.command_lengths())?;
         // The control topic's replay slot is keyed by the client's own id.
         let control_slot = TopicHash(self.id.0);
         if self.replay_on {
@@ -612,13 +607,12 @@ fn derive_command_key(
         }
         #[cfg(feature = "alloc")]
         (id, Identity::Kem(k)) if id.is_kem_suite() => {
-            let sig = suite.sig()?;
-            let kem = suite.kem()?;
-            let ok = k.sig_sk.len() == sig.secret_key_len()
-                && k.sig_pk.len() == sig.public_key_len()
-                && k.kem_sk.len() == kem.secret_key_len()
-                && k.kem_pk.len() == kem.public_key_len()
-                && k.c2_sig_pk.len() == sig.public_key_len();
+            let p = id.params();
+            let ok = k.sig_sk.len() == p.sig_secret_key
+                && k.sig_pk.len() == p.sig_public_key
+                && k.kem_sk.len() == p.kem_secret_key
+                && k.kem_pk.len() == p.kem_public_key
+                && k.c2_sig_pk.len() == p.c2_public_key;
             if ok {
                 Ok(None)
             } else {

@@ -16,9 +16,9 @@
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{Id, TopicHash, ID_LEN, TOPIC_HASH_LEN};
-use crate::keys::{SymKey, ED25519_PK_LEN, ED25519_SK_LEN, SYM_KEY_LEN, X25519_LEN};
+use crate::keys::{SymKey, SYM_KEY_LEN};
 use crate::message::open_into;
-use crate::suite::{Suite, SuiteId};
+use crate::suite::{CommandLengths, Suite, SuiteId};
 use crate::time::{self, TIMESTAMP_LEN};
 
 /// Opcodes.
@@ -88,52 +88,10 @@ impl core::fmt::Debug for Command<'_> {
     }
 }
 
-/// The argument lengths of the commands in one suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lengths {
-    /// SetIdKey's key length, or None where C2 cannot set identity keys.
-    pub id_key: Option<usize>,
-    /// SetPubKey's key length.
-    pub pubkey: usize,
-    /// SetC2Key's key length.
-    pub c2_key: usize,
-    /// Whether opcodes 4 to 7 are supported.
-    pub pubkey_ops: bool,
-}
-
-impl Lengths {
-    /// The lengths for `suite`.
-    pub fn of(suite: &Suite) -> Lengths {
-        match suite.id {
-            SuiteId::Symmetric => Lengths {
-                id_key: Some(SYM_KEY_LEN),
-                pubkey: ED25519_PK_LEN,
-                c2_key: X25519_LEN,
-                pubkey_ops: false,
-            },
-            SuiteId::PubKey => Lengths {
-                id_key: Some(ED25519_SK_LEN),
-                pubkey: ED25519_PK_LEN,
-                c2_key: X25519_LEN,
-                pubkey_ops: true,
-            },
-            _ => {
-                let pk = suite.sig.map_or(0, |s| s.public_key_len());
-                Lengths {
-                    id_key: None,
-                    pubkey: pk,
-                    c2_key: pk,
-                    pubkey_ops: true,
-                }
-            }
-        }
-    }
-}
-
 impl<'a> Command<'a> {
     /// Parse command bytes the way e4go does: unknown opcode, then exact
     /// argument length, then whether the suite supports it.
-    pub fn parse(bytes: &'a [u8], lengths: &Lengths) -> Result<Command<'a>, Error> {
+    pub fn parse(bytes: &'a [u8], lengths: &CommandLengths) -> Result<Command<'a>, Error> {
         let (&op, args) = bytes.split_first().ok_or(Error::InvalidCommand)?;
         let exact = |n: usize| {
             if args.len() == n {
@@ -301,16 +259,6 @@ pub fn pubkey_command_key(
     Ok(SymKey::new(provider.hash.sha3_256(&[&shared])))
 }
 
-/// Length of a kem-suite command envelope around `cmd_len` command bytes.
-pub fn kem_envelope_len(suite: &Suite, cmd_len: usize) -> Result<usize, Error> {
-    Ok(TIMESTAMP_LEN
-        + 1
-        + suite.kem()?.ciphertext_len()
-        + SIV_LEN
-        + cmd_len
-        + suite.sig()?.signature_len())
-}
-
 /// C2 side: protect command bytes for a kem-suite device.
 #[allow(clippy::too_many_arguments)]
 pub fn seal_kem_command(
@@ -329,9 +277,10 @@ pub fn seal_kem_command(
     if cmd.is_empty() {
         return Err(Error::InvalidCommand);
     }
-    let len = kem_envelope_len(suite, cmd.len())?;
+    let params = suite.id.params();
+    let len = suite.id.command_overhead() + cmd.len();
     let out = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-    let ct_end = TIMESTAMP_LEN + 1 + kem.ciphertext_len();
+    let ct_end = TIMESTAMP_LEN + 1 + params.kem_ciphertext;
     out[..TIMESTAMP_LEN].copy_from_slice(&time::encode(ts));
     out[TIMESTAMP_LEN] = suite.id.code();
     let shared = kem.encapsulate(rng, device_kem_pk, &mut out[TIMESTAMP_LEN + 1..ct_end])?;
@@ -342,7 +291,7 @@ pub fn seal_kem_command(
         &out[TIMESTAMP_LEN + 1..ct_end],
         &shared,
     );
-    let (signed, signature) = out.split_at_mut(len - sig.signature_len());
+    let (signed, signature) = out.split_at_mut(len - params.signature);
     let (head, body) = signed.split_at_mut(ct_end + SIV_LEN);
     body.copy_from_slice(cmd);
     let tag = provider.siv.seal(&key, &head[..TIMESTAMP_LEN + 1], body);
@@ -367,8 +316,8 @@ pub fn open_kem_command(
 ) -> Result<(usize, u64, [u8; SIV_LEN]), Error> {
     let kem = suite.kem()?;
     let sig = suite.sig()?;
-    let min = kem_envelope_len(suite, 1)?;
-    if msg.len() < min {
+    let params = suite.id.params();
+    if msg.len() < suite.id.command_overhead() + 1 {
         return Err(Error::TooShortCiphertext);
     }
     if msg[TIMESTAMP_LEN] != suite.id.code() {
@@ -376,9 +325,9 @@ pub fn open_kem_command(
     }
     let ts = time::decode(msg);
     time::check_message(ts, now)?;
-    let split = msg.len() - sig.signature_len();
+    let split = msg.len() - params.signature;
     sig.verify(c2_public, &msg[..split], &msg[split..])?;
-    let ct_end = TIMESTAMP_LEN + 1 + kem.ciphertext_len();
+    let ct_end = TIMESTAMP_LEN + 1 + params.kem_ciphertext;
     let kem_ct = &msg[TIMESTAMP_LEN + 1..ct_end];
     let shared = kem.decapsulate(device_kem_sk, kem_ct)?;
     let key = kem_command_key(provider, suite.id, device, kem_ct, &shared);
@@ -398,18 +347,8 @@ pub fn open_kem_command(
 mod tests {
     use super::*;
 
-    const SYM: Lengths = Lengths {
-        id_key: Some(32),
-        pubkey: 32,
-        c2_key: 32,
-        pubkey_ops: false,
-    };
-    const PK: Lengths = Lengths {
-        id_key: Some(64),
-        pubkey: 32,
-        c2_key: 32,
-        pubkey_ops: true,
-    };
+    const SYM: CommandLengths = SuiteId::Symmetric.command_lengths();
+    const PK: CommandLengths = SuiteId::PubKey.command_lengths();
 
     #[test]
     fn encodings_match_e4() {
@@ -456,7 +395,7 @@ mod tests {
             Command::parse(&setpk[..48], &SYM),
             Err(Error::InvalidCommandLength)
         );
-        let none = Lengths { id_key: None, ..PK };
+        let none = CommandLengths { id_key: None, ..PK };
         assert_eq!(
             Command::parse(&[2; 65], &none),
             Err(Error::UnsupportedOperation)

@@ -44,5 +44,5 @@ pub use crypto::CryptoProvider;
 pub use error::Error;
 pub use ids::{ControlTopic, Id, TopicHash};
 pub use keys::SymKey;
-pub use suite::{Suite, SuiteId, SuiteSet};
+pub use suite::{Family, Suite, SuiteId, SuiteSet};
 pub use time::{Clock, FixedClock};

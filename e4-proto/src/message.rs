@@ -144,13 +144,9 @@ impl<'a> SignedMessage<'a> {
         })
     }
 
-    /// Split a kem-suite message signed with `sig_len`-byte signatures; the
-    /// suite byte must be `suite`.
-    pub fn parse_kem(
-        msg: &'a [u8],
-        suite: SuiteId,
-        sig_len: usize,
-    ) -> Result<SignedMessage<'a>, Error> {
+    /// Split a kem-suite message; the suite byte must be `suite`.
+    pub fn parse_kem(msg: &'a [u8], suite: SuiteId) -> Result<SignedMessage<'a>, Error> {
+        let sig_len = suite.params().signature;
         if msg.len() < KEM_HEADER + sig_len {
             return Err(Error::InvalidProtectedLen);
         }
@@ -217,13 +213,4 @@ pub fn seal_signed(
     head[header..].copy_from_slice(&tag);
     scheme.sign(signing_key, signed, sig)?;
     Ok(len)
-}
-
-/// Bytes added to a payload by a suite whose signatures are `sig_len` long.
-pub fn overhead(suite: SuiteId, sig_len: usize) -> usize {
-    match suite {
-        SuiteId::Symmetric => SYM_OVERHEAD,
-        SuiteId::PubKey => PUBKEY_OVERHEAD,
-        _ => KEM_HEADER + sig_len,
-    }
 }

@@ -1,8 +1,20 @@
 //! Crypto suites: what a device runs, chosen at run time among the suites
 //! compiled in.
+//!
+//! Everything that follows from a suite's identity is defined here, once,
+//! in one `const` table ([`SuiteId::params`]): its family (E4 symmetric, E4
+//! public key, KEM-based), the sizes of its keys, signatures, KEM
+//! ciphertexts and shared secrets, the overheads of its messages and
+//! commands, the length of each command and the key material a device of
+//! the suite holds. Providers implement the algorithms (their sizes are
+//! checked against this table by the conformance tests); every other crate
+//! derives what it needs from here.
 
-use crate::crypto::{CryptoProvider, Kem, SignatureScheme, X25519};
+use crate::crypto::{CryptoProvider, Kem, SignatureScheme, SIV_LEN, X25519};
 use crate::error::Error;
+use crate::ids::{ID_LEN, TOPIC_HASH_LEN};
+use crate::keys::{ED25519_PK_LEN, ED25519_SIG_LEN, ED25519_SK_LEN, SYM_KEY_LEN, X25519_LEN};
+use crate::time::TIMESTAMP_LEN;
 use core::fmt;
 
 /// The identifier of a suite. The byte value is carried inside the
@@ -24,7 +36,218 @@ pub enum SuiteId {
     Hybrid = 0x20,
 }
 
+/// How a suite protects messages and commands.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Family {
+    /// E4's symmetric mode: one AES-SIV key per client protects its
+    /// commands; topic messages are AES-SIV under the topic key. No suite
+    /// byte on the wire.
+    E4Symmetric,
+    /// E4's public-key mode: Ed25519-signed topic messages, commands under
+    /// an X25519-derived key. No suite byte on the wire.
+    E4PublicKey,
+    /// KEM-based (e4-rs): a suite byte, signed topic messages, commands
+    /// under a key from a fresh KEM encapsulation, signed by C2.
+    Kem,
+}
+
+/// The key material a device of a suite holds besides its topic keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Material {
+    /// A 32-byte client key, shared with C2.
+    SymmetricKey,
+    /// An Ed25519 key pair (C2 holds the public key) and C2's X25519
+    /// public key.
+    Ed25519AndC2X25519,
+    /// A signature key pair and a KEM key pair (C2 holds both public keys),
+    /// and C2's signature public key.
+    SignatureAndKem,
+}
+
+/// The sizes and shape of a suite (zero where it has no such thing).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SuiteParams {
+    /// Family.
+    pub family: Family,
+    /// Key material of a device.
+    pub material: Material,
+    /// Signature public key (the devices' and C2's).
+    pub sig_public_key: usize,
+    /// Signature secret key (Ed25519: `seed ‖ public`).
+    pub sig_secret_key: usize,
+    /// Signature.
+    pub signature: usize,
+    /// KEM public (encapsulation) key.
+    pub kem_public_key: usize,
+    /// KEM secret (decapsulation) key.
+    pub kem_secret_key: usize,
+    /// KEM ciphertext.
+    pub kem_ciphertext: usize,
+    /// KEM shared secret.
+    pub shared_secret: usize,
+    /// C2's public key as a device holds it (X25519, or C2's signature key).
+    pub c2_public_key: usize,
+}
+
+const NONE: usize = 0;
+
+const SYMMETRIC: SuiteParams = SuiteParams {
+    family: Family::E4Symmetric,
+    material: Material::SymmetricKey,
+    sig_public_key: NONE,
+    sig_secret_key: NONE,
+    signature: NONE,
+    kem_public_key: NONE,
+    kem_secret_key: NONE,
+    kem_ciphertext: NONE,
+    shared_secret: NONE,
+    c2_public_key: NONE,
+};
+
+const PUBKEY: SuiteParams = SuiteParams {
+    family: Family::E4PublicKey,
+    material: Material::Ed25519AndC2X25519,
+    sig_public_key: ED25519_PK_LEN,
+    sig_secret_key: ED25519_SK_LEN,
+    signature: ED25519_SIG_LEN,
+    kem_public_key: NONE,
+    kem_secret_key: NONE,
+    kem_ciphertext: NONE,
+    shared_secret: NONE,
+    c2_public_key: X25519_LEN,
+};
+
+/// ML-DSA-65 and ML-KEM-768 (FIPS 204/203); the draft versions have the
+/// same sizes.
+const ML_DSA_65_PK: usize = 1952;
+const ML_DSA_65_SK: usize = 4032;
+const ML_DSA_65_SIG: usize = 3309;
+const ML_KEM_768_PK: usize = 1184;
+const ML_KEM_768_SK: usize = 2400;
+const ML_KEM_768_CT: usize = 1088;
+const SHARED_SECRET: usize = 32;
+
+const POST_QUANTUM: SuiteParams = SuiteParams {
+    family: Family::Kem,
+    material: Material::SignatureAndKem,
+    sig_public_key: ML_DSA_65_PK,
+    sig_secret_key: ML_DSA_65_SK,
+    signature: ML_DSA_65_SIG,
+    kem_public_key: ML_KEM_768_PK,
+    kem_secret_key: ML_KEM_768_SK,
+    kem_ciphertext: ML_KEM_768_CT,
+    shared_secret: SHARED_SECRET,
+    c2_public_key: ML_DSA_65_PK,
+};
+
+/// Ed25519 ‖ ML-DSA-65 signatures, ML-KEM-768 ‖ X25519 KEM; each
+/// composite secret key carries the composite public key (the combiners
+/// hash it).
+const HYBRID: SuiteParams = SuiteParams {
+    family: Family::Kem,
+    material: Material::SignatureAndKem,
+    sig_public_key: ED25519_PK_LEN + ML_DSA_65_PK,
+    sig_secret_key: ED25519_SK_LEN + ML_DSA_65_SK + ED25519_PK_LEN + ML_DSA_65_PK,
+    signature: ED25519_SIG_LEN + ML_DSA_65_SIG,
+    kem_public_key: ML_KEM_768_PK + X25519_LEN,
+    kem_secret_key: ML_KEM_768_SK + X25519_LEN + ML_KEM_768_PK + X25519_LEN,
+    kem_ciphertext: ML_KEM_768_CT + X25519_LEN,
+    shared_secret: SHARED_SECRET,
+    c2_public_key: ED25519_PK_LEN + ML_DSA_65_PK,
+};
+
 impl SuiteId {
+    /// Everything that follows from the suite (see the module docs).
+    pub const fn params(self) -> &'static SuiteParams {
+        match self {
+            SuiteId::Symmetric => &SYMMETRIC,
+            SuiteId::PubKey => &PUBKEY,
+            SuiteId::PostQuantum | SuiteId::PqDraft => &POST_QUANTUM,
+            SuiteId::Hybrid => &HYBRID,
+        }
+    }
+
+    /// The family.
+    pub const fn family(self) -> Family {
+        self.params().family
+    }
+
+    /// Bytes a protected topic message adds to its payload: symmetric
+    /// `ts ‖ SIV`; public key `ts ‖ sender id ‖ SIV ‖ Ed25519 signature`;
+    /// KEM-based `ts ‖ suite ‖ sender id ‖ SIV ‖ signature`.
+    pub const fn message_overhead(self) -> usize {
+        let p = self.params();
+        match p.family {
+            Family::E4Symmetric => TIMESTAMP_LEN + SIV_LEN,
+            Family::E4PublicKey => TIMESTAMP_LEN + ID_LEN + SIV_LEN + p.signature,
+            Family::Kem => TIMESTAMP_LEN + 1 + ID_LEN + SIV_LEN + p.signature,
+        }
+    }
+
+    /// Bytes a protected command adds to its plaintext: E4 suites
+    /// `ts ‖ SIV`; KEM-based `ts ‖ suite ‖ KEM ciphertext ‖ SIV ‖ C2's
+    /// signature`.
+    pub const fn command_overhead(self) -> usize {
+        let p = self.params();
+        match p.family {
+            Family::E4Symmetric | Family::E4PublicKey => TIMESTAMP_LEN + SIV_LEN,
+            Family::Kem => TIMESTAMP_LEN + 1 + p.kem_ciphertext + SIV_LEN + p.signature,
+        }
+    }
+
+    /// The argument lengths of the commands in this suite.
+    pub const fn command_lengths(self) -> CommandLengths {
+        let p = self.params();
+        match p.family {
+            Family::E4Symmetric => CommandLengths {
+                id_key: Some(SYM_KEY_LEN),
+                pubkey: ED25519_PK_LEN,
+                c2_key: X25519_LEN,
+                pubkey_ops: false,
+            },
+            Family::E4PublicKey => CommandLengths {
+                id_key: Some(ED25519_SK_LEN),
+                pubkey: ED25519_PK_LEN,
+                c2_key: X25519_LEN,
+                pubkey_ops: true,
+            },
+            // Devices generate their own keys: C2 cannot set them.
+            Family::Kem => CommandLengths {
+                id_key: None,
+                pubkey: p.sig_public_key,
+                c2_key: p.c2_public_key,
+                pubkey_ops: true,
+            },
+        }
+    }
+
+    /// The plaintext length of command `opcode` in this suite (None: not
+    /// a command of this suite).
+    pub const fn command_len(self, opcode: u8) -> Option<usize> {
+        let l = self.command_lengths();
+        let args = match opcode {
+            0x00 => TOPIC_HASH_LEN,
+            0x01 => 0,
+            0x02 => match l.id_key {
+                Some(n) => n,
+                None => return None,
+            },
+            0x03 => SYM_KEY_LEN + TOPIC_HASH_LEN,
+            0x04..=0x07 if !l.pubkey_ops => return None,
+            0x04 => ID_LEN,
+            0x05 => 0,
+            0x06 => l.pubkey + ID_LEN,
+            0x07 => l.c2_key,
+            _ => return None,
+        };
+        Some(1 + args)
+    }
+
+    /// Whether the suite signs topic messages (every suite but symmetric).
+    pub const fn signs_messages(self) -> bool {
+        self.params().signature != NONE
+    }
+
     /// Every suite identifier.
     pub const ALL: [SuiteId; 5] = [
         SuiteId::Symmetric,
@@ -71,10 +294,7 @@ impl SuiteId {
     /// True for suites whose format carries a suite byte and a KEM-based
     /// command key (post-quantum, draft, hybrid).
     pub const fn is_kem_suite(self) -> bool {
-        matches!(
-            self,
-            SuiteId::PostQuantum | SuiteId::PqDraft | SuiteId::Hybrid
-        )
+        matches!(self.family(), Family::Kem)
     }
 }
 
@@ -174,6 +394,20 @@ impl fmt::Display for SuiteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The argument lengths of the commands in one suite
+/// ([`SuiteId::command_lengths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandLengths {
+    /// SetIdKey's key length, or None where C2 cannot set identity keys.
+    pub id_key: Option<usize>,
+    /// SetPubKey's key length.
+    pub pubkey: usize,
+    /// SetC2Key's key length.
+    pub c2_key: usize,
+    /// Whether opcodes 4 to 7 (public keys, C2 key) are supported.
+    pub pubkey_ops: bool,
 }
 
 /// The algorithms of one suite, as provided by a backend.

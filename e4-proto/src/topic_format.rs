@@ -117,12 +117,7 @@ mod tests {
             format: SuiteId::Symmetric,
         }
         .encode();
-        let lengths = crate::command::Lengths {
-            id_key: Some(32),
-            pubkey: 32,
-            c2_key: 32,
-            pubkey_ops: true,
-        };
+        let lengths = SuiteId::PubKey.command_lengths();
         assert_eq!(
             crate::command::Command::parse(&bytes, &lengths).err(),
             Some(Error::InvalidCommand)

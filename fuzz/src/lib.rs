@@ -12,7 +12,8 @@
 use e4_backends::provider;
 use e4_backends::rng::TestRng;
 use e4_proto::client::KemIdentity;
-use e4_proto::command::{self, Lengths};
+use e4_proto::command;
+use e4_proto::suite::CommandLengths;
 use e4_proto::crypto::Rng;
 use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::message;
@@ -185,7 +186,7 @@ impl SuiteKeys {
                 if cmd.is_empty() {
                     return None;
                 }
-                let mut out = vec![0u8; command::kem_envelope_len(suite, cmd.len()).unwrap()];
+                let mut out = vec![0u8; suite.id.command_overhead() + cmd.len()];
                 let mut rng = TestRng::from_seed(b"fuzz encapsulation");
                 command::seal_kem_command(
                     p,
@@ -262,8 +263,12 @@ pub fn suite_of(byte: u8) -> SuiteId {
 }
 
 /// Every suite's command lengths.
-pub fn all_lengths() -> Vec<Lengths> {
-    provider().suites.iter().map(|s| Lengths::of(s)).collect()
+pub fn all_lengths() -> Vec<CommandLengths> {
+    provider()
+        .suites
+        .iter()
+        .map(|s| s.id.command_lengths())
+        .collect()
 }
 
 /// Everything observable about a client's state.

@@ -3,7 +3,7 @@
 
 use crate::json::*;
 use crate::state::{client_of, compare_state, mode_suite, StepClock, VClient};
-use e4_proto::command::{Command, Lengths};
+use e4_proto::command::Command;
 use e4_proto::{Id, SymKey, TopicHash};
 use serde_json::Value;
 
@@ -56,10 +56,7 @@ fn step_topic(step: &Value, case: &Value) -> Res<Vec<u8>> {
 /// Extra receiver state some negative cases need.
 fn apply_setup(c: &mut VClient, case: &Value) -> Res<()> {
     if let Some(bytes) = opt_hex(case, "setup_command_bytes")? {
-        match Command::parse(
-            &bytes,
-            &Lengths::of(c.provider().suite(c.suite()).map_err(|e| e.to_string())?),
-        ) {
+        match Command::parse(&bytes, &c.suite().command_lengths()) {
             Ok(Command::SetTopicKey { key, topic }) => c.set_topic_key(&topic, &SymKey::new(*key)),
             Ok(Command::SetPubKey { key, id }) => c.set_pubkey(&id, key),
             other => return Err(format!("unsupported setup command {other:?}")),

@@ -6,11 +6,12 @@
 use e4_backends::provider;
 use e4_backends::rng::TestRng;
 use e4_proto::client::KemIdentity;
-use e4_proto::command::{self, Command, Lengths};
+use e4_proto::command::{self, Command};
 use e4_proto::crypto::Rng;
 use e4_proto::keys::{Ed25519Secret, SecretBytes, ED25519_SK_LEN};
 use e4_proto::message;
 use e4_proto::store::{MemStore, Store, TopicEntry};
+use e4_proto::suite::CommandLengths;
 use e4_proto::{Client, Clock, FixedClock, Id, Identity, SuiteId, SymKey, TopicHash};
 
 /// The clock every fixture starts at.
@@ -127,7 +128,7 @@ impl C2 {
                 seal_sym(&key, ts, cmd)
             }
             Identity::Kem(k) => {
-                let mut out = vec![0u8; command::kem_envelope_len(suite, cmd.len()).unwrap()];
+                let mut out = vec![0u8; suite.id.command_overhead() + cmd.len()];
                 let n = command::seal_kem_command(
                     p,
                     suite,
@@ -297,8 +298,8 @@ pub fn snapshot(client: &TestClient) -> Snapshot {
 }
 
 /// The command argument lengths of `suite`.
-pub fn lengths(suite: SuiteId) -> Lengths {
-    Lengths::of(provider().suite(suite).unwrap())
+pub fn lengths(suite: SuiteId) -> CommandLengths {
+    suite.command_lengths()
 }
 
 /// A fresh identity key for SetIdKey in `suite` (None where unsupported):

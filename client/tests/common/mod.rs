@@ -137,7 +137,7 @@ impl C2 {
         let bytes = Zeroizing::new(cmd.to_vec());
         if self.suite.is_kem_suite() {
             let s = p.suite(self.suite).unwrap();
-            let mut out = vec![0u8; command::kem_envelope_len(s, bytes.len()).unwrap()];
+            let mut out = vec![0u8; s.id.command_overhead() + bytes.len()];
             let n = command::seal_kem_command(
                 p,
                 s,

@@ -93,8 +93,8 @@ pub fn answer(
         return Err(NegotiationError::BadKey);
     }
     let key_len = SetSuite::key_len(p, suite)?;
-    let (key, material) = match suite {
-        SuiteId::Symmetric => {
+    let (key, material) = match suite.family() {
+        Family::E4Symmetric => {
             if !c2_public.is_empty() {
                 return Err(NegotiationError::BadKey);
             }
@@ -107,7 +107,7 @@ pub fn answer(
                 DeviceMaterial::Symmetric(SymKey::new(*k)),
             )
         }
-        _ => {
+        Family::E4PublicKey | Family::Kem => {
             if c2_public.len() != key_len || is_all_zero(c2_public) {
                 return Err(NegotiationError::BadKey);
             }

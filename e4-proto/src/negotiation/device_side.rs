@@ -54,17 +54,18 @@ impl GeneratedKeys {
         if suite == SuiteId::Symmetric {
             return Ok(keys);
         }
+        let params = suite.params();
         let sig = s.sig().map_err(NegotiationError::Crypto)?;
-        let mut sk = alloc::vec![0u8; sig.secret_key_len()];
-        let mut pk = alloc::vec![0u8; sig.public_key_len()];
+        let mut sk = alloc::vec![0u8; params.sig_secret_key];
+        let mut pk = alloc::vec![0u8; params.sig_public_key];
         let r = sig.generate(rng, &mut sk, &mut pk);
         keys.sig_sk = SecretBytes::new(sk);
         r.map_err(NegotiationError::Crypto)?;
         keys.sig_pk = pk;
         if suite.is_kem_suite() {
             let kem = s.kem().map_err(NegotiationError::Crypto)?;
-            let mut sk = alloc::vec![0u8; kem.secret_key_len()];
-            let mut pk = alloc::vec![0u8; kem.public_key_len()];
+            let mut sk = alloc::vec![0u8; params.kem_secret_key];
+            let mut pk = alloc::vec![0u8; params.kem_public_key];
             let r = kem.generate(rng, &mut sk, &mut pk);
             keys.kem_sk = SecretBytes::new(sk);
             r.map_err(NegotiationError::Crypto)?;
@@ -86,16 +87,16 @@ impl GeneratedKeys {
         if is_all_zero(key) {
             return Err(NegotiationError::BadKey);
         }
-        Ok(match self.suite {
-            SuiteId::Symmetric => {
+        Ok(match self.suite.family() {
+            Family::E4Symmetric => {
                 Identity::Symmetric(SymKey::from_slice(key).ok_or(NegotiationError::BadKey)?)
             }
-            SuiteId::PubKey => Identity::PubKey {
+            Family::E4PublicKey => Identity::PubKey {
                 signing: Ed25519Secret::from_slice(self.sig_sk.as_bytes())
                     .ok_or(NegotiationError::BadKey)?,
                 c2_public: key.try_into().map_err(|_| NegotiationError::BadKey)?,
             },
-            _ => Identity::Kem(KemIdentity {
+            Family::Kem => Identity::Kem(KemIdentity {
                 sig_sk: self.sig_sk.clone(),
                 sig_pk: self.sig_pk.clone(),
                 kem_sk: self.kem_sk.clone(),

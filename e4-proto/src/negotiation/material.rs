@@ -109,16 +109,16 @@ pub(super) fn authenticate(
     signer: Signer<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), NegotiationError> {
-    match (suite, signer) {
-        (SuiteId::Symmetric, Signer::Symmetric(k)) => {
+    match (suite.family(), signer) {
+        (Family::E4Symmetric, Signer::Symmetric(k)) => {
             let key = derived_key(p, kind, k);
             let tag = p.siv.seal(&key, out, &mut []);
             out.extend_from_slice(&tag);
             Ok(())
         }
-        (s, Signer::Signature(sk)) if s != SuiteId::Symmetric => {
+        (Family::E4PublicKey | Family::Kem, Signer::Signature(sk)) => {
             let sig = p
-                .suite(s)
+                .suite(suite)
                 .and_then(|x| x.sig())
                 .map_err(|_| NegotiationError::UnsupportedSuite)?;
             let mut signature = alloc::vec![0u8; sig.signature_len()];
@@ -181,18 +181,8 @@ pub fn offer_key_lens(
     p: &CryptoProvider,
     suite: SuiteId,
 ) -> Result<(usize, usize), NegotiationError> {
-    let s = p
-        .suite(suite)
+    p.suite(suite)
         .map_err(|_| NegotiationError::UnsupportedSuite)?;
-    Ok(match suite {
-        SuiteId::Symmetric => (0, 0),
-        SuiteId::PubKey => (
-            s.sig().map_err(NegotiationError::Crypto)?.public_key_len(),
-            0,
-        ),
-        _ => (
-            s.sig().map_err(NegotiationError::Crypto)?.public_key_len(),
-            s.kem().map_err(NegotiationError::Crypto)?.public_key_len(),
-        ),
-    })
+    let params = suite.params();
+    Ok((params.sig_public_key, params.kem_public_key))
 }

@@ -44,9 +44,9 @@ use crate::client::{Client, Identity, KemIdentity};
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{Id, TopicHash, ID_LEN};
-use crate::keys::{is_all_zero, Ed25519Secret, SecretBytes, SymKey, SYM_KEY_LEN, X25519_LEN};
+use crate::keys::{is_all_zero, Ed25519Secret, SecretBytes, SymKey, SYM_KEY_LEN};
 use crate::store::Store;
-use crate::suite::{SuiteId, SuiteSet};
+use crate::suite::{Family, SuiteId, SuiteSet};
 use crate::time::{self, Clock, TIMESTAMP_LEN};
 
 /// The opcode of `SetSuite` (the first byte of the command plaintext).

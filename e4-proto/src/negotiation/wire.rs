@@ -256,13 +256,12 @@ impl SetSuite {
 
     /// The length of the key a SetSuite for `suite` carries.
     pub fn key_len(p: &CryptoProvider, suite: SuiteId) -> Result<usize, NegotiationError> {
-        let s = p
-            .suite(suite)
+        p.suite(suite)
             .map_err(|_| NegotiationError::UnsupportedSuite)?;
-        Ok(match suite {
-            SuiteId::Symmetric => SYM_KEY_LEN,
-            SuiteId::PubKey => X25519_LEN,
-            _ => s.sig().map_err(NegotiationError::Crypto)?.public_key_len(),
+        Ok(match suite.family() {
+            // The new client key.
+            Family::E4Symmetric => SYM_KEY_LEN,
+            Family::E4PublicKey | Family::Kem => suite.params().c2_public_key,
         })
     }
 }
