@@ -123,6 +123,7 @@ static SUITES: &[&Suite] = &[
 ];
 
 static PROVIDER: CryptoProvider = CryptoProvider {
+    name: "pqclean",
     hash: &base::Sha3Rc,
     siv: &base::AesSiv,
     suites: SUITES,

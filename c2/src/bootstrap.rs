@@ -13,7 +13,7 @@ use crate::error::{C2Error, C2Result};
 use crate::outbox::{c2_secret_aad, client_key_aad};
 use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
-use e4_proto::{CryptoProvider, SuiteId};
+use e4_proto::{CryptoProvider, Family, SuiteId};
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
@@ -105,31 +105,32 @@ pub fn generate_c2_keypair(
     suite: SuiteId,
 ) -> C2Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
     let s = provider.suite(suite)?;
-    match suite {
-        SuiteId::PubKey => {
+    match suite.family() {
+        Family::E4PublicKey => {
             let x = s.x25519()?;
             let mut sk = Zeroizing::new([0u8; 32]);
             OsRng.fill(&mut sk[..]);
             let pk = x.public_key(&sk);
             Ok((pk.to_vec(), Zeroizing::new(sk.to_vec())))
         }
-        s2 if s2.is_kem_suite() => {
-            let sig = s.sig()?;
-            let mut sk = Zeroizing::new(vec![0u8; sig.secret_key_len()]);
-            let mut pk = vec![0u8; sig.public_key_len()];
-            sig.generate(&mut OsRng, &mut sk, &mut pk)?;
+        Family::Kem => {
+            let p = suite.params();
+            let mut sk = Zeroizing::new(vec![0u8; p.sig_secret_key]);
+            let mut pk = vec![0u8; p.sig_public_key];
+            s.sig()?.generate(&mut OsRng, &mut sk, &mut pk)?;
             Ok((pk, sk))
         }
-        _ => Err(C2Error::invalid(format!("suite {suite} has no C2 key"))),
+        Family::E4Symmetric => Err(C2Error::invalid(format!("suite {suite} has no C2 key"))),
     }
 }
 
-/// Suites with a C2 key pair.
-pub fn keyed_suites() -> impl Iterator<Item = SuiteId> {
-    crate::SUPPORTED_SUITES
+/// The suites of `provider` with a C2 key pair.
+pub fn keyed_suites(provider: &CryptoProvider) -> impl Iterator<Item = SuiteId> + '_ {
+    provider
+        .suites
         .iter()
-        .copied()
-        .filter(|s| *s != SuiteId::Symmetric)
+        .map(|s| s.id)
+        .filter(|s| s.family() != Family::E4Symmetric)
 }
 
 /// Generate version 1 of every suite's C2 key that is missing.
@@ -139,7 +140,7 @@ pub async fn ensure_c2_keys(
     provider: &CryptoProvider,
 ) -> C2Result<()> {
     let mut w = db.begin_write().await?;
-    for suite in keyed_suites() {
+    for suite in keyed_suites(provider) {
         if c2keys::current(w.conn(), suite).await?.is_none() {
             let (pk, sk) = generate_c2_keypair(provider, suite)?;
             let row = c2keys::C2KeyRow {

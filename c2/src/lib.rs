@@ -29,14 +29,3 @@ pub mod service;
 pub mod tls;
 
 pub use error::{C2Error, C2Result};
-
-use e4_proto::SuiteId;
-
-/// The suites this C2 manages devices of.
-pub const SUPPORTED_SUITES: [SuiteId; 5] = [
-    SuiteId::Symmetric,
-    SuiteId::PubKey,
-    SuiteId::PostQuantum,
-    SuiteId::PqDraft,
-    SuiteId::Hybrid,
-];

@@ -2,7 +2,7 @@
 
 use crate::error::{C2Error, C2Result};
 use e4_proto::SuiteSet;
-use e4_proto::{Id, SuiteId, TopicHash};
+use e4_proto::{CryptoProvider, Id, SuiteId, TopicHash};
 
 /// Default page size.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -301,14 +301,24 @@ pub fn check_topic(topic: &str) -> C2Result<()> {
     Ok(())
 }
 
-/// Parse a suite name (default symmetric) and check C2 supports it.
-pub fn parse_suite(name: Option<&str>) -> C2Result<SuiteId> {
+/// Parse a suite name (default symmetric) and check that this C2's crypto
+/// provider has it.
+pub fn parse_suite(provider: &CryptoProvider, name: Option<&str>) -> C2Result<SuiteId> {
     let name = name.filter(|s| !s.is_empty()).unwrap_or("symmetric");
-    let suite = SuiteId::from_name(name)
-        .map_err(|_| C2Error::invalid(format!("unknown suite {name:?}")))?;
-    if !crate::SUPPORTED_SUITES.contains(&suite) {
+    let names = |suites: &mut dyn Iterator<Item = SuiteId>| {
+        suites.map(|s| s.name()).collect::<Vec<_>>().join(", ")
+    };
+    let suite = SuiteId::from_name(name).map_err(|_| {
+        C2Error::invalid(format!(
+            "unknown suite {name:?} (known: {})",
+            names(&mut SuiteId::ALL.into_iter())
+        ))
+    })?;
+    if !provider.supports(suite) {
         return Err(C2Error::invalid(format!(
-            "suite {name:?} is not supported by this C2"
+            "suite {name:?} is not compiled into this C2 (its provider {:?} has: {})",
+            provider.name,
+            names(&mut provider.suites.iter().map(|s| s.id))
         )));
     }
     Ok(suite)
@@ -329,11 +339,12 @@ mod tests {
         assert!(check_client_name("a\nb").is_err());
         assert!(Page::new(0, 1001).is_err());
         assert_eq!(Page::new(5, 0).unwrap().count, DEFAULT_PAGE);
-        assert_eq!(parse_suite(None).unwrap(), SuiteId::Symmetric);
-        assert_eq!(parse_suite(Some("pq-draft")).unwrap(), SuiteId::PqDraft);
-        assert!(parse_suite(Some("hybrid")).is_ok());
-        assert!(parse_suite(Some("rot13")).is_err());
-        assert!(parse_suite(Some("rot13")).is_err());
+        let p = e4_backends::provider();
+        assert_eq!(parse_suite(p, None).unwrap(), SuiteId::Symmetric);
+        assert_eq!(parse_suite(p, Some("pq-draft")).unwrap(), SuiteId::PqDraft);
+        assert!(parse_suite(p, Some("hybrid")).is_ok());
+        let e = parse_suite(p, Some("rot13")).unwrap_err().to_string();
+        assert!(e.contains("unknown suite") && e.contains("pq-draft"), "{e}");
         assert!(ClientRef::from_parts("", &[]).is_err());
         assert!(ClientRef::from_parts("a", &[1; 16]).is_err());
         assert!(ClientRef::from_parts("", &[1; 15]).is_err());

@@ -24,7 +24,7 @@ use e4_proto::negotiation::{
 };
 use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
 use e4_proto::SuiteSet;
-use e4_proto::{Command, Id, SuiteId, SymKey};
+use e4_proto::{Command, Family, Id, SuiteId, SymKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -56,7 +56,7 @@ pub fn device_of_topic(topic: &str) -> Option<Id> {
 
 /// The suites this C2 can move devices to.
 pub fn c2_suites(provider: &e4_proto::CryptoProvider) -> SuiteSet {
-    SuiteSet::of(&crate::SUPPORTED_SUITES).intersection(SuiteSet::compiled_in(provider))
+    SuiteSet::compiled_in(provider)
 }
 
 /// Whether a device running `suite` (`negotiates`: it announced itself, so
@@ -216,7 +216,7 @@ impl Service {
         format: Option<SuiteId>,
     ) -> C2Result<TopicInfo> {
         if let Some(f) = format {
-            crate::model::parse_suite(Some(f.name()))?;
+            crate::model::parse_suite(self.provider, Some(f.name()))?;
         }
         self.create_topic(topic, format).await
     }
@@ -227,7 +227,7 @@ impl Service {
     /// format are sent one removing the override.
     pub async fn set_topic_format(&self, topic: &str, format: SuiteId) -> C2Result<Queued> {
         crate::model::check_topic(topic)?;
-        crate::model::parse_suite(Some(format.name()))?;
+        crate::model::parse_suite(self.provider, Some(format.name()))?;
         let (mut w, mut q) = self.begin_commands().await?;
         let t = topics::lock_get(w.conn(), topic).await?;
         let mut members = Vec::new();
@@ -322,9 +322,11 @@ impl Service {
         negotiations::remove(w.conn(), id).await?;
         let outcome = match decision {
             Decision::Upgrade(suite) => {
-                let c2_public = match suite {
-                    SuiteId::Symmetric => Vec::new(),
-                    s => c2keys::require_current(w.conn(), s).await?.public_key,
+                let c2_public = match suite.family() {
+                    Family::E4Symmetric => Vec::new(),
+                    Family::E4PublicKey | Family::Kem => {
+                        c2keys::require_current(w.conn(), suite).await?.public_key
+                    }
                 };
                 let (set_suite, pending) =
                     answer(self.provider, &a, suite, &c2_public, &mut OsRng).map_err(refused)?;
@@ -497,15 +499,17 @@ impl Service {
             }
         }
         if sent == 0 {
-            match row.suite {
-                SuiteId::Symmetric => {
+            match row.suite.family() {
+                Family::E4Symmetric => {
                     if let DeviceMaterial::Symmetric(k) = self.material_of(row)? {
                         q.push(w.conn(), row, &Command::SetIdKey(k.as_bytes()))
                             .await?;
                     }
                 }
-                s => {
-                    let pk = c2keys::require_current(w.conn(), s).await?.public_key;
+                Family::E4PublicKey | Family::Kem => {
+                    let pk = c2keys::require_current(w.conn(), row.suite)
+                        .await?
+                        .public_key;
                     q.push(w.conn(), row, &Command::SetC2Key(&pk)).await?;
                 }
             }
@@ -534,18 +538,18 @@ impl Service {
         kem_pk: Option<&[u8]>,
     ) -> C2Result<DeviceMaterial> {
         let missing = |what: &str| C2Error::internal(format!("{suite} device {id} without {what}"));
-        Ok(match suite {
-            SuiteId::Symmetric => {
+        Ok(match suite.family() {
+            Family::E4Symmetric => {
                 let enc = key_enc.ok_or_else(|| missing("key"))?;
                 let k = self.master.open_key32(&client_key_aad(id), enc)?;
                 DeviceMaterial::Symmetric(SymKey::new(*k))
             }
-            SuiteId::PubKey => DeviceMaterial::PubKey(
+            Family::E4PublicKey => DeviceMaterial::PubKey(
                 sig_pk
                     .and_then(|p| p.try_into().ok())
                     .ok_or_else(|| missing("Ed25519 key"))?,
             ),
-            _ => DeviceMaterial::Kem {
+            Family::Kem => DeviceMaterial::Kem {
                 sig_pk: sig_pk.ok_or_else(|| missing("signature key"))?.to_vec(),
                 kem_pk: kem_pk.ok_or_else(|| missing("KEM key"))?.to_vec(),
             },

@@ -10,7 +10,7 @@ use crate::error::{C2Error, C2Result};
 use crate::model::Queued;
 use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
 use e4_proto::crypto::Rng;
-use e4_proto::{Command, CryptoProvider, Id, SuiteId, SymKey};
+use e4_proto::{Command, CryptoProvider, Family, Id, SuiteId, SymKey};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 use zeroize::Zeroizing;
@@ -149,8 +149,8 @@ impl<'a> Enqueuer<'a> {
         subject: Option<Vec<u8>>,
         command: Zeroizing<Vec<u8>>,
     ) -> C2Result<()> {
-        let (device_key, c2_version) = match client.suite {
-            SuiteId::Symmetric => {
+        let (device_key, c2_version) = match client.suite.family() {
+            Family::E4Symmetric => {
                 let enc = client
                     .key_enc
                     .as_ref()
@@ -158,7 +158,7 @@ impl<'a> Enqueuer<'a> {
                 let k = self.master.open_key32(&client_key_aad(&client.id), enc)?;
                 (Zeroizing::new(k.to_vec()), None)
             }
-            SuiteId::PubKey => {
+            Family::E4PublicKey => {
                 let pk = client
                     .sig_pk
                     .clone()
@@ -168,7 +168,7 @@ impl<'a> Enqueuer<'a> {
                     Some(self.c2_version(conn, client.suite).await?),
                 )
             }
-            s if s.is_kem_suite() => {
+            Family::Kem => {
                 let pk = client
                     .kem_pk
                     .clone()
@@ -178,7 +178,6 @@ impl<'a> Enqueuer<'a> {
                     Some(self.c2_version(conn, client.suite).await?),
                 )
             }
-            s => return Err(C2Error::internal(format!("unsupported suite {s}"))),
         };
         self.buf.push(Pending {
             client_id: client.id,
@@ -309,8 +308,8 @@ pub fn seal(
     rng: &mut dyn Rng,
 ) -> C2Result<Vec<u8>> {
     let cmd = master.open(&command_aad(row.id), &row.command_enc)?;
-    let out = match row.suite {
-        SuiteId::Symmetric => {
+    let out = match row.suite.family() {
+        Family::E4Symmetric => {
             let k = master.open_key32(&device_key_aad(row.id), &row.device_key)?;
             let key = SymKey::new(*k);
             seal_command_vec(
@@ -324,7 +323,7 @@ pub fn seal(
                 rng,
             )?
         }
-        SuiteId::PubKey => {
+        Family::E4PublicKey => {
             let pk: [u8; 32] = row
                 .device_key
                 .as_slice()
@@ -349,16 +348,16 @@ pub fn seal(
                 rng,
             )?
         }
-        s => {
+        Family::Kem => {
             let v = row
                 .c2_key_version
                 .ok_or_else(|| C2Error::internal("kem command without C2 key version"))?;
             seal_command_vec(
                 provider,
-                s,
+                row.suite,
                 &row.client_id,
                 DeviceKey::Kem(&row.device_key),
-                C2Secret::Signing(c2.get(s, v)?),
+                C2Secret::Signing(c2.get(row.suite, v)?),
                 now,
                 &cmd,
                 rng,

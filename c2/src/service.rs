@@ -153,7 +153,7 @@ impl Service {
         req: NewClient,
     ) -> C2Result<(ClientInfo, Option<Zeroizing<[u8; 32]>>)> {
         check_client_name(&req.name)?;
-        let suite = parse_suite(req.suite.as_deref())?;
+        let suite = parse_suite(self.provider, req.suite.as_deref())?;
         let id = match &req.id {
             Some(b) if !b.is_empty() => {
                 Id::from_slice(b).ok_or_else(|| C2Error::invalid("a client id is 16 bytes"))?
@@ -166,8 +166,8 @@ impl Service {
         let present = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|b| !b.is_empty());
         let given_key = req.key.as_ref().filter(|k| !k.is_empty());
         let mut generated = None;
-        match suite {
-            SuiteId::Symmetric => {
+        match suite.family() {
+            Family::E4Symmetric => {
                 if present(&req.sig_pk) || present(&req.kem_pk) {
                     return Err(C2Error::invalid(
                         "a symmetric client takes a key, not public keys",
@@ -193,7 +193,7 @@ impl Service {
                 };
                 row.key_enc = Some(self.master.seal(&client_key_aad(&id), &key[..]));
             }
-            SuiteId::PubKey => {
+            Family::E4PublicKey => {
                 if given_key.is_some() || present(&req.kem_pk) {
                     return Err(C2Error::invalid(
                         "a pubkey client takes its Ed25519 public key (sig_public_key) only",
@@ -215,14 +215,14 @@ impl Service {
                 }
                 row.sig_pk = Some(pk.clone());
             }
-            _ => {
+            Family::Kem => {
                 if given_key.is_some() {
                     return Err(C2Error::invalid(format!(
                         "a {suite} client takes sig_public_key and kem_public_key, not a key"
                     )));
                 }
-                let sig_len = s.sig()?.public_key_len();
-                let kem_len = s.kem()?.public_key_len();
+                let sig_len = suite.params().sig_public_key;
+                let kem_len = suite.params().kem_public_key;
                 let sig = req.sig_pk.clone().unwrap_or_default();
                 let kem = req.kem_pk.clone().unwrap_or_default();
                 if sig.len() != sig_len {
@@ -282,18 +282,18 @@ impl Service {
         let row = clients::get(w.conn(), r).await?;
         let s = self.provider.suite(row.suite)?;
         let now = now_ms();
-        match row.suite {
-            SuiteId::Symmetric => {
+        match row.suite.family() {
+            Family::E4Symmetric => {
                 let key = random_key();
                 q.push(w.conn(), &row, &Command::SetIdKey(&key[..])).await?;
                 let enc = self.master.seal(&client_key_aad(&row.id), &key[..]);
                 clients::update_key(w.conn(), &row.id, Some(enc), None, now).await?;
             }
-            SuiteId::PubKey => {
-                let sig = s.sig()?;
-                let mut sk = Zeroizing::new(vec![0u8; sig.secret_key_len()]);
-                let mut pk = vec![0u8; sig.public_key_len()];
-                sig.generate(&mut OsRng, &mut sk, &mut pk)?;
+            Family::E4PublicKey => {
+                let p = row.suite.params();
+                let mut sk = Zeroizing::new(vec![0u8; p.sig_secret_key]);
+                let mut pk = vec![0u8; p.sig_public_key];
+                s.sig()?.generate(&mut OsRng, &mut sk, &mut pk)?;
                 q.push(w.conn(), &row, &Command::SetIdKey(&sk)).await?;
                 clients::update_key(w.conn(), &row.id, None, Some(pk.clone()), now).await?;
                 let mut after = Vec::new();
@@ -315,9 +315,10 @@ impl Service {
                     }
                 }
             }
-            other => {
+            Family::Kem => {
                 return Err(C2Error::invalid(format!(
-                    "suite {other} devices generate their own keys; C2 cannot set them"
+                    "suite {} devices generate their own keys; C2 cannot set them",
+                    row.suite
                 )))
             }
         }
@@ -628,7 +629,7 @@ impl Service {
         if s.id == t.id {
             return Err(C2Error::invalid("source and target are the same client"));
         }
-        if s.suite == SuiteId::Symmetric || t.suite == SuiteId::Symmetric {
+        if !s.suite.signs_messages() || !t.suite.signs_messages() {
             return Err(C2Error::invalid(
                 "public keys are for public-key and post-quantum clients, not symmetric ones",
             ));
@@ -739,13 +740,13 @@ impl Service {
     pub async fn new_c2_key(&self, suite: Option<&str>) -> C2Result<Queued> {
         let suites: Vec<SuiteId> = match suite.filter(|s| !s.is_empty()) {
             Some(name) => {
-                let s = parse_suite(Some(name))?;
-                if s == SuiteId::Symmetric {
+                let s = parse_suite(self.provider, Some(name))?;
+                if s.family() == Family::E4Symmetric {
                     return Err(C2Error::invalid("the symmetric suite has no C2 key"));
                 }
                 vec![s]
             }
-            None => bootstrap::keyed_suites().collect(),
+            None => bootstrap::keyed_suites(self.provider).collect(),
         };
         let (mut w, mut q) = self.begin_commands().await?;
         for suite in &suites {
@@ -957,7 +958,7 @@ impl Service {
     pub async fn crypto_mode(&self) -> C2Result<Vec<SuiteInfo>> {
         let mut conn = self.db.read().await?;
         let mut out = Vec::new();
-        for suite in crate::SUPPORTED_SUITES.iter().copied() {
+        for suite in self.provider.suites.iter().map(|s| s.id) {
             let (pk, v) = match c2keys::current(&mut conn, suite).await? {
                 Some(k) => (k.public_key, k.version as u64),
                 None => (Vec::new(), 0),

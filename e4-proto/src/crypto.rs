@@ -132,6 +132,9 @@ pub trait X25519: Sync {
 /// The backends compiled into a build: the primitives every suite shares and
 /// the suites that can be chosen at run time.
 pub struct CryptoProvider {
+    /// The provider's name (`rustcrypto`, `pqclean`, `libcrux`, `small`):
+    /// how the command-line tools and the APIs choose it.
+    pub name: &'static str,
     /// SHA3-256 (topic hashes, ids, key derivation).
     pub hash: &'static dyn Sha3,
     /// AES-SIV (every suite protects payloads with it).
@@ -158,6 +161,7 @@ impl CryptoProvider {
 
 impl core::fmt::Debug for CryptoProvider {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ", self.name)?;
         let mut l = f.debug_list();
         for s in self.suites {
             l.entry(&s.id);

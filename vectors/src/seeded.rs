@@ -217,6 +217,7 @@ static SUITES: &[&Suite] = &[
 ];
 
 static PROVIDER: CryptoProvider = CryptoProvider {
+    name: "seeded (generation only)",
     hash: &Sha3Rc,
     siv: &AesSiv,
     suites: SUITES,

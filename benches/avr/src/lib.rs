@@ -84,6 +84,7 @@ mod backend {
     }
 
     pub static PROVIDER: e4_proto::CryptoProvider = e4_proto::CryptoProvider {
+        name: "small",
         hash: &SmallSha3,
         siv: &SIV,
         suites: &[&e4_backends::SYMMETRIC],
@@ -128,6 +129,7 @@ mod backend {
     use e4_backends::base::{AesSiv, Sha3Rc};
 
     pub static PROVIDER: e4_proto::CryptoProvider = e4_proto::CryptoProvider {
+        name: "rustcrypto",
         hash: &Sha3Rc,
         siv: &AesSiv,
         suites: &[&e4_backends::SYMMETRIC],

@@ -10,7 +10,8 @@ use e4_proto::{Id, SymKey};
 use zeroize::Zeroizing;
 
 use crate::keys::{parse_id, read_key, read_key_array};
-use crate::{CliError, SuiteArg};
+use crate::CliError;
+use e4_proto::{Family, SuiteId};
 
 /// Print the id and control topic of a device name (id = SHA3-256(name)[..16]).
 #[derive(Args, Debug)]
@@ -68,9 +69,10 @@ pub fn read_password(
 /// How to create a client (when its state file does not exist yet).
 #[derive(Args, Debug)]
 pub struct IdentityArgs {
-    /// Crypto suite of a new client.
-    #[arg(long, value_enum, default_value = "symmetric")]
-    pub suite: SuiteArg,
+    /// Crypto suite of a new client: symmetric, pubkey, pq, pq-draft or
+    /// hybrid.
+    #[arg(long, value_parser = crate::parse_suite, default_value = "symmetric")]
+    pub suite: SuiteId,
     /// Device name; the id is SHA3-256(name)[..16], as in e4go.
     #[arg(long, conflicts_with = "id")]
     pub name: Option<String>,
@@ -139,9 +141,9 @@ impl IdentityArgs {
     pub fn config(&self) -> Result<Config, CliError> {
         let password = self.password()?;
         let id = self.named_id()?;
-        let suite = self.suite.id();
-        match self.suite {
-            SuiteArg::Symmetric => {
+        let suite = self.suite;
+        match suite.family() {
+            Family::E4Symmetric => {
                 if self.c2_key.is_some() {
                     return Err(CliError::usage(
                         "--c2-key is not used in the symmetric suite",
@@ -161,7 +163,7 @@ impl IdentityArgs {
                     )),
                 }
             }
-            SuiteArg::Pubkey => {
+            Family::E4PublicKey => {
                 let c2 = self.c2_key.as_deref().ok_or_else(|| {
                     CliError::usage(
                         "a new pubkey client needs --c2-key (C2's Curve25519 public key)",
@@ -183,7 +185,7 @@ impl IdentityArgs {
                     )),
                 }
             }
-            SuiteArg::Pq | SuiteArg::PqDraft | SuiteArg::Hybrid => {
+            Family::Kem => {
                 if password.is_some() || self.key.is_some() {
                     return Err(CliError::usage(
                         "pq clients generate their keys on the device: omit --key and the password",
@@ -192,12 +194,7 @@ impl IdentityArgs {
                 let c2 = self.c2_key.as_deref().ok_or_else(|| {
                     CliError::usage("a new pq client needs --c2-key (C2's signature public key)")
                 })?;
-                let len = e4_client::provider()
-                    .suite(suite)
-                    .and_then(|s| s.sig())
-                    .map(|s| s.public_key_len())
-                    .map_err(|e| CliError::Failed(e.to_string()))?;
-                let c2 = read_key(c2, "C2 signature public key", len)?;
+                let c2 = read_key(c2, "C2 signature public key", suite.params().c2_public_key)?;
                 Ok(Config::kem_generate(suite, id, &c2))
             }
         }

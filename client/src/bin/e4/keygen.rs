@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 use crate::identity::read_password;
 use crate::keys::{with_suffix, write_key_file};
-use crate::{CliError, SuiteArg};
+use crate::CliError;
+use e4_proto::{Family, SuiteId};
 
 /// Generate a key and write it to files (mode 0600).
 ///
@@ -40,24 +41,13 @@ pub struct KeygenArgs {
     /// Suite of an ml-kem or ml-dsa key: pq (ML-KEM-768 / ML-DSA-65),
     /// pq-draft (draft-FIPS Kyber768 / Dilithium3) or hybrid (ML-KEM-768 ‖
     /// X25519 / Ed25519 ‖ ML-DSA-65).
-    #[arg(long, value_enum, value_name = "SUITE")]
-    suite: Option<PqSuite>,
+    #[arg(long, value_parser = crate::parse_suite, value_name = "SUITE")]
+    suite: Option<SuiteId>,
     /// Derive a symmetric or ed25519 key from the password in FILE (first
     /// line, at least 16 bytes), exactly as e4go does (Argon2i, empty
     /// salt), instead of drawing a random key.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
-}
-
-/// The suites of ML-KEM and ML-DSA keys.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum PqSuite {
-    /// ML-KEM-768 and ML-DSA-65 (FIPS 203/204).
-    Pq,
-    /// Draft-FIPS Kyber768 and Dilithium3.
-    PqDraft,
-    /// Hybrid: ML-KEM-768 + X25519 and Ed25519 + ML-DSA-65.
-    Hybrid,
 }
 
 /// Kinds of keys.
@@ -87,11 +77,12 @@ pub fn run(a: KeygenArgs) -> Result<(), CliError> {
             "--suite only applies to ml-kem and ml-dsa keys",
         ));
     }
-    let pq_suite = match a.suite {
-        Some(PqSuite::PqDraft) => SuiteArg::PqDraft,
-        Some(PqSuite::Hybrid) => SuiteArg::Hybrid,
-        Some(PqSuite::Pq) | None => SuiteArg::Pq,
-    };
+    let pq_suite = a.suite.unwrap_or(SuiteId::PostQuantum);
+    if pq_suite.family() != Family::Kem {
+        return Err(CliError::usage(
+            "--suite of an ml-kem or ml-dsa key: pq, pq-draft or hybrid",
+        ));
+    }
     let pub_path = with_suffix(&a.out, ".pub");
     let has_public = a.kind != KeyType::Symmetric;
     if !a.force {
@@ -143,7 +134,7 @@ fn random_symmetric() -> Zeroizing<Vec<u8>> {
     k
 }
 
-fn generate(a: &KeygenArgs, pq_suite: SuiteArg) -> Result<KeyPair, CliError> {
+fn generate(a: &KeygenArgs, pq_suite: SuiteId) -> Result<KeyPair, CliError> {
     let p = e4_client::provider();
     let password = match &a.password_file {
         Some(f) => Some(read_password(None, Some(f))?),
@@ -188,16 +179,18 @@ fn generate(a: &KeygenArgs, pq_suite: SuiteArg) -> Result<KeyPair, CliError> {
             (sk, Some(pk.to_vec()))
         }
         KeyType::MlKem => {
-            let kem = p.suite(pq_suite.id()).and_then(|s| s.kem()).map_err(fail)?;
-            let mut sk = Zeroizing::new(vec![0u8; kem.secret_key_len()]);
-            let mut pk = vec![0u8; kem.public_key_len()];
+            let kem = p.suite(pq_suite).and_then(|s| s.kem()).map_err(fail)?;
+            let params = pq_suite.params();
+            let mut sk = Zeroizing::new(vec![0u8; params.kem_secret_key]);
+            let mut pk = vec![0u8; params.kem_public_key];
             kem.generate(&mut OsRng, &mut sk, &mut pk).map_err(fail)?;
             (sk, Some(pk))
         }
         KeyType::MlDsa => {
-            let sig = p.suite(pq_suite.id()).and_then(|s| s.sig()).map_err(fail)?;
-            let mut sk = Zeroizing::new(vec![0u8; sig.secret_key_len()]);
-            let mut pk = vec![0u8; sig.public_key_len()];
+            let sig = p.suite(pq_suite).and_then(|s| s.sig()).map_err(fail)?;
+            let params = pq_suite.params();
+            let mut sk = Zeroizing::new(vec![0u8; params.sig_secret_key]);
+            let mut pk = vec![0u8; params.sig_public_key];
             sig.generate(&mut OsRng, &mut sk, &mut pk).map_err(fail)?;
             (sk, Some(pk))
         }

@@ -9,7 +9,7 @@ mod shell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use e4_proto::SuiteId;
 
 /// E4 end-to-end protection of MQTT payloads.
@@ -34,31 +34,13 @@ enum Command {
     Id(identity::IdArgs),
 }
 
-/// A crypto suite, as named on the command line.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SuiteArg {
-    /// E4 symmetric-key mode (AES-SIV).
-    Symmetric,
-    /// E4 public-key mode (Ed25519 signatures, X25519 command keys).
-    Pubkey,
-    /// Post-quantum: ML-DSA-65 and ML-KEM-768.
-    Pq,
-    /// Draft-FIPS Dilithium3 and Kyber768.
-    PqDraft,
-    /// Hybrid: Ed25519 + ML-DSA-65 signatures, X25519 + ML-KEM-768.
-    Hybrid,
-}
-
-impl SuiteArg {
-    pub fn id(self) -> SuiteId {
-        match self {
-            SuiteArg::Symmetric => SuiteId::Symmetric,
-            SuiteArg::Pubkey => SuiteId::PubKey,
-            SuiteArg::Pq => SuiteId::PostQuantum,
-            SuiteArg::PqDraft => SuiteId::PqDraft,
-            SuiteArg::Hybrid => SuiteId::Hybrid,
-        }
-    }
+/// A crypto suite named on the command line (`SuiteId::from_name`):
+/// symmetric, pubkey, pq, pq-draft or hybrid.
+pub fn parse_suite(name: &str) -> Result<SuiteId, String> {
+    SuiteId::from_name(name).map_err(|_| {
+        let names: Vec<&str> = SuiteId::ALL.iter().map(|s| s.name()).collect();
+        format!("unknown suite {name:?} (one of: {})", names.join(", "))
+    })
 }
 
 /// A failed command: usage errors exit with 2, the rest with 1.

@@ -13,7 +13,8 @@ use e4_proto::{Clock, Id, SuiteId, SymKey};
 use zeroize::Zeroizing;
 
 use crate::keys::{parse_id, read_key, read_key_array};
-use crate::{CliError, SuiteArg};
+use crate::CliError;
+use e4_proto::Family;
 
 /// Protect the message on stdin for TOPIC; write the protected bytes to stdout.
 ///
@@ -37,9 +38,9 @@ pub struct ProtectArgs {
     /// Topic the message is published on.
     #[arg(long)]
     topic: String,
-    /// Crypto suite.
-    #[arg(long, value_enum, default_value = "symmetric")]
-    suite: SuiteArg,
+    /// Crypto suite: symmetric, pubkey, pq, pq-draft or hybrid.
+    #[arg(long, value_parser = crate::parse_suite, default_value = "symmetric")]
+    suite: SuiteId,
     /// The topic's key (32 bytes: hex or file).
     #[arg(long, value_name = "KEY", required_unless_present = "state")]
     topic_key: Option<String>,
@@ -81,9 +82,9 @@ pub struct UnprotectArgs {
     /// Topic the message was received on.
     #[arg(long)]
     topic: String,
-    /// Crypto suite.
-    #[arg(long, value_enum, default_value = "symmetric")]
-    suite: SuiteArg,
+    /// Crypto suite: symmetric, pubkey, pq, pq-draft or hybrid.
+    #[arg(long, value_parser = crate::parse_suite, default_value = "symmetric")]
+    suite: SuiteId,
     /// The topic's key (32 bytes: hex or file).
     #[arg(long, value_name = "KEY", required_unless_present = "state")]
     topic_key: Option<String>,
@@ -134,14 +135,6 @@ fn id_of(id: Option<&str>, name: Option<&str>) -> Result<Option<Id>, CliError> {
     }
 }
 
-fn sig_lengths(suite: SuiteId) -> Result<(usize, usize), CliError> {
-    let sig = e4_client::provider()
-        .suite(suite)
-        .and_then(|s| s.sig())
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    Ok((sig.secret_key_len(), sig.public_key_len()))
-}
-
 fn random_nonzero<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     while b.iter().all(|&x| x == 0) {
@@ -159,9 +152,9 @@ fn one_shot_client(
     signing_key: Option<&str>,
     clock: ManualClock,
 ) -> Result<Client<ManualClock>, CliError> {
-    let config = match suite {
-        SuiteId::Symmetric => Config::sym_id_and_key(id, SymKey::new(random_nonzero())),
-        SuiteId::PubKey => {
+    let config = match suite.family() {
+        Family::E4Symmetric => Config::sym_id_and_key(id, SymKey::new(random_nonzero())),
+        Family::E4PublicKey => {
             let key = match signing_key {
                 Some(k) => Ed25519Secret::new(*read_key_array::<64>(k, "Ed25519 private key")?),
                 None => {
@@ -174,20 +167,16 @@ fn one_shot_client(
             };
             Config::pub_id_and_key(id, key, random_nonzero())
         }
-        kem_suite => {
-            let (_, pk_len) = sig_lengths(kem_suite)?;
+        Family::Kem => {
+            let p = suite.params();
             // C2's key is never used: this client receives no commands.
             let mut keys =
-                generate_kem_identity(e4_client::provider(), kem_suite, vec![0xc2; pk_len])?;
+                generate_kem_identity(e4_client::provider(), suite, vec![0xc2; p.c2_public_key])?;
             if let Some(k) = signing_key {
-                let (sk_len, _) = sig_lengths(kem_suite)?;
-                keys.sig_sk = SecretBytes::from_slice(&read_key(k, "signing key", sk_len)?);
+                keys.sig_sk =
+                    SecretBytes::from_slice(&read_key(k, "signing key", p.sig_secret_key)?);
             }
-            Config::KemIdAndKeys {
-                suite: kem_suite,
-                id,
-                keys,
-            }
+            Config::KemIdAndKeys { suite, id, keys }
         }
     };
     Ok(Client::with_clock(config, clock)?)
@@ -198,7 +187,7 @@ pub fn run_protect(a: ProtectArgs) -> Result<(), CliError> {
     let client = match &a.state {
         Some(path) => Client::open_with_clock(path, clock)?,
         None => {
-            let suite = a.suite.id();
+            let suite = a.suite;
             let id = id_of(a.id.as_deref(), a.name.as_deref())?;
             if suite == SuiteId::Symmetric {
                 if a.signing_key.is_some() || id.is_some() {
@@ -228,23 +217,23 @@ pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
     let mut client = match &a.state {
         Some(path) => Client::open_with_clock(path, clock)?,
         None => {
-            let suite = a.suite.id();
+            let suite = a.suite;
             let sender = id_of(a.sender_id.as_deref(), a.sender_name.as_deref())?;
             let mut c = one_shot_client(suite, None, None, clock)?;
-            match (suite, &a.sender_key, sender) {
-                (SuiteId::Symmetric, None, None) => {}
-                (SuiteId::Symmetric, _, _) => {
+            match (suite.signs_messages(), &a.sender_key, sender) {
+                (false, None, None) => {}
+                (false, _, _) => {
                     return Err(CliError::usage(
                         "--sender-key, --sender-id and --sender-name are for the signed suites",
                     ))
                 }
-                (s, Some(k), Some(id)) => {
-                    let (_, pk_len) = sig_lengths(s)?;
+                (true, Some(k), Some(id)) => {
+                    let pk_len = suite.params().sig_public_key;
                     c.set_pubkey(&id, &read_key(k, "sender public key", pk_len)?)?;
                 }
-                (s, _, _) => {
+                (true, _, _) => {
                     return Err(CliError::usage(format!(
-                        "suite {s} verifies signatures: give --sender-key and --sender-id or --sender-name"
+                        "suite {suite} verifies signatures: give --sender-key and --sender-id or --sender-name"
                     )))
                 }
             }

@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::identity::IdentityArgs;
 use crate::keys::{read_key_array, with_suffix, write_key_file};
-use crate::{CliError, SuiteArg};
+use crate::CliError;
+use e4_proto::SuiteId;
 
 /// Interactive E4 client connected to an MQTT broker.
 ///
@@ -76,7 +77,7 @@ pub struct ClientArgs {
     /// e4c2/announce/ID and upgrades when C2 chooses one. Saved in the
     /// state file; `--capabilities none` turns negotiation off.
     #[arg(long, value_name = "SUITES", value_delimiter = ',', value_parser = parse_capability)]
-    capabilities: Option<Vec<Option<SuiteArg>>>,
+    capabilities: Option<Vec<Option<SuiteId>>>,
     /// Retry delay of suite negotiation in seconds (doubled after each
     /// retry, up to an hour).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -97,12 +98,11 @@ pub struct ClientArgs {
     report_interval: u64,
 }
 
-fn parse_capability(s: &str) -> Result<Option<SuiteArg>, String> {
-    use clap::ValueEnum;
+fn parse_capability(s: &str) -> Result<Option<SuiteId>, String> {
     if s == "none" {
         return Ok(None);
     }
-    SuiteArg::from_str(s, true).map(Some)
+    crate::parse_suite(s).map(Some)
 }
 
 const HELP: &str = "\
@@ -199,7 +199,7 @@ pub fn run(a: ClientArgs) -> Result<(), CliError> {
         let set = caps
             .iter()
             .flatten()
-            .fold(SuiteSet::EMPTY, |acc, s| acc.with(s.id()));
+            .fold(SuiteSet::EMPTY, |acc, s| acc.with(*s));
         client.set_capabilities(set)?;
     }
     if let Some(prefix) = &a.export_public {
