@@ -21,6 +21,11 @@ use zeroize::Zeroizing;
 
 use alloc::vec::Vec;
 
+/// The label of the hybrid suite's composite signature.
+pub const SIG_LABEL: &[u8] = b"e4 hybrid sig v1: Ed25519+ML-DSA-65";
+/// The label of the hybrid suite's combined KEM.
+pub const KEM_LABEL: &[u8] = b"e4 hybrid kem v1: ML-KEM-768+X25519";
+
 /// A composite of two signature schemes.
 pub struct CompositeSig {
     /// The classical part (e.g. Ed25519).

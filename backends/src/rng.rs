@@ -2,6 +2,7 @@
 //! one for known-answer tests only.
 
 use e4_proto::crypto::Rng;
+#[cfg(feature = "rustcrypto-aes")]
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 
 /// The operating system's generator (getrandom).
@@ -17,12 +18,14 @@ impl Rng for OsRng {
 }
 
 /// A deterministic generator (SHAKE-256 of a seed) for known-answer tests.
+#[cfg(feature = "rustcrypto-aes")]
 /// NOT FOR PRODUCTION: its output is a function of the seed. It is a
 /// separate type injected explicitly, never a mode of [`OsRng`].
 pub struct TestRng {
     reader: sha3::Shake256Reader,
 }
 
+#[cfg(feature = "rustcrypto-aes")]
 impl TestRng {
     /// A generator whose output is `SHAKE-256("e4 test rng" | seed)`.
     pub fn from_seed(seed: &[u8]) -> TestRng {
@@ -35,12 +38,14 @@ impl TestRng {
     }
 }
 
+#[cfg(feature = "rustcrypto-aes")]
 impl Rng for TestRng {
     fn fill(&mut self, dest: &mut [u8]) {
         self.reader.read(dest);
     }
 }
 
+#[cfg(feature = "rustcrypto-aes")]
 impl core::fmt::Debug for TestRng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("TestRng")
