@@ -76,6 +76,7 @@ async fn main() {
         window: Some(100),
         max_backoff: Duration::from_secs(5),
         stall_after: e4_c2::mqtt::status::STALL_AFTER,
+        provider: None,
         print_token: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -59,6 +59,8 @@ pub struct ServeOptions {
     /// Health says delivery is stalled when commands waited this long and
     /// nothing was acknowledged for as long.
     pub stall_after: Duration,
+    /// Crypto provider by name (None: the fastest compiled in).
+    pub provider: Option<String>,
     /// Print a newly generated admin token on stdout (it is saved to the
     /// data directory either way).
     pub print_token: bool,
@@ -118,6 +120,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> C2Result<()> {
+    let provider = match &opts.provider {
+        None => e4_backends::default_provider(),
+        Some(name) => e4_backends::provider_by_name(name)
+            .map_err(|e| C2Error::invalid(format!("--provider {name:?}: {e}")))?,
+    };
     let dir = DataDir::open(&opts.data_dir)?;
     let _lock = dir.lock()?;
     let url = opts.db.clone().unwrap_or_else(|| dir.sqlite_url());
@@ -133,7 +140,7 @@ pub async fn serve(
     .await?;
     let master = Arc::new(bootstrap::open_master(&db, pass.as_bytes(), opts.kdf).await?);
     drop(pass);
-    let provider = e4_backends::provider();
+    tracing::info!(provider = provider.name, suites = ?provider, "crypto provider");
     bootstrap::ensure_c2_keys(&db, &master, provider).await?;
     let (verifier, new_token) = bootstrap::ensure_admin_token(&db, &dir).await?;
     if let Some(t) = new_token.filter(|_| opts.print_token) {

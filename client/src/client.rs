@@ -10,7 +10,9 @@ use e4_proto::negotiation::{Negotiator, SET_SUITE_OPCODE};
 use e4_proto::replay::ReplayCache;
 use e4_proto::store::{MemStore, Store};
 use e4_proto::time::SystemClock;
-use e4_proto::{Clock, FixedClock, Id, Identity, Suite, SuiteId, SymKey, TopicHash};
+use e4_proto::{
+    Clock, CryptoProvider, FixedClock, Id, Identity, Suite, SuiteId, SymKey, TopicHash,
+};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::Config;
@@ -98,40 +100,83 @@ pub struct Client<C: Clock + Clone = SystemClock> {
 }
 
 fn build<C: Clock>(
+    provider: &'static CryptoProvider,
     suite: SuiteId,
     id: Id,
     identity: Identity,
     store: MemStore,
     clock: C,
 ) -> Result<Inner<C>, e4_proto::Error> {
-    let mut c = e4_proto::Client::new(e4_backends::provider(), suite, id, identity, store, clock)?;
+    let mut c = e4_proto::Client::new(provider, suite, id, identity, store, clock)?;
     // Replay rejection is done here (see `replay`), across rebuilds.
     c.set_replay_protection(false);
     Ok(c)
 }
 
 impl Client<SystemClock> {
-    /// An in-memory client on the system clock.
+    /// An in-memory client on the system clock, with the default crypto
+    /// provider ([`crate::provider`]).
     pub fn new(config: Config) -> Result<Self, Error> {
-        Self::with_clock(config, SystemClock)
+        Self::with_provider(config, crate::provider())
+    }
+
+    /// An in-memory client on the system clock whose crypto is `provider`
+    /// (one of `e4_backends::providers()`, or any other implementation of
+    /// the traits).
+    pub fn with_provider(config: Config, provider: &'static CryptoProvider) -> Result<Self, Error> {
+        Self::with_clock_and_provider(config, SystemClock, provider)
     }
 
     /// A new client whose state is saved at `path` (which must not exist).
     pub fn create(path: impl AsRef<Path>, config: Config) -> Result<Self, Error> {
-        Self::create_with_clock(path, config, SystemClock)
+        Self::create_with_provider(path, config, crate::provider())
+    }
+
+    /// [`Client::create`] with `provider`.
+    pub fn create_with_provider(
+        path: impl AsRef<Path>,
+        config: Config,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, Error> {
+        Self::create_with_clock_and_provider(path, config, SystemClock, provider)
     }
 
     /// The client saved at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::open_with_clock(path, SystemClock)
+        Self::open_with_provider(path, crate::provider())
+    }
+
+    /// [`Client::open`] with `provider` (the state file records the suite,
+    /// not the provider: any provider of the suite opens it).
+    pub fn open_with_provider(
+        path: impl AsRef<Path>,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, Error> {
+        Self::open_with_clock_and_provider(path, SystemClock, provider)
     }
 }
 
 impl<C: Clock + Clone> Client<C> {
     /// An in-memory client with the given clock.
     pub fn with_clock(config: Config, clock: C) -> Result<Self, Error> {
-        let (suite, id, identity) = config.resolve(e4_backends::provider())?;
-        let inner = build(suite, id, identity, MemStore::new(), clock.clone())?;
+        Self::with_clock_and_provider(config, clock, crate::provider())
+    }
+
+    /// An in-memory client with the given clock and crypto provider.
+    pub fn with_clock_and_provider(
+        config: Config,
+        clock: C,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, Error> {
+        let (suite, id, identity) = config.resolve(provider)?;
+        let inner = build(
+            provider,
+            suite,
+            id,
+            identity,
+            MemStore::new(),
+            clock.clone(),
+        )?;
         Self::from_inner(
             inner,
             CommandLog::default(),
@@ -147,8 +192,18 @@ impl<C: Clock + Clone> Client<C> {
         config: Config,
         clock: C,
     ) -> Result<Self, Error> {
+        Self::create_with_clock_and_provider(path, config, clock, crate::provider())
+    }
+
+    /// [`Client::create`] with the given clock and crypto provider.
+    pub fn create_with_clock_and_provider(
+        path: impl AsRef<Path>,
+        config: Config,
+        clock: C,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, Error> {
         let file = FileStore::create(path)?;
-        let client = Self::with_clock(config, clock)?;
+        let client = Self::with_clock_and_provider(config, clock, provider)?;
         client
             .persist(&client.inner, &client.commands, &client.neg, &file)
             .map_err(|e| e.0)?;
@@ -160,13 +215,23 @@ impl<C: Clock + Clone> Client<C> {
 
     /// [`Client::open`] with the given clock.
     pub fn open_with_clock(path: impl AsRef<Path>, clock: C) -> Result<Self, Error> {
+        Self::open_with_clock_and_provider(path, clock, crate::provider())
+    }
+
+    /// [`Client::open`] with the given clock and crypto provider.
+    pub fn open_with_clock_and_provider(
+        path: impl AsRef<Path>,
+        clock: C,
+        provider: &'static CryptoProvider,
+    ) -> Result<Self, Error> {
         let file = FileStore::open(path)?;
-        let s = file.load(e4_backends::provider())?;
+        let s = file.load(provider)?;
         let unusable = |e: e4_proto::Error| StateError::Corrupt {
             path: file.path().to_owned(),
             reason: format!("unusable key material: {e}"),
         };
-        let inner = build(s.suite, s.id, s.identity, s.store, clock.clone()).map_err(unusable)?;
+        let inner =
+            build(provider, s.suite, s.id, s.identity, s.store, clock.clone()).map_err(unusable)?;
         Self::from_inner(inner, s.commands, s.neg, clock, Some(file))
     }
 
@@ -615,9 +680,10 @@ impl<C: Clock + Clone> Client<C> {
         let mut neg = self.neg.clone();
         let out = f(&mut scratch, &mut commands, &mut neg, now)?;
         let suite = scratch.suite();
-        let suite_ref = scratch.provider().suite(suite)?;
+        let provider = scratch.provider();
+        let suite_ref = provider.suite(suite)?;
         let (id, identity, store) = scratch.into_parts();
-        let inner = build(suite, id, identity, store, self.clock.clone())?;
+        let inner = build(provider, suite, id, identity, store, self.clock.clone())?;
         if let Some(file) = &self.file {
             if let Err((e, committed)) = self.persist(&inner, &commands, &neg, file) {
                 if committed {

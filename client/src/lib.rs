@@ -71,7 +71,11 @@ pub use state_file::FileStore;
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
 
-/// The crypto provider of this build (every suite of `e4-backends`).
+/// The default crypto provider of this build: the fastest of those
+/// compiled in (`e4_backends::default_provider`). Every constructor has a
+/// `_with_provider` form to inject another one.
 pub fn provider() -> &'static e4_proto::CryptoProvider {
-    e4_backends::provider()
+    e4_backends::default_provider()
 }
+
+pub use e4_backends::{provider_by_name, providers, ProviderError};

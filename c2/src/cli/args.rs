@@ -176,6 +176,11 @@ pub struct ServeArgs {
     /// Longest delay between broker reconnection attempts, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub max_backoff_ms: u64,
+    /// Crypto provider: pqclean, libcrux, rustcrypto or small (those
+    /// compiled in; default: the fastest of them). C2 serves the suites it
+    /// offers.
+    #[arg(long, env = "E4C2_PROVIDER", value_name = "NAME")]
+    pub provider: Option<String>,
     /// Health reports delivery as stalled (degraded) when commands waited
     /// this many seconds and the broker acknowledged nothing for as long.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]

@@ -67,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 window: a.publish_window,
                 max_backoff: Duration::from_millis(a.max_backoff_ms.max(100)),
                 stall_after: Duration::from_secs(a.stall_after.max(1)),
+                provider: a.provider,
                 print_token: true,
             };
             serve(opts, shutdown_signal(), None)

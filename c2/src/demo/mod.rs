@@ -74,6 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
         window: Some(100),
         max_backoff: Duration::from_secs(2),
         stall_after: crate::mqtt::status::STALL_AFTER,
+        provider: None,
         // The demo's C2 is gone when it ends: no token to keep.
         print_token: false,
     };

@@ -53,6 +53,7 @@ pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeO
         window: None,
         max_backoff: Duration::from_millis(500),
         stall_after: e4_c2::mqtt::status::STALL_AFTER,
+        provider: None,
         print_token: true,
     }
 }

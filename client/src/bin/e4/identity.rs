@@ -22,7 +22,7 @@ pub struct IdArgs {
 }
 
 pub fn run_id(a: IdArgs) -> Result<(), CliError> {
-    let id = id_from_name(e4_client::provider(), &a.name)?;
+    let id = id_from_name(crate::provider(), &a.name)?;
     println!("id: {id}");
     println!("control topic: {}", id.control_topic());
     Ok(())
@@ -111,7 +111,7 @@ impl IdentityArgs {
     /// The id these options name, if any.
     pub fn named_id(&self) -> Result<Option<Id>, CliError> {
         match (&self.name, &self.id) {
-            (Some(n), _) => Ok(Some(id_from_name(e4_client::provider(), n)?)),
+            (Some(n), _) => Ok(Some(id_from_name(crate::provider(), n)?)),
             (None, Some(h)) => parse_id(h).map(Some),
             (None, None) => Ok(None),
         }

@@ -135,7 +135,7 @@ fn random_symmetric() -> Zeroizing<Vec<u8>> {
 }
 
 fn generate(a: &KeygenArgs, pq_suite: SuiteId) -> Result<KeyPair, CliError> {
-    let p = e4_client::provider();
+    let p = crate::provider();
     let password = match &a.password_file {
         Some(f) => Some(read_password(None, Some(f))?),
         None => None,

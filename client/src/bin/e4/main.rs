@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use e4_proto::SuiteId;
+use e4_proto::{CryptoProvider, SuiteId};
 
 /// E4 end-to-end protection of MQTT payloads.
 ///
@@ -20,8 +20,31 @@ use e4_proto::SuiteId;
 #[derive(Parser, Debug)]
 #[command(name = "e4", version, propagate_version = true)]
 struct Cli {
+    /// Crypto provider: pqclean, libcrux, rustcrypto or small (those
+    /// compiled in; default: the fastest of them).
+    #[arg(long, global = true, env = "E4_PROVIDER", value_name = "NAME")]
+    provider: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+static PROVIDER: std::sync::OnceLock<&'static CryptoProvider> = std::sync::OnceLock::new();
+
+/// The crypto provider chosen with `--provider` (or the default).
+pub fn provider() -> &'static CryptoProvider {
+    PROVIDER.get().copied().unwrap_or_else(e4_client::provider)
+}
+
+/// Every compiled provider and its suites, for error messages and help.
+fn compiled_providers() -> String {
+    e4_client::providers()
+        .iter()
+        .map(|p| {
+            let suites: Vec<&str> = p.suites.iter().map(|s| s.id.name()).collect();
+            format!("{} ({})", p.name, suites.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +115,24 @@ impl From<e4_client::ConfigError> for CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(name) = &cli.provider {
+        match e4_client::provider_by_name(name) {
+            Ok(p) => {
+                let _ = PROVIDER.set(p);
+            }
+            Err(e) => {
+                eprintln!(
+                    "e4: error: --provider {name:?}: {}\n  compiled in: {}",
+                    match e {
+                        e4_client::ProviderError::Unknown => "no such crypto provider",
+                        e4_client::ProviderError::NotCompiled => "not compiled into this build",
+                    },
+                    compiled_providers()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let (name, result) = match cli.command {
         Command::Keygen(a) => ("keygen", keygen::run(a)),
         Command::Protect(a) => ("protect", protect::run_protect(a)),

@@ -127,10 +127,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
 fn id_of(id: Option<&str>, name: Option<&str>) -> Result<Option<Id>, CliError> {
     match (id, name) {
         (Some(h), _) => parse_id(h).map(Some),
-        (None, Some(n)) => Ok(Some(e4_client::config::id_from_name(
-            e4_client::provider(),
-            n,
-        )?)),
+        (None, Some(n)) => Ok(Some(e4_client::config::id_from_name(crate::provider(), n)?)),
         (None, None) => Ok(None),
     }
 }
@@ -171,7 +168,7 @@ fn one_shot_client(
             let p = suite.params();
             // C2's key is never used: this client receives no commands.
             let mut keys =
-                generate_kem_identity(e4_client::provider(), suite, vec![0xc2; p.c2_public_key])?;
+                generate_kem_identity(crate::provider(), suite, vec![0xc2; p.c2_public_key])?;
             if let Some(k) = signing_key {
                 keys.sig_sk =
                     SecretBytes::from_slice(&read_key(k, "signing key", p.sig_secret_key)?);
@@ -179,13 +176,17 @@ fn one_shot_client(
             Config::KemIdAndKeys { suite, id, keys }
         }
     };
-    Ok(Client::with_clock(config, clock)?)
+    Ok(Client::with_clock_and_provider(
+        config,
+        clock,
+        crate::provider(),
+    )?)
 }
 
 pub fn run_protect(a: ProtectArgs) -> Result<(), CliError> {
     let clock = clock(a.now);
     let client = match &a.state {
-        Some(path) => Client::open_with_clock(path, clock)?,
+        Some(path) => Client::open_with_clock_and_provider(path, clock, crate::provider())?,
         None => {
             let suite = a.suite;
             let id = id_of(a.id.as_deref(), a.name.as_deref())?;
@@ -215,7 +216,7 @@ pub fn run_protect(a: ProtectArgs) -> Result<(), CliError> {
 pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
     let clock = clock(a.now);
     let mut client = match &a.state {
-        Some(path) => Client::open_with_clock(path, clock)?,
+        Some(path) => Client::open_with_clock_and_provider(path, clock, crate::provider())?,
         None => {
             let suite = a.suite;
             let sender = id_of(a.sender_id.as_deref(), a.sender_name.as_deref())?;

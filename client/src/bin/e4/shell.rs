@@ -123,7 +123,7 @@ Available commands:
 
 fn load_or_create(path: &Path, identity: &IdentityArgs) -> Result<Client, CliError> {
     if std::fs::symlink_metadata(path).is_ok() {
-        let client = Client::open(path)?;
+        let client = Client::open_with_provider(path, crate::provider())?;
         if let Some(id) = identity.named_id()? {
             if id != *client.id() {
                 return Err(CliError::Failed(format!(
@@ -139,7 +139,7 @@ fn load_or_create(path: &Path, identity: &IdentityArgs) -> Result<Client, CliErr
         }
         Ok(client)
     } else {
-        let client = Client::create(path, identity.config()?)?;
+        let client = Client::create_with_provider(path, identity.config()?, crate::provider())?;
         println!("created client state {}", path.display());
         Ok(client)
     }
