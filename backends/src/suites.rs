@@ -3,6 +3,7 @@
 //! `siv` and `hash`) and E4's public-key suite (Ed25519 and X25519 from
 //! dalek, whichever provider).
 
+#[cfg(any(feature = "symmetric", feature = "pubkey"))]
 use e4_proto::suite::{Suite, SuiteId};
 
 /// The symmetric suite.

@@ -234,18 +234,30 @@ fn password_error(password: &str) -> ConfigError {
 pub fn ed25519_from_password(password: &str) -> Result<Ed25519Secret, ConfigError> {
     check_password(password)?;
     let seed = ed25519_seed_from_password(password).map_err(|_| password_error(password))?;
-    let public = e4_backends::ed25519::public_from_seed(&seed);
+    let public = ed25519_public(&seed)?;
     let mut sk = Zeroizing::new([0u8; 64]);
     sk[..32].copy_from_slice(&seed[..]);
     sk[32..].copy_from_slice(&public);
     Ok(Ed25519Secret::new(*sk))
 }
 
+/// The Ed25519 public key of a seed (the public-key suite must be compiled
+/// in).
+fn ed25519_public(seed: &[u8; 32]) -> Result<[u8; 32], ConfigError> {
+    #[cfg(feature = "pubkey")]
+    return Ok(e4_backends::ed25519::public_from_seed(seed));
+    #[cfg(not(feature = "pubkey"))]
+    {
+        let _ = seed;
+        Err(ConfigError::SuiteNotCompiled(SuiteId::PubKey))
+    }
+}
+
 fn check_ed25519(key: &Ed25519Secret) -> Result<(), ConfigError> {
     if is_all_zero(key.as_bytes()) {
         return Err(ConfigError::ZeroKey("Ed25519 private key"));
     }
-    let public = e4_backends::ed25519::public_from_seed(key.seed());
+    let public = ed25519_public(key.seed())?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         &public[..],
         &key.public()[..],
