@@ -483,7 +483,15 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         ts: &u64,
         tag: &[u8; SIV_LEN],
     ) -> Result<u8, Error> {
-        let cmd = Command::parse(bytes, &self.suite.id.command_lengths())?;
+        let lengths = self.suite.id.command_lengths();
+        let cmd = match Command::parse(bytes, &lengths) {
+            // e4go's length check lets the other E4 mode's identity key
+            // through; applying it then fails validation.
+            Err(Error::InvalidCommandLength) if command::is_other_mode_id_key(bytes, &lengths) => {
+                return Err(Error::InvalidArgument)
+            }
+            parsed => parsed?,
+        };
         // The control topic's replay slot is keyed by the client's own id.
         let control_slot = TopicHash(self.id.0);
         if self.replay_on {
@@ -548,11 +556,13 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             return Err(Error::InvalidArgument);
         }
         let identity = match &self.identity {
+            // e4go: "invalid symmetric key length" / "invalid private key
+            // length" (unreachable here: parsing checked the length).
             Identity::Symmetric(_) => {
-                Identity::Symmetric(SymKey::from_slice(key).ok_or(Error::InvalidCommandLength)?)
+                Identity::Symmetric(SymKey::from_slice(key).ok_or(Error::InvalidArgument)?)
             }
             Identity::PubKey { c2_public, .. } => Identity::PubKey {
-                signing: Ed25519Secret::from_slice(key).ok_or(Error::InvalidCommandLength)?,
+                signing: Ed25519Secret::from_slice(key).ok_or(Error::InvalidArgument)?,
                 c2_public: *c2_public,
             },
             #[cfg(feature = "alloc")]
@@ -646,5 +656,151 @@ fn open_with_transition(
             None => Err(Error::NotAuthentic),
         },
         other => other,
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    //! e4-proto has no crypto: these tests use stand-ins (the vectors
+    //! replay the same behaviour with every real provider).
+    use super::*;
+    use crate::crypto::Sha3;
+    use crate::store::MemStore;
+    use crate::time::FixedClock;
+
+    /// Not a hash: enough to tell inputs apart in these tests.
+    struct FoldHash;
+    impl Sha3 for FoldHash {
+        fn sha3_256(&self, parts: &[&[u8]]) -> [u8; 32] {
+            let mut h = [0u8; 32];
+            for (i, b) in parts.iter().flat_map(|p| p.iter()).enumerate() {
+                h[i % 32] ^= b.wrapping_add(i as u8);
+            }
+            h
+        }
+    }
+
+    /// Not a cipher: the tag is the key's first 16 bytes.
+    struct KeyTagSiv;
+    impl Siv for KeyTagSiv {
+        fn seal(&self, key: &SymKey, _ad: &[u8], _buf: &mut [u8]) -> [u8; SIV_LEN] {
+            key.as_bytes()[..SIV_LEN].try_into().expect("16")
+        }
+        fn open(
+            &self,
+            key: &SymKey,
+            _ad: &[u8],
+            siv: &[u8; SIV_LEN],
+            _buf: &mut [u8],
+        ) -> Result<(), Error> {
+            if siv[..] == key.as_bytes()[..SIV_LEN] {
+                Ok(())
+            } else {
+                Err(Error::NotAuthentic)
+            }
+        }
+    }
+
+    struct ConstX25519;
+    impl crate::crypto::X25519 for ConstX25519 {
+        fn diffie_hellman(&self, _sk: &[u8; 32], _pk: &[u8; 32]) -> [u8; 32] {
+            [5; 32]
+        }
+        fn public_key(&self, _sk: &[u8; 32]) -> [u8; 32] {
+            [6; 32]
+        }
+        fn secret_from_ed25519_seed(&self, _seed: &[u8; 32]) -> [u8; 32] {
+            [7; 32]
+        }
+        fn public_from_ed25519(&self, _pk: &[u8; 32]) -> Option<[u8; 32]> {
+            Some([8; 32])
+        }
+    }
+
+    static SYMMETRIC: Suite = Suite {
+        id: SuiteId::Symmetric,
+        sig: None,
+        x25519: None,
+        kem: None,
+    };
+    static PUBKEY: Suite = Suite {
+        id: SuiteId::PubKey,
+        sig: None,
+        x25519: Some(&ConstX25519),
+        kem: None,
+    };
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        name: "stand-in",
+        hash: &FoldHash,
+        siv: &KeyTagSiv,
+        suites: &[&SYMMETRIC, &PUBKEY],
+    };
+    const NOW: u64 = 1_700_000_000;
+
+    fn client(identity: Identity) -> Client<MemStore, FixedClock, 0> {
+        let suite = match identity {
+            Identity::Symmetric(_) => SuiteId::Symmetric,
+            _ => SuiteId::PubKey,
+        };
+        let id = Id([1; 16]);
+        Client::new(
+            &PROVIDER,
+            suite,
+            id,
+            identity,
+            MemStore::new(),
+            FixedClock::new(NOW),
+        )
+        .unwrap()
+    }
+
+    fn send(c: &mut Client<MemStore, FixedClock, 0>, cmd: &[u8]) -> Result<u8, Error> {
+        let key = c.command_key.clone().unwrap();
+        let mut msg = alloc::vec![0u8; cmd.len() + SYM_OVERHEAD];
+        message::seal_symmetric(&KeyTagSiv, &key, NOW, cmd, &mut msg).unwrap();
+        let mut scratch = alloc::vec![0u8; msg.len()];
+        c.process_command(&msg, &mut scratch)
+    }
+
+    fn set_id_key(len: usize) -> alloc::vec::Vec<u8> {
+        let mut cmd = alloc::vec![0x42u8; 1 + len];
+        cmd[0] = command::opcode::SET_ID_KEY;
+        cmd
+    }
+
+    /// e4go lets SetIdKey through its length check with 32 or 64 bytes in
+    /// either mode; the other mode's length then fails as an invalid
+    /// argument, any other length as an invalid command length.
+    #[test]
+    fn set_id_key_of_the_other_mode_is_an_invalid_argument() {
+        let mut sym = client(Identity::Symmetric(SymKey::new([9; 32])));
+        assert_eq!(send(&mut sym, &set_id_key(64)), Err(Error::InvalidArgument));
+        assert_eq!(
+            send(&mut sym, &set_id_key(33)),
+            Err(Error::InvalidCommandLength)
+        );
+        assert_eq!(sym.identity(), &Identity::Symmetric(SymKey::new([9; 32])));
+        assert_eq!(send(&mut sym, &set_id_key(32)), Ok(2));
+        assert_eq!(
+            sym.identity(),
+            &Identity::Symmetric(SymKey::new([0x42; 32]))
+        );
+
+        let mut pk = client(Identity::PubKey {
+            signing: Ed25519Secret::new([9; 64]),
+            c2_public: [3; 32],
+        });
+        assert_eq!(send(&mut pk, &set_id_key(32)), Err(Error::InvalidArgument));
+        assert_eq!(
+            send(&mut pk, &set_id_key(63)),
+            Err(Error::InvalidCommandLength)
+        );
+        assert!(
+            matches!(pk.identity(), Identity::PubKey { signing, .. } if signing.as_bytes() == &[9; 64])
+        );
+        assert_eq!(send(&mut pk, &set_id_key(64)), Ok(2));
+        assert!(
+            matches!(pk.identity(), Identity::PubKey { signing, .. } if signing.as_bytes() == &[0x42; 64])
+        );
     }
 }

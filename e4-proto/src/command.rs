@@ -16,7 +16,7 @@
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{Id, TopicHash, ID_LEN, TOPIC_HASH_LEN};
-use crate::keys::{SymKey, SYM_KEY_LEN};
+use crate::keys::{SymKey, ED25519_SK_LEN, SYM_KEY_LEN};
 use crate::message::open_into;
 use crate::suite::{CommandLengths, Suite, SuiteId};
 use crate::time::{self, TIMESTAMP_LEN};
@@ -214,6 +214,23 @@ impl<'a> Command<'a> {
     }
 }
 
+/// Whether `bytes` is a SetIdKey whose key has the length of the other E4
+/// mode's identity key (64 bytes to a symmetric client, 32 to a public-key
+/// client). e4go checks SetIdKey's length against both lengths (`len != 32
+/// && len != 64`) before it knows the client's mode, so such a command
+/// passes its length check and fails when the client applies it, as an
+/// invalid argument (`ValidateSymKey` / `ValidateEd25519PrivKey`).
+/// [`Command::parse`] checks the suite's exact length; the client turns
+/// this case into [`Error::InvalidArgument`] (kem suites have no SetIdKey).
+pub fn is_other_mode_id_key(bytes: &[u8], lengths: &CommandLengths) -> bool {
+    match (bytes.split_first(), lengths.id_key) {
+        (Some((&opcode::SET_ID_KEY, key)), Some(n)) => {
+            key.len() != n && (key.len() == SYM_KEY_LEN || key.len() == ED25519_SK_LEN)
+        }
+        _ => false,
+    }
+}
+
 /// The E4 name of an opcode.
 pub fn name_of(op: u8) -> &'static str {
     match op {
@@ -400,5 +417,22 @@ mod tests {
             Command::parse(&[2; 65], &none),
             Err(Error::UnsupportedOperation)
         );
+    }
+
+    #[test]
+    fn other_mode_id_key_is_told_apart() {
+        // the other E4 mode's length, in each mode
+        assert!(is_other_mode_id_key(&[2; 65], &SYM));
+        assert!(is_other_mode_id_key(&[2; 33], &PK));
+        // the mode's own length, other lengths, other opcodes, kem suites
+        assert!(!is_other_mode_id_key(&[2; 33], &SYM));
+        assert!(!is_other_mode_id_key(&[2; 65], &PK));
+        assert!(!is_other_mode_id_key(&[2; 34], &SYM));
+        assert!(!is_other_mode_id_key(&[2; 64], &PK));
+        assert!(!is_other_mode_id_key(&[3; 65], &SYM));
+        assert!(!is_other_mode_id_key(&[], &SYM));
+        let none = CommandLengths { id_key: None, ..PK };
+        assert!(!is_other_mode_id_key(&[2; 33], &none));
+        assert!(!is_other_mode_id_key(&[2; 65], &none));
     }
 }
