@@ -158,7 +158,7 @@ fn check_command_key(case: &Value) -> Res<()> {
     {
         return Ok(()); // negative cases may use a wrong key on purpose
     }
-    let p = e4_backends::provider();
+    let p = crate::provider();
     if mode_suite(str_(case, "mode")?)?.is_kem_suite() {
         return Ok(()); // a fresh KEM key per command: nothing static to compare
     }

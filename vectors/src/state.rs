@@ -98,7 +98,7 @@ pub fn client_of(case: &Value, clock: &StepClock) -> Res<VClient> {
         let topic = topic_bytes(case).ok();
         let key = opt_hex(case, "client_topic_key")?.or(opt_hex(case, "topic_key")?);
         if let (Some(t), Some(k)) = (topic, key) {
-            let h = TopicHash::of(e4_backends::provider().hash, &t);
+            let h = TopicHash::of(crate::provider().hash, &t);
             store
                 .set_topic(
                     h,
@@ -115,15 +115,8 @@ pub fn client_of(case: &Value, clock: &StepClock) -> Res<VClient> {
             }
         }
     }
-    let mut c = VClient::new(
-        e4_backends::provider(),
-        suite,
-        id,
-        identity,
-        store,
-        clock.clone(),
-    )
-    .map_err(|e| format!("cannot build client: {e}"))?;
+    let mut c = VClient::new(crate::provider(), suite, id, identity, store, clock.clone())
+        .map_err(|e| format!("cannot build client: {e}"))?;
     c.set_replay_protection(false);
     Ok(c)
 }
@@ -185,7 +178,7 @@ fn load_state(st: &Value, store: &mut MemStore) -> Res<()> {
 /// The client's state in the shape of the vectors' `state` objects (the
 /// fields e4go persists).
 pub fn describe(c: &VClient) -> Value {
-    let p = e4_backends::provider();
+    let p = crate::provider();
     let mut topic_keys = Vec::new();
     let mut transition_keys = Vec::new();
     c.store().for_each_topic(&mut |h, e| {

@@ -337,7 +337,7 @@ impl Drop for Broker {
 
 pub fn vectors(name: &str) -> Vec<serde_json::Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/e4go")
+        .join("../vectors/interop/e4go")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read vectors {}: {e}", path.display()));
