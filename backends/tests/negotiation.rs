@@ -14,7 +14,6 @@ mod common;
 
 use common::{kem_keypair, random_key, rng, sig_keypair};
 use e4_backends::provider;
-use e4_backends::rng::TestRng;
 use e4_proto::c2::{seal_command_vec, C2Secret};
 use e4_proto::client::KemIdentity;
 use e4_proto::command::{opcode, Command};
@@ -25,6 +24,7 @@ use e4_proto::store::{MemStore, Store, TopicEntry};
 use e4_proto::{
     Client, Clock, Error, FixedClock, Id, Identity, SuiteId, SuiteSet, SymKey, TopicHash,
 };
+use e4_testkit::TestRng;
 use proptest::prelude::*;
 use std::collections::HashMap;
 
@@ -143,7 +143,7 @@ impl C2 {
         match msg.get(8) {
             Some(&ANNOUNCE_KIND) => self.on_announce(msg).map(|(_, cmd)| cmd),
             Some(&CONFIRM_KIND) => self.on_confirm(msg).map(Some),
-            _ => Err(NegotiationError::Malformed),
+            _ => Err(Error::Negotiation(NegotiationError::Malformed)),
         }
     }
 
@@ -192,7 +192,7 @@ impl C2 {
         let committed = self
             .committed
             .as_ref()
-            .ok_or(NegotiationError::NoAnnounce)?;
+            .ok_or(Error::Negotiation(NegotiationError::NoAnnounce))?;
         verify_confirm(p, msg, committed, now)?;
         Ok(self.topic_command())
     }
@@ -344,7 +344,7 @@ impl Device {
                 }
                 Ok(DevOut::Confirm(acc.confirm))
             }
-            Err(e) => Err(NegotiationError::Command(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -571,11 +571,11 @@ fn choice_follows_the_policy() {
     );
     assert_eq!(
         Ranking::new(&[Sym, PubKey, Pq, Pq, Hybrid]),
-        Err(NegotiationError::InvalidRanking)
+        Err(Error::Negotiation(NegotiationError::InvalidRanking))
     );
     assert_eq!(
         Ranking::new(&[Sym, PubKey]),
-        Err(NegotiationError::InvalidRanking)
+        Err(Error::Negotiation(NegotiationError::InvalidRanking))
     );
 
     let dev = device_id("override");
@@ -713,23 +713,23 @@ fn c2_refuses_bad_announces_and_confirms() {
         assert_eq!(v(&a, &id, current, m, None, now), Ok(()));
         assert_eq!(
             v(&a, &Id([9; 16]), current, m, None, now),
-            Err(NegotiationError::WrongDevice)
+            Err(Error::Negotiation(NegotiationError::WrongDevice))
         );
         assert_eq!(
             v(&a, &id, Hybrid, m, None, now),
-            Err(NegotiationError::WrongSuite)
+            Err(Error::Negotiation(NegotiationError::WrongSuite))
         );
         assert_eq!(
             v(&a, &id, current, m, None, now + 600),
-            Err(NegotiationError::TooOld)
+            Err(Error::Negotiation(NegotiationError::TooOld))
         );
         assert_eq!(
             v(&a, &id, current, m, None, now - 1),
-            Err(NegotiationError::InFuture)
+            Err(Error::Negotiation(NegotiationError::InFuture))
         );
         assert_eq!(
             v(&a, &id, current, m, Some(now), now),
-            Err(NegotiationError::NotNewer)
+            Err(Error::Negotiation(NegotiationError::NotNewer))
         );
         assert_eq!(v(&a, &id, current, m, Some(now - 1), now), Ok(()));
         // someone else's material (another device of the same suite)
@@ -737,7 +737,7 @@ fn c2_refuses_bad_announces_and_confirms() {
         let other = DeviceMaterial::of_identity(&other);
         assert_eq!(
             v(&a, &id, current, &other, None, now),
-            Err(NegotiationError::NotAuthentic)
+            Err(Error::Negotiation(NegotiationError::NotAuthentic))
         );
 
         // Confirm checks
@@ -751,17 +751,17 @@ fn c2_refuses_bad_announces_and_confirms() {
         wrong.transcript[0] ^= 1;
         assert_eq!(
             verify_confirm(p, &conf, &wrong, now).map(|_| ()),
-            Err(NegotiationError::TranscriptMismatch)
+            Err(Error::Negotiation(NegotiationError::TranscriptMismatch))
         );
         let mut wrong = pending.clone();
         wrong.device = Id([3; 16]);
         assert_eq!(
             verify_confirm(p, &conf, &wrong, now).map(|_| ()),
-            Err(NegotiationError::WrongDevice)
+            Err(Error::Negotiation(NegotiationError::WrongDevice))
         );
         assert_eq!(
             verify_confirm(p, &conf, &pending, now + 600).map(|_| ()),
-            Err(NegotiationError::TooOld)
+            Err(Error::Negotiation(NegotiationError::TooOld))
         );
         // a Confirm signed by keys other than the offered ones
         let (_, impostor) = provision(pending.suite, "impostor", &w.c2.keys);
@@ -769,16 +769,16 @@ fn c2_refuses_bad_announces_and_confirms() {
         wrong.material = DeviceMaterial::of_identity(&impostor);
         assert_eq!(
             verify_confirm(p, &conf, &wrong, now).map(|_| ()),
-            Err(NegotiationError::NotAuthentic)
+            Err(Error::Negotiation(NegotiationError::NotAuthentic))
         );
         // an Announce is not a Confirm and vice versa
         assert_eq!(
             verify_confirm(p, &a, &pending, now).map(|_| ()),
-            Err(NegotiationError::WrongKind)
+            Err(Error::Negotiation(NegotiationError::WrongKind))
         );
         assert_eq!(
             v(&conf, &id, current, m, None, now),
-            Err(NegotiationError::WrongKind)
+            Err(Error::Negotiation(NegotiationError::WrongKind))
         );
     }
 }
@@ -799,18 +799,18 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
     let h = a.transcript(p);
     let c2_pq = w.c2.keys.public(Pq);
     let cases: Vec<(SetSuite, NegotiationError)> = vec![
-        (set(PubKey, h, &[7; 32]), NegotiationError::Downgrade),
+        (set(PubKey, h, &[7; 32]), Error::Negotiation(NegotiationError::Downgrade)),
         (
             set(PqDraft, h, &w.c2.keys.public(PqDraft)),
-            NegotiationError::Downgrade,
+            Error::Negotiation(NegotiationError::Downgrade),
         ),
-        (set(Sym, h, &[7; 32]), NegotiationError::Downgrade),
+        (set(Sym, h, &[7; 32]), Error::Negotiation(NegotiationError::Downgrade)),
         (
             set(Pq, [0; 32], &c2_pq),
-            NegotiationError::TranscriptMismatch,
+            Error::Negotiation(NegotiationError::TranscriptMismatch),
         ),
-        (set(Pq, h, &c2_pq[1..]), NegotiationError::BadKey),
-        (set(Pq, h, &vec![0; c2_pq.len()]), NegotiationError::BadKey),
+        (set(Pq, h, &c2_pq[1..]), Error::Negotiation(NegotiationError::BadKey)),
+        (set(Pq, h, &vec![0; c2_pq.len()]), Error::Negotiation(NegotiationError::BadKey)),
     ];
     let before = w.dev.persist();
     for (s, err) in cases {
@@ -838,9 +838,9 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
             .encode()
             .as_bytes(),
     );
-    assert_eq!(w.dev.receive(&cmd), Err(NegotiationError::Conflict));
+    assert_eq!(w.dev.receive(&cmd), Err(Error::Negotiation(NegotiationError::Conflict)));
     // and an announce is refused until the upgrade is finished
-    assert_eq!(w.dev.announce(), Err(NegotiationError::AlreadyAccepted));
+    assert_eq!(w.dev.announce(), Err(Error::Negotiation(NegotiationError::AlreadyAccepted)));
     assert_eq!(w.dev.persist(), mid);
     // the same SetSuite again (a replay, or C2 retrying) gives a new Confirm
     tick(w.clock, 2);
@@ -858,7 +858,7 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
         "never announced",
     );
     let cmd = fresh.c2.seal(set(Pq, h, &c2_pq).encode().as_bytes());
-    assert_eq!(fresh.dev.receive(&cmd), Err(NegotiationError::NoAnnounce));
+    assert_eq!(fresh.dev.receive(&cmd), Err(Error::Negotiation(NegotiationError::NoAnnounce)));
 }
 
 fn set(suite: SuiteId, transcript: [u8; 32], key: &[u8]) -> SetSuite {
@@ -946,7 +946,7 @@ fn modified_announces_never_move_anyone() {
         );
         assert_eq!(
             w.c2.on_announce(&forged).unwrap_err(),
-            NegotiationError::NotAuthentic
+            Error::Negotiation(NegotiationError::NotAuthentic)
         );
         assert!(w.c2.last_announce.is_none() && w.c2.pending.is_none());
         assert_eq!(negotiate(&mut w), Decision::Upgrade(Hybrid));
@@ -970,7 +970,7 @@ fn replayed_old_announce_offering_fewer_suites_gains_nothing() {
     assert_eq!(d, Decision::Upgrade(PqDraft));
     assert_eq!(
         w.dev.receive(&cmd.unwrap()),
-        Err(NegotiationError::TranscriptMismatch)
+        Err(Error::Negotiation(NegotiationError::TranscriptMismatch))
     );
     assert_eq!(w.dev.suite(), PubKey);
     assert!(w.dev.next.is_none());
@@ -996,7 +996,7 @@ fn replayed_old_announce_offering_fewer_suites_gains_nothing() {
     let (_, cmd) = w.c2.on_announce(&new).unwrap();
     assert_eq!(
         w.c2.on_announce(&old).unwrap_err(),
-        NegotiationError::NotNewer
+        Error::Negotiation(NegotiationError::NotNewer)
     );
     assert_eq!(w.c2.pending.as_ref().unwrap().suite, Hybrid);
     let DevOut::Confirm(c) = w.dev.receive(&cmd.unwrap()).unwrap() else {
@@ -1029,7 +1029,7 @@ fn replayed_old_set_suite_for_a_weaker_suite_is_refused() {
     let before = w.dev.persist();
     assert_eq!(
         w.dev.receive(&ss1),
-        Err(NegotiationError::TranscriptMismatch)
+        Err(Error::Negotiation(NegotiationError::TranscriptMismatch))
     );
     assert_eq!(w.dev.persist(), before);
     let DevOut::Confirm(c) = w.dev.receive(&ss2).unwrap() else {
@@ -1038,7 +1038,7 @@ fn replayed_old_set_suite_for_a_weaker_suite_is_refused() {
     // while unconfirmed, the old one is still refused
     assert_eq!(
         w.dev.receive(&ss1),
-        Err(NegotiationError::TranscriptMismatch)
+        Err(Error::Negotiation(NegotiationError::TranscriptMismatch))
     );
     let first = w.c2.on_confirm(&c).unwrap();
     assert_eq!(
@@ -1165,7 +1165,7 @@ fn interrupted_upgrades_recover_by_retrying() {
                     // the lost one shows up late: refused
                     assert_eq!(
                         w.dev.receive(&lost),
-                        Err(NegotiationError::TranscriptMismatch),
+                        Err(Error::Negotiation(NegotiationError::TranscriptMismatch)),
                         "{what}"
                     );
                 }
@@ -1221,37 +1221,37 @@ fn persisted_parts_are_checked() {
     bad.keys.pop();
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     let mut bad = parts.clone();
     bad.keys.swap(0, 1);
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     let mut bad = parts.clone();
     bad.announce[12] ^= 1;
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     let mut bad = parts.clone();
     bad.current = PubKey;
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     let mut bad = parts.clone();
     bad.announce.clear();
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     let mut bad = parts.clone();
     bad.accepted = Some(set(Pq, [0; 32], &w.c2.keys.public(Pq)));
     assert_eq!(
         Negotiator::from_parts(p, bad).unwrap_err(),
-        NegotiationError::InvalidParts
+        Error::Negotiation(NegotiationError::InvalidParts)
     );
     // debug output never shows secrets
     let shown = format!("{:?}", parts);

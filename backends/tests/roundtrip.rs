@@ -150,7 +150,7 @@ fn refused(c2: &C2, client: &mut TestClient, cmd: &Command<'_>, err: Error) {
 #[test]
 fn every_command_has_its_effect_in_every_suite() {
     for suite in suites() {
-        let c2 = C2::new(suite, &mut rng(&format!("cmd c2 {suite}")));
+        let c2 = new_c2(suite, &mut rng(&format!("cmd c2 {suite}")));
         let mut dev = new_party(suite, &format!("cmd device {suite}"), &c2).client;
         let mut r = rng(&format!("cmd keys {suite}"));
         let h1 = dev.topic_hash("a/b");
@@ -318,7 +318,7 @@ fn every_command_has_its_effect_in_every_suite() {
 
         // SetC2Key: the new C2 is obeyed, the old one no longer
         if suite != SuiteId::Symmetric {
-            let new_c2 = C2::new(suite, &mut rng(&format!("new c2 {suite}")));
+            let new_c2 = new_c2(suite, &mut rng(&format!("new c2 {suite}")));
             let new_public = new_c2.public();
             let cmd = Command::SetC2Key(&new_public);
             assert_eq!(send(&c2, &mut dev, &cmd), Ok(opcode::SET_C2_KEY));
@@ -356,7 +356,7 @@ fn every_command_has_its_effect_in_every_suite() {
 #[test]
 fn commands_are_checked_for_freshness() {
     for suite in suites() {
-        let c2 = C2::new(suite, &mut rng(&format!("fresh c2 {suite}")));
+        let c2 = new_c2(suite, &mut rng(&format!("fresh c2 {suite}")));
         let mut dev = new_party(suite, &format!("fresh device {suite}"), &c2).client;
         let before = snapshot(&dev);
         let cmd = Command::ResetTopics.to_vec();

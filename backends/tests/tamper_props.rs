@@ -182,7 +182,7 @@ struct Managed {
 
 impl Managed {
     fn new(suite: SuiteId) -> RefCell<Managed> {
-        let c2 = C2::new(suite, &mut rng(&format!("tamper c2 {suite}")));
+        let c2 = new_c2(suite, &mut rng(&format!("tamper c2 {suite}")));
         let mut dev = new_party(suite, &format!("tamper device {suite}"), &c2).client;
         for (i, name) in ["a", "b", "c"].iter().enumerate() {
             let h = dev.topic_hash(name);

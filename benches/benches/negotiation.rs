@@ -4,7 +4,6 @@
 //! to the device's acceptance and C2's check of the Confirm.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use e4_backends::rng::TestRng;
 use e4_benches::{Fixture, NOW};
 use e4_proto::negotiation::{
     answer, choose, verify_announce, verify_confirm, Decision, DeviceMaterial, Negotiator, Policy,
@@ -12,6 +11,7 @@ use e4_proto::negotiation::{
 };
 use e4_proto::SuiteId;
 use e4_proto::SuiteSet;
+use e4_testkit::TestRng;
 
 fn upgrade(c: &mut Criterion) {
     let p = e4_backends::provider();

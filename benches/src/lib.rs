@@ -3,15 +3,14 @@
 //! builds them (keys from the suite's own `generate`, [`MemStore`],
 //! [`FixedClock`]).
 
-use e4_backends::rng::TestRng;
 use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
-use e4_proto::client::KemIdentity;
 use e4_proto::crypto::Rng;
-use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::store::MemStore;
+use e4_proto::suite::Material;
 use e4_proto::{
     Client, CryptoProvider, FixedClock, Id, Identity, Suite, SuiteId, SymKey, TopicHash,
 };
+use e4_testkit::TestRng;
 
 /// Payload sizes of the message benchmarks.
 pub const SIZES: [usize; 5] = [16, 64, 256, 1024, 16384];
@@ -30,10 +29,8 @@ pub fn suites() -> impl Iterator<Item = &'static Suite> {
     e4_backends::provider().suites.iter().copied()
 }
 
-/// A payload of `n` bytes.
-pub fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + 3) as u8).collect()
-}
+/// A payload of `n` bytes (`i * 7 + 3`).
+pub use e4_testkit::payload;
 
 fn random<const N: usize>(rng: &mut TestRng) -> [u8; N] {
     let mut b = [0u8; N];
@@ -98,7 +95,8 @@ fn make_c2(suite: &Suite, rng: &mut TestRng) -> C2Keys {
     c2
 }
 
-/// Generate a device of `suite` (what the key-generation benchmark times).
+/// Generate a device of `suite` (what the key-generation benchmark times):
+/// `e4_testkit::identity`, the suite's own key generation.
 pub fn make_device(
     p: &CryptoProvider,
     suite: &Suite,
@@ -108,51 +106,16 @@ pub fn make_device(
     rng: &mut dyn Rng,
 ) -> Device {
     let id = Id::from_alias(p.hash, name.as_bytes());
-    match suite.id {
-        SuiteId::Symmetric => {
-            let mut key = [0u8; 32];
-            rng.fill(&mut key);
-            Device {
-                id,
-                identity: Identity::Symmetric(SymKey::new(key)),
-                sig_pk: vec![],
-            }
-        }
-        SuiteId::PubKey => {
-            let (mut sk, mut pk) = ([0u8; 64], [0u8; 32]);
-            suite
-                .sig()
-                .unwrap()
-                .generate(rng, &mut sk, &mut pk)
-                .unwrap();
-            Device {
-                id,
-                identity: Identity::PubKey {
-                    signing: Ed25519Secret::new(sk),
-                    c2_public: *c2_x25519_pk,
-                },
-                sig_pk: pk.to_vec(),
-            }
-        }
-        _ => {
-            let sig = suite.sig().unwrap();
-            let kem = suite.kem().unwrap();
-            let (mut ssk, mut spk) = (vec![0; sig.secret_key_len()], vec![0; sig.public_key_len()]);
-            sig.generate(rng, &mut ssk, &mut spk).unwrap();
-            let (mut ksk, mut kpk) = (vec![0; kem.secret_key_len()], vec![0; kem.public_key_len()]);
-            kem.generate(rng, &mut ksk, &mut kpk).unwrap();
-            Device {
-                id,
-                identity: Identity::Kem(KemIdentity {
-                    sig_sk: SecretBytes::new(ssk),
-                    sig_pk: spk.clone(),
-                    kem_sk: SecretBytes::new(ksk),
-                    kem_pk: kpk,
-                    c2_sig_pk: c2_sig_pk.to_vec(),
-                }),
-                sig_pk: spk,
-            }
-        }
+    let c2_public: &[u8] = match suite.id.params().material {
+        Material::SymmetricKey => &[],
+        Material::Ed25519AndC2X25519 => c2_x25519_pk,
+        Material::SignatureAndKem => c2_sig_pk,
+    };
+    let (identity, sig_pk) = e4_testkit::identity(p, suite.id, rng, c2_public);
+    Device {
+        id,
+        identity,
+        sig_pk,
     }
 }
 

@@ -10,15 +10,13 @@
 //! Runs therefore do not depend on each other.
 
 use e4_backends::provider;
-use e4_backends::rng::TestRng;
-use e4_proto::client::KemIdentity;
 use e4_proto::command;
-use e4_proto::suite::CommandLengths;
 use e4_proto::crypto::Rng;
-use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::message;
-use e4_proto::store::{MemStore, Store, TopicEntry};
-use e4_proto::{Client, FixedClock, Id, Identity, SuiteId, SymKey, TopicHash};
+use e4_proto::store::MemStore;
+use e4_proto::suite::CommandLengths;
+use e4_proto::{Client, FixedClock, Id, Identity, SuiteId, SymKey};
+use e4_testkit::{identity, sig_keypair, TestRng};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -57,48 +55,6 @@ pub struct SuiteKeys {
     c2_sig_sk: Vec<u8>,
 }
 
-fn sig_keypair(suite: SuiteId, rng: &mut dyn Rng) -> (Vec<u8>, Vec<u8>) {
-    let sig = provider().suite(suite).unwrap().sig().unwrap();
-    let mut sk = vec![0u8; sig.secret_key_len()];
-    let mut pk = vec![0u8; sig.public_key_len()];
-    sig.generate(rng, &mut sk, &mut pk).unwrap();
-    (sk, pk)
-}
-
-fn identity(suite: SuiteId, rng: &mut dyn Rng, c2_public: &[u8]) -> (Identity, Vec<u8>) {
-    match suite {
-        SuiteId::Symmetric => {
-            let mut k = [0u8; 32];
-            rng.fill(&mut k);
-            k[0] |= 1;
-            (Identity::Symmetric(SymKey::new(k)), Vec::new())
-        }
-        SuiteId::PubKey => {
-            let (sk, pk) = sig_keypair(suite, rng);
-            let id = Identity::PubKey {
-                signing: Ed25519Secret::from_slice(&sk).unwrap(),
-                c2_public: c2_public.try_into().unwrap(),
-            };
-            (id, pk)
-        }
-        _ => {
-            let (sig_sk, sig_pk) = sig_keypair(suite, rng);
-            let kem = provider().suite(suite).unwrap().kem().unwrap();
-            let mut kem_sk = vec![0u8; kem.secret_key_len()];
-            let mut kem_pk = vec![0u8; kem.public_key_len()];
-            kem.generate(rng, &mut kem_sk, &mut kem_pk).unwrap();
-            let id = Identity::Kem(KemIdentity {
-                sig_sk: SecretBytes::new(sig_sk),
-                sig_pk: sig_pk.clone(),
-                kem_sk: SecretBytes::new(kem_sk),
-                kem_pk,
-                c2_sig_pk: c2_public.to_vec(),
-            });
-            (id, sig_pk)
-        }
-    }
-}
-
 impl SuiteKeys {
     fn generate(suite: SuiteId) -> SuiteKeys {
         let p = provider();
@@ -111,10 +67,10 @@ impl SuiteKeys {
                 let x = p.suite(suite).unwrap().x25519().unwrap();
                 (Vec::new(), x.public_key(&c2_x25519).to_vec())
             }
-            _ => sig_keypair(suite, &mut rng),
+            _ => sig_keypair(p, suite, &mut rng),
         };
-        let (sender, sender_sig_pk) = identity(suite, &mut rng, &c2_public);
-        let (receiver, _) = identity(suite, &mut rng, &c2_public);
+        let (sender, sender_sig_pk) = identity(p, suite, &mut rng, &c2_public);
+        let (receiver, _) = identity(p, suite, &mut rng, &c2_public);
         let mut k = [0u8; 32];
         rng.fill(&mut k);
         SuiteKeys {
@@ -271,30 +227,8 @@ pub fn all_lengths() -> Vec<CommandLengths> {
         .collect()
 }
 
-/// Everything observable about a client's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    topics: Vec<(TopicHash, TopicEntry)>,
-    pubkeys: Vec<(Id, Vec<u8>)>,
-    identity: Identity,
-}
-
-/// Take a snapshot of `client`.
-pub fn snapshot(client: &FuzzClient) -> Snapshot {
-    let mut topics = Vec::new();
-    client
-        .store()
-        .for_each_topic(&mut |h, e| topics.push((*h, e.clone())));
-    let mut pubkeys = Vec::new();
-    client
-        .store()
-        .for_each_pubkey(&mut |id, k| pubkeys.push((*id, k.to_vec())));
-    Snapshot {
-        topics,
-        pubkeys,
-        identity: client.identity().clone(),
-    }
-}
+/// Everything observable about a client's state, and taking it.
+pub use e4_testkit::{snapshot, Snapshot};
 
 /// Apply fuzz-chosen edits to `msg`: each 3-byte group `(lo, hi, x)` XORs
 /// `x` into byte `(hi:lo) mod len`, or truncates there when `x == 0`.

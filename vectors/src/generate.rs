@@ -20,7 +20,6 @@
 //! RustCrypto's output.
 
 use crate::state::{describe, StepClock, VClient};
-use e4_backends::rng::TestRng;
 use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
 use e4_proto::client::KemIdentity;
 use e4_proto::command::Command;
@@ -28,6 +27,7 @@ use e4_proto::crypto::Rng;
 use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::store::MemStore;
 use e4_proto::{CryptoProvider, Id, Identity, Suite, SuiteId, SymKey, TopicHash};
+use e4_testkit::TestRng;
 use serde_json::{json, Value};
 use std::path::Path;
 
