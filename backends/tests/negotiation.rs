@@ -139,7 +139,7 @@ impl C2 {
     }
 
     /// A message on the announce topic: Announce or Confirm.
-    fn receive(&mut self, msg: &[u8]) -> Result<Option<Vec<u8>>, NegotiationError> {
+    fn receive(&mut self, msg: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         match msg.get(8) {
             Some(&ANNOUNCE_KIND) => self.on_announce(msg).map(|(_, cmd)| cmd),
             Some(&CONFIRM_KIND) => self.on_confirm(msg).map(Some),
@@ -149,7 +149,7 @@ impl C2 {
 
     /// Verify, choose, answer: returns the decision and the protected
     /// SetSuite command if it is an upgrade.
-    fn on_announce(&mut self, msg: &[u8]) -> Result<(Decision, Option<Vec<u8>>), NegotiationError> {
+    fn on_announce(&mut self, msg: &[u8]) -> Result<(Decision, Option<Vec<u8>>), Error> {
         let p = provider();
         let now = self.clock.now();
         let a = verify_announce(
@@ -177,7 +177,7 @@ impl C2 {
 
     /// Verify a Confirm; commit on the first, and answer every valid one
     /// with a command in the new suite (the device finishes on it).
-    fn on_confirm(&mut self, msg: &[u8]) -> Result<Vec<u8>, NegotiationError> {
+    fn on_confirm(&mut self, msg: &[u8]) -> Result<Vec<u8>, Error> {
         let p = provider();
         let now = self.clock.now();
         if let Some(pending) = &self.pending {
@@ -309,7 +309,7 @@ impl Device {
         self.client.suite()
     }
 
-    fn announce(&mut self) -> Result<Vec<u8>, NegotiationError> {
+    fn announce(&mut self) -> Result<Vec<u8>, Error> {
         self.neg.announce(&self.client, &mut self.rng)
     }
 
@@ -324,7 +324,7 @@ impl Device {
     }
 
     /// A message on the control topic.
-    fn receive(&mut self, msg: &[u8]) -> Result<DevOut, NegotiationError> {
+    fn receive(&mut self, msg: &[u8]) -> Result<DevOut, Error> {
         let mut scratch = vec![0u8; msg.len()];
         if let Some(next) = &mut self.next {
             if let Ok(op) = next.process_command(msg, &mut scratch) {
@@ -798,19 +798,31 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
     assert_eq!(a.offer().suites, SuiteSet::of(&[Pq, Hybrid]));
     let h = a.transcript(p);
     let c2_pq = w.c2.keys.public(Pq);
-    let cases: Vec<(SetSuite, NegotiationError)> = vec![
-        (set(PubKey, h, &[7; 32]), Error::Negotiation(NegotiationError::Downgrade)),
+    let cases: Vec<(SetSuite, Error)> = vec![
+        (
+            set(PubKey, h, &[7; 32]),
+            Error::Negotiation(NegotiationError::Downgrade),
+        ),
         (
             set(PqDraft, h, &w.c2.keys.public(PqDraft)),
             Error::Negotiation(NegotiationError::Downgrade),
         ),
-        (set(Sym, h, &[7; 32]), Error::Negotiation(NegotiationError::Downgrade)),
+        (
+            set(Sym, h, &[7; 32]),
+            Error::Negotiation(NegotiationError::Downgrade),
+        ),
         (
             set(Pq, [0; 32], &c2_pq),
             Error::Negotiation(NegotiationError::TranscriptMismatch),
         ),
-        (set(Pq, h, &c2_pq[1..]), Error::Negotiation(NegotiationError::BadKey)),
-        (set(Pq, h, &vec![0; c2_pq.len()]), Error::Negotiation(NegotiationError::BadKey)),
+        (
+            set(Pq, h, &c2_pq[1..]),
+            Error::Negotiation(NegotiationError::BadKey),
+        ),
+        (
+            set(Pq, h, &vec![0; c2_pq.len()]),
+            Error::Negotiation(NegotiationError::BadKey),
+        ),
     ];
     let before = w.dev.persist();
     for (s, err) in cases {
@@ -838,9 +850,15 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
             .encode()
             .as_bytes(),
     );
-    assert_eq!(w.dev.receive(&cmd), Err(Error::Negotiation(NegotiationError::Conflict)));
+    assert_eq!(
+        w.dev.receive(&cmd),
+        Err(Error::Negotiation(NegotiationError::Conflict))
+    );
     // and an announce is refused until the upgrade is finished
-    assert_eq!(w.dev.announce(), Err(Error::Negotiation(NegotiationError::AlreadyAccepted)));
+    assert_eq!(
+        w.dev.announce(),
+        Err(Error::Negotiation(NegotiationError::AlreadyAccepted))
+    );
     assert_eq!(w.dev.persist(), mid);
     // the same SetSuite again (a replay, or C2 retrying) gives a new Confirm
     tick(w.clock, 2);
@@ -858,7 +876,10 @@ fn device_refuses_wrong_set_suites_even_from_c2() {
         "never announced",
     );
     let cmd = fresh.c2.seal(set(Pq, h, &c2_pq).encode().as_bytes());
-    assert_eq!(fresh.dev.receive(&cmd), Err(Error::Negotiation(NegotiationError::NoAnnounce)));
+    assert_eq!(
+        fresh.dev.receive(&cmd),
+        Err(Error::Negotiation(NegotiationError::NoAnnounce))
+    );
 }
 
 fn set(suite: SuiteId, transcript: [u8; 32], key: &[u8]) -> SetSuite {

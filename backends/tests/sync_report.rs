@@ -9,7 +9,7 @@ use e4_proto::negotiation::{
     c2_key_fingerprint, sync_report, topic_key_fingerprint, verify_sync, DeviceMaterial,
     NegotiationError, SyncReport, MAX_REPORTED_TOPICS,
 };
-use e4_proto::{SuiteId, SymKey};
+use e4_proto::{Error, SuiteId, SymKey};
 use proptest::prelude::*;
 
 fn material(p: &Party) -> DeviceMaterial {
@@ -48,7 +48,7 @@ fn a_report_lists_exactly_what_the_device_holds() {
         bad[26] |= 0x02;
         assert_eq!(
             SyncReport::parse(&bad).unwrap_err(),
-            NegotiationError::Malformed
+            Error::Negotiation(NegotiationError::Malformed)
         );
         let c2_fp = match suite {
             SuiteId::Symmetric => [0; 16],
@@ -70,11 +70,11 @@ fn c2_refuses_replays_other_devices_suites_and_stale_reports() {
         let m = material(&a);
         assert_eq!(
             verify_sync(prov, &bytes, &id, suite, &m, Some(NOW), NOW).unwrap_err(),
-            NegotiationError::NotNewer
+            Error::Negotiation(NegotiationError::NotNewer)
         );
         assert_eq!(
             verify_sync(prov, &bytes, b.client.id(), suite, &material(&b), None, NOW).unwrap_err(),
-            NegotiationError::WrongDevice
+            Error::Negotiation(NegotiationError::WrongDevice)
         );
         let other = if suite == SuiteId::Symmetric {
             SuiteId::PubKey
@@ -83,20 +83,20 @@ fn c2_refuses_replays_other_devices_suites_and_stale_reports() {
         };
         assert_eq!(
             verify_sync(prov, &bytes, &id, other, &m, None, NOW).unwrap_err(),
-            NegotiationError::WrongSuite
+            Error::Negotiation(NegotiationError::WrongSuite)
         );
         assert_eq!(
             verify_sync(prov, &bytes, &id, suite, &m, None, NOW + 601).unwrap_err(),
-            NegotiationError::TooOld
+            Error::Negotiation(NegotiationError::TooOld)
         );
         assert_eq!(
             verify_sync(prov, &bytes, &id, suite, &m, None, NOW - 10).unwrap_err(),
-            NegotiationError::InFuture
+            Error::Negotiation(NegotiationError::InFuture)
         );
         // Another device's key material does not authenticate it.
         assert_eq!(
             verify_sync(prov, &bytes, &id, suite, &material(&b), None, NOW).unwrap_err(),
-            NegotiationError::NotAuthentic
+            Error::Negotiation(NegotiationError::NotAuthentic)
         );
     }
 }
@@ -173,6 +173,6 @@ proptest! {
         let (x, y) = (bytes[e(swap)].to_vec(), bytes[e(swap + 1)].to_vec());
         bytes[e(swap)].copy_from_slice(&y);
         bytes[e(swap + 1)].copy_from_slice(&x);
-        prop_assert_eq!(SyncReport::parse(&bytes).unwrap_err(), NegotiationError::Malformed);
+        prop_assert_eq!(SyncReport::parse(&bytes).unwrap_err(), Error::Negotiation(NegotiationError::Malformed));
     }
 }

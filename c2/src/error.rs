@@ -150,8 +150,10 @@ impl From<e4_proto::Error> for C2Error {
             | E::InvalidArgument
             | E::UnsupportedOperation
             | E::UnsupportedSuite
+            | E::UnknownSuite
             | E::InvalidCommandLength
             | E::InvalidCommand => C2Error::InvalidArgument(e.to_string()),
+            E::Negotiation(n) => C2Error::NegotiationRefused(n.to_string()),
             other => C2Error::internal(format!("e4: {other}")),
         }
     }

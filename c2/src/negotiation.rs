@@ -140,9 +140,8 @@ impl PolicyView {
 /// A suite name.
 pub fn parse_suite_name(name: &str) -> C2Result<SuiteId> {
     SuiteId::from_name(name).map_err(|_| {
-        C2Error::invalid(format!(
-            "unknown suite {name:?} (symmetric, pubkey, pq, pq-draft, hybrid)"
-        ))
+        let known: Vec<&str> = SuiteId::ALL.iter().map(|s| s.name()).collect();
+        C2Error::invalid(format!("unknown suite {name:?} ({})", known.join(", ")))
     })
 }
 

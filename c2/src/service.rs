@@ -958,7 +958,10 @@ impl Service {
     pub async fn crypto_mode(&self) -> C2Result<Vec<SuiteInfo>> {
         let mut conn = self.db.read().await?;
         let mut out = Vec::new();
-        for suite in self.provider.suites.iter().map(|s| s.id) {
+        let served = SuiteId::ALL
+            .into_iter()
+            .filter(|s| self.provider.supports(*s));
+        for suite in served {
             let (pk, v) = match c2keys::current(&mut conn, suite).await? {
                 Some(k) => (k.public_key, k.version as u64),
                 None => (Vec::new(), 0),

@@ -466,10 +466,9 @@ impl<C: Clock + Clone> Client<C> {
             if plain.first() != Some(&SET_SUITE_OPCODE) {
                 return Err(e4_proto::Error::InvalidCommand.into());
             }
-            let parts = neg
-                .parts
-                .clone()
-                .ok_or(e4_proto::negotiation::NegotiationError::NoAnnounce)?;
+            let parts = neg.parts.clone().ok_or(e4_proto::Error::from(
+                e4_proto::NegotiationError::NoAnnounce,
+            ))?;
             let mut n = Negotiator::from_parts(c.provider(), parts)?;
             let accepted = n.accept(c, msg)?;
             // The new client must be buildable before anything is kept.
@@ -572,7 +571,7 @@ impl<C: Clock + Clone> Client<C> {
             return Ok(None);
         }
         if let NegotiationStatus::Accepted(_) = self.negotiation_status() {
-            return Err(e4_proto::negotiation::NegotiationError::AlreadyAccepted.into());
+            return Err(e4_proto::Error::from(e4_proto::NegotiationError::AlreadyAccepted).into());
         }
         let topic = self.announce_topic();
         // C2 accepts only Announces strictly newer (in seconds) than the
@@ -598,11 +597,9 @@ impl<C: Clock + Clone> Client<C> {
     /// The Confirm of the accepted SetSuite, signed now (to resend while no
     /// command arrives under the new suite).
     pub fn confirm_retry(&self) -> Result<Publish, Error> {
-        let parts = self
-            .neg
-            .parts
-            .clone()
-            .ok_or(e4_proto::negotiation::NegotiationError::NoAnnounce)?;
+        let parts = self.neg.parts.clone().ok_or(e4_proto::Error::from(
+            e4_proto::NegotiationError::NoAnnounce,
+        ))?;
         let n = Negotiator::from_parts(self.inner.provider(), parts)?;
         Ok((self.announce_topic(), n.confirm(self.clock.now())?))
     }

@@ -35,10 +35,6 @@ pub enum Error {
         /// The control topic.
         topic: String,
     },
-    /// Suite negotiation refused a step (no outstanding announce, a
-    /// SetSuite that does not answer the latest announce, a downgrade, ...).
-    #[error("suite negotiation: {0}")]
-    Negotiation(#[from] e4_proto::negotiation::NegotiationError),
     /// A SetTopicFormat this client cannot serve: only the symmetric format
     /// on a non-symmetric client, or the client's own suite, are valid.
     #[error("topic {topic}: a `{suite}` client cannot use the `{format}` message format")]

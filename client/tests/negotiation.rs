@@ -110,7 +110,7 @@ impl C2 {
 
     /// Verify an Announce, choose, answer: the sealed SetSuite if C2 moves
     /// the device.
-    fn on_announce(&mut self, msg: &[u8]) -> Result<Option<Vec<u8>>, NegotiationError> {
+    fn on_announce(&mut self, msg: &[u8]) -> Result<Option<Vec<u8>>, e4_proto::Error> {
         let p = provider();
         let a = verify_announce(
             p,
@@ -134,7 +134,7 @@ impl C2 {
     }
 
     /// Verify a Confirm and commit (or re-confirm a committed upgrade).
-    fn on_confirm(&mut self, msg: &[u8]) -> Result<(), NegotiationError> {
+    fn on_confirm(&mut self, msg: &[u8]) -> Result<(), e4_proto::Error> {
         let p = provider();
         if let Some(pending) = &self.pending {
             if verify_confirm(p, msg, pending, self.now()).is_ok() {
@@ -148,7 +148,7 @@ impl C2 {
         let committed = self
             .committed
             .as_ref()
-            .ok_or(NegotiationError::NoAnnounce)?;
+            .ok_or(e4_proto::Error::from(NegotiationError::NoAnnounce))?;
         verify_confirm(p, msg, committed, self.now()).map(|_| ())
     }
 
@@ -379,7 +379,9 @@ fn nothing_to_offer_means_an_empty_announce_and_no_capabilities_none() {
         assert_eq!(a.current(), suite);
         assert!(matches!(
             dev.confirm_retry(),
-            Err(Error::Negotiation(NegotiationError::NoAnnounce))
+            Err(Error::Protocol(e4_proto::Error::Negotiation(
+                NegotiationError::NoAnnounce
+            )))
         ));
     }
 }
@@ -399,7 +401,9 @@ fn set_suite_refusals_change_nothing() {
     let before = state_bytes(&path);
     assert!(matches!(
         apply(&mut dev, &stale),
-        Err(Error::Negotiation(NegotiationError::TranscriptMismatch))
+        Err(Error::Protocol(e4_proto::Error::Negotiation(
+            NegotiationError::TranscriptMismatch
+        )))
     ));
     assert_eq!(state_bytes(&path), before);
     assert_eq!(dev.negotiation_status(), NegotiationStatus::Announced);
@@ -436,7 +440,9 @@ fn set_suite_refusals_change_nothing() {
     let before = state_bytes(&path);
     assert!(matches!(
         apply(&mut dev, &conflicting),
-        Err(Error::Negotiation(NegotiationError::Conflict))
+        Err(Error::Protocol(e4_proto::Error::Negotiation(
+            NegotiationError::Conflict
+        )))
     ));
     assert_eq!(state_bytes(&path), before);
     assert_eq!(dev.negotiation_status(), NegotiationStatus::Accepted(Pq));
@@ -452,7 +458,9 @@ fn set_suite_refusals_change_nothing() {
     assert_eq!(dev2.negotiation_status(), NegotiationStatus::Idle);
     assert!(matches!(
         apply(&mut dev2, &set_suite),
-        Err(Error::Negotiation(NegotiationError::NoAnnounce))
+        Err(Error::Protocol(e4_proto::Error::Negotiation(
+            NegotiationError::NoAnnounce
+        )))
     ));
     assert_eq!(dev2.suite(), Sym);
     assert_eq!(dev.suite(), Sym);
@@ -562,7 +570,7 @@ fn unusable_topic_formats_are_refused_and_change_nothing() {
         unknown[17] = 0x33;
         assert_eq!(
             apply(&mut dev, &c2.seal(&unknown)).unwrap_err().protocol(),
-            Some(e4_proto::Error::UnsupportedSuite)
+            Some(e4_proto::Error::UnknownSuite)
         );
         assert_eq!(
             apply(&mut dev, &c2.seal(&unknown[..17]))
@@ -634,7 +642,9 @@ fn a_restart_at_each_step_recovers() {
     // Announcing again is refused while the upgrade is outstanding.
     assert!(matches!(
         dev.announce(),
-        Err(Error::Negotiation(NegotiationError::AlreadyAccepted))
+        Err(Error::Protocol(e4_proto::Error::Negotiation(
+            NegotiationError::AlreadyAccepted
+        )))
     ));
 
     // Restart after C2 committed: the first new-suite command finishes.

@@ -3,8 +3,10 @@
 //! The first thirteen variants map one-to-one onto the outcome categories of
 //! the E4 cross-implementation vectors (`expect` values); [`Error::category`]
 //! gives that name. The remaining variants cover situations e4go has no
-//! category for (a suite that is not compiled in, a full fixed-capacity
-//! store, a replayed message, a caller's buffer that is too small).
+//! category for (a suite that is not compiled in, or that does not exist, a
+//! full fixed-capacity store, a replayed message, a caller's buffer that is
+//! too small) and, in [`NegotiationError`], why a suite-negotiation or
+//! state-report step was refused.
 
 use core::fmt;
 
@@ -50,6 +52,11 @@ pub enum Error {
     BufferTooSmall,
     /// A backend failed internally (never caused by untrusted input).
     Crypto,
+    /// A suite code or name that names no suite at all (whereas
+    /// [`Error::UnsupportedSuite`] is a known suite this build lacks).
+    UnknownSuite,
+    /// A suite-negotiation or state-report message, or step, was refused.
+    Negotiation(NegotiationError),
 }
 
 impl Error {
@@ -75,11 +82,13 @@ impl Error {
             Error::Replayed => "replayed",
             Error::BufferTooSmall => "buffer_too_small",
             Error::Crypto => "crypto_failure",
+            Error::UnknownSuite => "unknown_suite",
+            Error::Negotiation(_) => "negotiation_refused",
         }
     }
 
-    /// All variants, in declaration order.
-    pub const ALL: [Error; 18] = [
+    /// All variants without data, in declaration order.
+    pub const ALL: [Error; 19] = [
         Error::TooShortCiphertext,
         Error::InvalidProtectedLen,
         Error::TimestampTooOld,
@@ -98,6 +107,7 @@ impl Error {
         Error::Replayed,
         Error::BufferTooSmall,
         Error::Crypto,
+        Error::UnknownSuite,
     ];
 
     /// The variant for a category name, the inverse of [`Error::category`].
@@ -127,6 +137,8 @@ impl fmt::Display for Error {
             Error::Replayed => "message replayed",
             Error::BufferTooSmall => "output buffer too small",
             Error::Crypto => "crypto backend failure",
+            Error::UnknownSuite => "unknown crypto suite",
+            Error::Negotiation(e) => return write!(f, "negotiation refused: {e}"),
         };
         f.write_str(text)
     }
@@ -134,6 +146,100 @@ impl fmt::Display for Error {
 
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
+
+/// Why a negotiation message or step was refused. A refused step never
+/// changes state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NegotiationError {
+    /// The bytes are not a well-formed message of the expected type
+    /// (truncated, trailing bytes, impossible lengths).
+    Malformed,
+    /// The kind byte (Announce / Confirm) is not the expected one.
+    WrongKind,
+    /// The command is not a SetSuite (another opcode): hand it to
+    /// `Client::process_command`.
+    NotSetSuite,
+    /// A suite offered twice, or more offers than there are suites.
+    DuplicateOffer,
+    /// The message names another device.
+    WrongDevice,
+    /// The Announce's current suite is not the one registered for the
+    /// device, or the Confirm names another suite than the pending one.
+    WrongSuite,
+    /// A key of the wrong length for its suite, all zero, or of the wrong
+    /// kind for the suite.
+    BadKey,
+    /// The tag or signature did not verify.
+    NotAuthentic,
+    /// The timestamp is older than the 600 s freshness window.
+    TooOld,
+    /// The timestamp is in the future.
+    InFuture,
+    /// The message is not strictly newer than the last one of its kind
+    /// accepted from the device (a replay).
+    NotNewer,
+    /// The transcript does not match (the device's latest Announce, or
+    /// C2's pending answer).
+    TranscriptMismatch,
+    /// The SetSuite names a suite the device did not offer.
+    NotOffered,
+    /// The SetSuite would move the device to a suite ranked no higher than
+    /// its current one.
+    Downgrade,
+    /// A second SetSuite for the same Announce with another suite or key.
+    Conflict,
+    /// The device has no outstanding Announce (or nothing accepted yet).
+    NoAnnounce,
+    /// The device already accepted a SetSuite: finish it (Confirm, then the
+    /// first command in the new suite) before announcing again.
+    AlreadyAccepted,
+    /// A ranking that is not a permutation of every suite.
+    InvalidRanking,
+    /// The client passed in is not the one this negotiator belongs to.
+    ClientMismatch,
+    /// Persisted negotiator parts that are not consistent with each other.
+    InvalidParts,
+}
+
+impl fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            NegotiationError::Malformed => "malformed negotiation message",
+            NegotiationError::WrongKind => "unexpected negotiation message kind",
+            NegotiationError::NotSetSuite => "command is not a SetSuite",
+            NegotiationError::DuplicateOffer => "suite offered twice",
+            NegotiationError::WrongDevice => "message names another device",
+            NegotiationError::WrongSuite => "unexpected suite",
+            NegotiationError::BadKey => "key of the wrong length or kind",
+            NegotiationError::NotAuthentic => "authentication failed",
+            NegotiationError::TooOld => "timestamp too old",
+            NegotiationError::InFuture => "timestamp in the future",
+            NegotiationError::NotNewer => {
+                "not newer than the last message of its kind accepted from this device"
+            }
+            NegotiationError::TranscriptMismatch => "transcript mismatch",
+            NegotiationError::NotOffered => "suite was not offered",
+            NegotiationError::Downgrade => "refused downgrade",
+            NegotiationError::Conflict => "conflicting SetSuite for the same announce",
+            NegotiationError::NoAnnounce => "no outstanding announce",
+            NegotiationError::AlreadyAccepted => "a SetSuite was already accepted",
+            NegotiationError::InvalidRanking => "ranking is not a permutation of the suites",
+            NegotiationError::ClientMismatch => "client does not match the negotiator",
+            NegotiationError::InvalidParts => "inconsistent negotiator parts",
+        };
+        f.write_str(text)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for NegotiationError {}
+
+impl From<NegotiationError> for Error {
+    fn from(e: NegotiationError) -> Error {
+        Error::Negotiation(e)
+    }
+}
 
 #[cfg(test)]
 mod tests {

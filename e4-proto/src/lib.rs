@@ -41,7 +41,7 @@ pub mod topic_format;
 pub use client::{Client, Identity, Unprotected};
 pub use command::Command;
 pub use crypto::CryptoProvider;
-pub use error::Error;
+pub use error::{Error, NegotiationError};
 pub use ids::{ControlTopic, Id, TopicHash};
 pub use keys::SymKey;
 pub use suite::{Family, Suite, SuiteId, SuiteSet};

@@ -268,7 +268,7 @@ impl SuiteId {
             .iter()
             .copied()
             .find(|s| s.code() == code)
-            .ok_or(Error::UnsupportedSuite)
+            .ok_or(Error::UnknownSuite)
     }
 
     /// The short name used in files, APIs and the command line.
@@ -288,7 +288,7 @@ impl SuiteId {
             .iter()
             .copied()
             .find(|s| s.name() == name)
-            .ok_or(Error::UnsupportedSuite)
+            .ok_or(Error::UnknownSuite)
     }
 
     /// True for suites whose format carries a suite byte and a KEM-based
@@ -453,7 +453,7 @@ mod tests {
             assert_eq!(SuiteId::from_code(s.code()), Ok(s));
             assert_eq!(SuiteId::from_name(s.name()), Ok(s));
         }
-        assert_eq!(SuiteId::from_code(0), Err(Error::UnsupportedSuite));
-        assert_eq!(SuiteId::from_name("rot13"), Err(Error::UnsupportedSuite));
+        assert_eq!(SuiteId::from_code(0), Err(Error::UnknownSuite));
+        assert_eq!(SuiteId::from_name("rot13"), Err(Error::UnknownSuite));
     }
 }

@@ -19,17 +19,17 @@ pub fn verify_announce(
     registered: &DeviceMaterial,
     last_accepted: Option<u64>,
     now: u64,
-) -> Result<Announce, NegotiationError> {
+) -> Result<Announce, Error> {
     let a = Announce::parse(msg)?;
     if a.device != *device {
-        return Err(NegotiationError::WrongDevice);
+        return Err(NegotiationError::WrongDevice.into());
     }
     if a.current != current {
-        return Err(NegotiationError::WrongSuite);
+        return Err(NegotiationError::WrongSuite.into());
     }
     check_fresh(a.ts, now)?;
     if last_accepted.is_some_and(|last| a.ts <= last) {
-        return Err(NegotiationError::NotNewer);
+        return Err(NegotiationError::NotNewer.into());
     }
     verify_auth(
         p,
@@ -46,7 +46,7 @@ pub fn verify_announce(
                 && (sig_len == 0 || !is_all_zero(&o.sig_pk))
                 && (kem_len == 0 || !is_all_zero(&o.kem_pk));
             if !ok {
-                return Err(NegotiationError::BadKey);
+                return Err(NegotiationError::BadKey.into());
             }
         }
     }
@@ -84,19 +84,19 @@ pub fn answer(
     suite: SuiteId,
     c2_public: &[u8],
     rng: &mut dyn Rng,
-) -> Result<(SetSuite, Pending), NegotiationError> {
+) -> Result<(SetSuite, Pending), Error> {
     let offered = announce
         .offered(suite)
-        .ok_or(NegotiationError::NotOffered)?;
+        .ok_or(Error::from(NegotiationError::NotOffered))?;
     let (sig_len, kem_len) = offer_key_lens(p, suite)?;
     if offered.sig_pk.len() != sig_len || offered.kem_pk.len() != kem_len {
-        return Err(NegotiationError::BadKey);
+        return Err(NegotiationError::BadKey.into());
     }
     let key_len = SetSuite::key_len(p, suite)?;
     let (key, material) = match suite.family() {
         Family::E4Symmetric => {
             if !c2_public.is_empty() {
-                return Err(NegotiationError::BadKey);
+                return Err(NegotiationError::BadKey.into());
             }
             let mut k = Zeroizing::new([0u8; SYM_KEY_LEN]);
             while is_all_zero(&k[..]) {
@@ -109,7 +109,7 @@ pub fn answer(
         }
         Family::E4PublicKey | Family::Kem => {
             if c2_public.len() != key_len || is_all_zero(c2_public) {
-                return Err(NegotiationError::BadKey);
+                return Err(NegotiationError::BadKey.into());
             }
             let material = if suite == SuiteId::PubKey {
                 DeviceMaterial::PubKey(
@@ -117,7 +117,7 @@ pub fn answer(
                         .sig_pk
                         .as_slice()
                         .try_into()
-                        .map_err(|_| NegotiationError::BadKey)?,
+                        .map_err(|_| Error::from(NegotiationError::BadKey))?,
                 )
             } else {
                 DeviceMaterial::Kem {
@@ -155,16 +155,16 @@ pub fn verify_confirm(
     msg: &[u8],
     pending: &Pending,
     now: u64,
-) -> Result<Confirm, NegotiationError> {
+) -> Result<Confirm, Error> {
     let c = Confirm::parse(msg)?;
     if c.device != pending.device {
-        return Err(NegotiationError::WrongDevice);
+        return Err(NegotiationError::WrongDevice.into());
     }
     if c.suite != pending.suite {
-        return Err(NegotiationError::WrongSuite);
+        return Err(NegotiationError::WrongSuite.into());
     }
     if !ct_eq(&c.transcript, &pending.transcript) {
-        return Err(NegotiationError::TranscriptMismatch);
+        return Err(NegotiationError::TranscriptMismatch.into());
     }
     check_fresh(c.ts, now)?;
     verify_auth(

@@ -40,10 +40,8 @@ impl GeneratedKeys {
         p: &CryptoProvider,
         suite: SuiteId,
         rng: &mut dyn Rng,
-    ) -> Result<GeneratedKeys, NegotiationError> {
-        let s = p
-            .suite(suite)
-            .map_err(|_| NegotiationError::UnsupportedSuite)?;
+    ) -> Result<GeneratedKeys, Error> {
+        let s = p.suite(suite).map_err(|_| Error::UnsupportedSuite)?;
         let mut keys = GeneratedKeys {
             suite,
             sig_sk: SecretBytes::default(),
@@ -55,20 +53,20 @@ impl GeneratedKeys {
             return Ok(keys);
         }
         let params = suite.params();
-        let sig = s.sig().map_err(NegotiationError::Crypto)?;
+        let sig = s.sig()?;
         let mut sk = alloc::vec![0u8; params.sig_secret_key];
         let mut pk = alloc::vec![0u8; params.sig_public_key];
         let r = sig.generate(rng, &mut sk, &mut pk);
         keys.sig_sk = SecretBytes::new(sk);
-        r.map_err(NegotiationError::Crypto)?;
+        r?;
         keys.sig_pk = pk;
         if suite.is_kem_suite() {
-            let kem = s.kem().map_err(NegotiationError::Crypto)?;
+            let kem = s.kem()?;
             let mut sk = alloc::vec![0u8; params.kem_secret_key];
             let mut pk = alloc::vec![0u8; params.kem_public_key];
             let r = kem.generate(rng, &mut sk, &mut pk);
             keys.kem_sk = SecretBytes::new(sk);
-            r.map_err(NegotiationError::Crypto)?;
+            r?;
             keys.kem_pk = pk;
         }
         Ok(keys)
@@ -83,18 +81,20 @@ impl GeneratedKeys {
     }
 
     /// The device identity in this suite with C2's `key` from the SetSuite.
-    fn identity(&self, key: &[u8]) -> Result<Identity, NegotiationError> {
+    fn identity(&self, key: &[u8]) -> Result<Identity, Error> {
         if is_all_zero(key) {
-            return Err(NegotiationError::BadKey);
+            return Err(NegotiationError::BadKey.into());
         }
         Ok(match self.suite.family() {
-            Family::E4Symmetric => {
-                Identity::Symmetric(SymKey::from_slice(key).ok_or(NegotiationError::BadKey)?)
-            }
+            Family::E4Symmetric => Identity::Symmetric(
+                SymKey::from_slice(key).ok_or(Error::from(NegotiationError::BadKey))?,
+            ),
             Family::E4PublicKey => Identity::PubKey {
                 signing: Ed25519Secret::from_slice(self.sig_sk.as_bytes())
-                    .ok_or(NegotiationError::BadKey)?,
-                c2_public: key.try_into().map_err(|_| NegotiationError::BadKey)?,
+                    .ok_or(Error::from(NegotiationError::BadKey))?,
+                c2_public: key
+                    .try_into()
+                    .map_err(|_| Error::from(NegotiationError::BadKey))?,
             },
             Family::Kem => Identity::Kem(KemIdentity {
                 sig_sk: self.sig_sk.clone(),
@@ -194,9 +194,9 @@ impl Negotiator {
         current: SuiteId,
         capabilities: SuiteSet,
         ranking: Ranking,
-    ) -> Result<Negotiator, NegotiationError> {
+    ) -> Result<Negotiator, Error> {
         if !provider.supports(current) {
-            return Err(NegotiationError::UnsupportedSuite);
+            return Err(Error::UnsupportedSuite);
         }
         Ok(Negotiator {
             provider,
@@ -215,7 +215,7 @@ impl Negotiator {
         client: &Client<S, C, R>,
         capabilities: SuiteSet,
         ranking: Ranking,
-    ) -> Result<Negotiator, NegotiationError> {
+    ) -> Result<Negotiator, Error> {
         Negotiator::new(
             client.provider(),
             *client.id(),
@@ -249,9 +249,9 @@ impl Negotiator {
     fn check_client<S: Store, C: Clock, const R: usize>(
         &self,
         client: &Client<S, C, R>,
-    ) -> Result<(), NegotiationError> {
+    ) -> Result<(), Error> {
         if *client.id() != self.id || client.suite() != self.current {
-            return Err(NegotiationError::ClientMismatch);
+            return Err(NegotiationError::ClientMismatch.into());
         }
         Ok(())
     }
@@ -264,10 +264,10 @@ impl Negotiator {
         &mut self,
         client: &Client<S, C, R>,
         rng: &mut dyn Rng,
-    ) -> Result<Vec<u8>, NegotiationError> {
+    ) -> Result<Vec<u8>, Error> {
         self.check_client(client)?;
         if self.accepted.is_some() {
-            return Err(NegotiationError::AlreadyAccepted);
+            return Err(NegotiationError::AlreadyAccepted.into());
         }
         let mut keys = Vec::new();
         for s in self.offered().iter() {
@@ -303,32 +303,33 @@ impl Negotiator {
         &mut self,
         client: &Client<S, C, R>,
         msg: &[u8],
-    ) -> Result<Accepted, NegotiationError> {
+    ) -> Result<Accepted, Error> {
         self.check_client(client)?;
         let mut buf = Wipe(alloc::vec![0u8; msg.len()]);
-        let n = client
-            .open_control(msg, &mut buf.0)
-            .map_err(NegotiationError::Command)?;
+        let n = client.open_control(msg, &mut buf.0)?;
         let set = SetSuite::parse(&buf.0[..n])?;
-        let (_, transcript) = self.announce.as_ref().ok_or(NegotiationError::NoAnnounce)?;
+        let (_, transcript) = self
+            .announce
+            .as_ref()
+            .ok_or(Error::from(NegotiationError::NoAnnounce))?;
         if !ct_eq(&set.transcript, transcript) {
-            return Err(NegotiationError::TranscriptMismatch);
+            return Err(NegotiationError::TranscriptMismatch.into());
         }
         if let Some(prev) = &self.accepted {
             if prev.suite != set.suite || !ct_eq(prev.key.as_bytes(), set.key.as_bytes()) {
-                return Err(NegotiationError::Conflict);
+                return Err(NegotiationError::Conflict.into());
             }
         }
         if self.ranking.rank(set.suite) <= self.ranking.rank(self.current) {
-            return Err(NegotiationError::Downgrade);
+            return Err(NegotiationError::Downgrade.into());
         }
         let keys = self
             .keys
             .iter()
             .find(|k| k.suite == set.suite)
-            .ok_or(NegotiationError::NotOffered)?;
+            .ok_or(Error::from(NegotiationError::NotOffered))?;
         if set.key.len() != SetSuite::key_len(self.provider, set.suite)? {
-            return Err(NegotiationError::BadKey);
+            return Err(NegotiationError::BadKey.into());
         }
         let identity = keys.identity(set.key.as_bytes())?;
         let confirm = seal_confirm(
@@ -353,26 +354,29 @@ impl Negotiator {
         })
     }
 
-    fn accepted_keys(&self) -> Result<(&SetSuite, &GeneratedKeys), NegotiationError> {
-        let set = self.accepted.as_ref().ok_or(NegotiationError::NoAnnounce)?;
+    fn accepted_keys(&self) -> Result<(&SetSuite, &GeneratedKeys), Error> {
+        let set = self
+            .accepted
+            .as_ref()
+            .ok_or(Error::from(NegotiationError::NoAnnounce))?;
         let keys = self
             .keys
             .iter()
             .find(|k| k.suite == set.suite)
-            .ok_or(NegotiationError::InvalidParts)?;
+            .ok_or(Error::from(NegotiationError::InvalidParts))?;
         Ok((set, keys))
     }
 
     /// The identity in the accepted suite (to rebuild the new client after
     /// a restart).
-    pub fn new_identity(&self) -> Result<Identity, NegotiationError> {
+    pub fn new_identity(&self) -> Result<Identity, Error> {
         let (set, keys) = self.accepted_keys()?;
         keys.identity(set.key.as_bytes())
     }
 
     /// A Confirm of the accepted SetSuite signed at `now` (to retry when no
     /// command arrives in the new suite).
-    pub fn confirm(&self, now: u64) -> Result<Vec<u8>, NegotiationError> {
+    pub fn confirm(&self, now: u64) -> Result<Vec<u8>, Error> {
         let (set, keys) = self.accepted_keys()?;
         let identity = keys.identity(set.key.as_bytes())?;
         seal_confirm(
@@ -388,11 +392,11 @@ impl Negotiator {
     /// The new client has processed its first command, so C2 committed:
     /// the accepted suite becomes the current one and everything of the
     /// exchange is erased (drop the old client too). Returns the new suite.
-    pub fn finish(&mut self) -> Result<SuiteId, NegotiationError> {
+    pub fn finish(&mut self) -> Result<SuiteId, Error> {
         let suite = self
             .accepted
             .as_ref()
-            .ok_or(NegotiationError::NoAnnounce)?
+            .ok_or(Error::from(NegotiationError::NoAnnounce))?
             .suite;
         for k in &mut self.keys {
             k.zeroize();
@@ -428,7 +432,7 @@ impl Negotiator {
     pub fn from_parts(
         provider: &'static CryptoProvider,
         parts: NegotiatorParts,
-    ) -> Result<Negotiator, NegotiationError> {
+    ) -> Result<Negotiator, Error> {
         let mut n = Negotiator::new(
             provider,
             parts.id,
@@ -440,19 +444,20 @@ impl Negotiator {
         n.accepted = parts.accepted;
         if parts.announce.is_empty() {
             if !n.keys.is_empty() || n.accepted.is_some() {
-                return Err(NegotiationError::InvalidParts);
+                return Err(NegotiationError::InvalidParts.into());
             }
             return Ok(n);
         }
-        let a = Announce::parse(&parts.announce).map_err(|_| NegotiationError::InvalidParts)?;
+        let a = Announce::parse(&parts.announce)
+            .map_err(|_| Error::from(NegotiationError::InvalidParts))?;
         if a.device != n.id || a.current != n.current {
-            return Err(NegotiationError::InvalidParts);
+            return Err(NegotiationError::InvalidParts.into());
         }
         let transcript = a.transcript(provider);
         let expected: Vec<&OfferedKeys> = match &n.accepted {
             Some(set) => {
                 if !ct_eq(&set.transcript, &transcript) {
-                    return Err(NegotiationError::InvalidParts);
+                    return Err(NegotiationError::InvalidParts.into());
                 }
                 a.offers.iter().filter(|o| o.suite == set.suite).collect()
             }
@@ -461,11 +466,11 @@ impl Negotiator {
         let consistent = expected.len() == n.keys.len()
             && expected.iter().zip(&n.keys).all(|(o, k)| **o == k.public());
         if !consistent {
-            return Err(NegotiationError::InvalidParts);
+            return Err(NegotiationError::InvalidParts.into());
         }
         if n.accepted.is_some() {
             n.new_identity()
-                .map_err(|_| NegotiationError::InvalidParts)?;
+                .map_err(|_| Error::from(NegotiationError::InvalidParts))?;
         }
         n.announce = Some((a, transcript));
         Ok(n)

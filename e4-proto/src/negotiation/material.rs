@@ -108,7 +108,7 @@ pub(super) fn authenticate(
     kind: Kind,
     signer: Signer<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), NegotiationError> {
+) -> Result<(), Error> {
     match (suite.family(), signer) {
         (Family::E4Symmetric, Signer::Symmetric(k)) => {
             let key = derived_key(p, kind, k);
@@ -120,14 +120,13 @@ pub(super) fn authenticate(
             let sig = p
                 .suite(suite)
                 .and_then(|x| x.sig())
-                .map_err(|_| NegotiationError::UnsupportedSuite)?;
+                .map_err(|_| Error::UnsupportedSuite)?;
             let mut signature = alloc::vec![0u8; sig.signature_len()];
-            sig.sign(sk, &labelled(kind.sig_label(), out), &mut signature)
-                .map_err(NegotiationError::Crypto)?;
+            sig.sign(sk, &labelled(kind.sig_label(), out), &mut signature)?;
             out.extend_from_slice(&signature);
             Ok(())
         }
-        _ => Err(NegotiationError::BadKey),
+        _ => Err(NegotiationError::BadKey.into()),
     }
 }
 
@@ -140,21 +139,19 @@ pub(super) fn verify_auth(
     material: &DeviceMaterial,
     body: &[u8],
     auth: &[u8],
-) -> Result<(), NegotiationError> {
+) -> Result<(), Error> {
     if !material.fits(suite) {
-        return Err(NegotiationError::BadKey);
+        return Err(NegotiationError::BadKey.into());
     }
-    let s = p
-        .suite(suite)
-        .map_err(|_| NegotiationError::UnsupportedSuite)?;
+    let s = p.suite(suite).map_err(|_| Error::UnsupportedSuite)?;
     match material {
         DeviceMaterial::Symmetric(k) => {
             let tag: &[u8; SIV_LEN] = auth
                 .try_into()
-                .map_err(|_| NegotiationError::NotAuthentic)?;
+                .map_err(|_| Error::from(NegotiationError::NotAuthentic))?;
             p.siv
                 .open(&derived_key(p, kind, k), body, tag, &mut [])
-                .map_err(|_| NegotiationError::NotAuthentic)
+                .map_err(|_| Error::from(NegotiationError::NotAuthentic))
         }
         DeviceMaterial::PubKey(pk) => verify_sig(s, pk, kind, body, auth),
         DeviceMaterial::Kem { sig_pk, .. } => verify_sig(s, sig_pk, kind, body, auth),
@@ -167,22 +164,18 @@ pub(super) fn verify_sig(
     kind: Kind,
     body: &[u8],
     auth: &[u8],
-) -> Result<(), NegotiationError> {
-    let sig = s.sig().map_err(|_| NegotiationError::UnsupportedSuite)?;
+) -> Result<(), Error> {
+    let sig = s.sig().map_err(|_| Error::UnsupportedSuite)?;
     if auth.len() != sig.signature_len() {
-        return Err(NegotiationError::NotAuthentic);
+        return Err(NegotiationError::NotAuthentic.into());
     }
     sig.verify(pk, &labelled(kind.sig_label(), body), auth)
-        .map_err(|_| NegotiationError::NotAuthentic)
+        .map_err(|_| Error::from(NegotiationError::NotAuthentic))
 }
 
 /// The (signature, KEM) public key lengths an offer of `suite` carries.
-pub fn offer_key_lens(
-    p: &CryptoProvider,
-    suite: SuiteId,
-) -> Result<(usize, usize), NegotiationError> {
-    p.suite(suite)
-        .map_err(|_| NegotiationError::UnsupportedSuite)?;
+pub fn offer_key_lens(p: &CryptoProvider, suite: SuiteId) -> Result<(usize, usize), Error> {
+    p.suite(suite).map_err(|_| Error::UnsupportedSuite)?;
     let params = suite.params();
     Ok((params.sig_public_key, params.kem_public_key))
 }

@@ -82,16 +82,17 @@ const CONFIRM_FIXED: usize = HEAD_LEN + TRANSCRIPT_LEN;
 const SET_SUITE_FIXED: usize = 1 + 1 + TRANSCRIPT_LEN;
 
 mod c2_side;
+mod checks;
 mod device_side;
-mod error;
 mod material;
 mod policy;
 mod sync;
 mod wire;
 
+pub use crate::error::NegotiationError;
 pub use c2_side::*;
+use checks::*;
 pub use device_side::*;
-pub use error::*;
 pub use material::*;
 pub use policy::*;
 pub use sync::*;

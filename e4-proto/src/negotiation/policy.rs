@@ -18,12 +18,12 @@ impl Ranking {
 
     /// A ranking from every suite, weakest first; refused unless each suite
     /// appears exactly once.
-    pub fn new(weakest_first: &[SuiteId]) -> Result<Ranking, NegotiationError> {
+    pub fn new(weakest_first: &[SuiteId]) -> Result<Ranking, Error> {
         let order: [SuiteId; SuiteId::ALL.len()] = weakest_first
             .try_into()
-            .map_err(|_| NegotiationError::InvalidRanking)?;
+            .map_err(|_| Error::from(NegotiationError::InvalidRanking))?;
         if SuiteSet::of(&order) != SuiteSet::ALL {
-            return Err(NegotiationError::InvalidRanking);
+            return Err(NegotiationError::InvalidRanking.into());
         }
         Ok(Ranking(order))
     }

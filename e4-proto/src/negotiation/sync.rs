@@ -105,25 +105,26 @@ impl fmt::Debug for SyncReport {
 
 impl SyncReport {
     /// Parse untrusted bytes.
-    pub fn parse(bytes: &[u8]) -> Result<SyncReport, NegotiationError> {
+    pub fn parse(bytes: &[u8]) -> Result<SyncReport, Error> {
         if bytes.len() < SYNC_FIXED {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         let mut r = Reader { bytes, at: 0 };
         let ts = time::decode(r.take(TIMESTAMP_LEN)?);
         if r.u8()? != SYNC_KIND {
-            return Err(NegotiationError::WrongKind);
+            return Err(NegotiationError::WrongKind.into());
         }
-        let device = Id::from_slice(r.take(ID_LEN)?).ok_or(NegotiationError::Malformed)?;
+        let device =
+            Id::from_slice(r.take(ID_LEN)?).ok_or(Error::from(NegotiationError::Malformed))?;
         let suite = suite_from_code(r.u8()?)?;
         let flags = r.u8()?;
         if flags & !SYNC_NEW_SESSION != 0 {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         let c2_key = fingerprint(r.take(FINGERPRINT_LEN)?);
         let n = r.u16()?;
         if n > MAX_REPORTED_TOPICS {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         let entries = r.take(n * TOPIC_ENTRY_LEN)?;
         let mut topics: Vec<(TopicHash, Fingerprint)> = Vec::with_capacity(n);
@@ -134,13 +135,13 @@ impl SyncReport {
             let hash = TopicHash(hash);
             // Strictly ascending: no topic twice, one encoding per state.
             if topics.last().is_some_and(|(last, _)| last.0 >= hash.0) {
-                return Err(NegotiationError::Malformed);
+                return Err(NegotiationError::Malformed.into());
             }
             topics.push((hash, fingerprint(fp)));
         }
         let auth_at = r.at;
         if auth_at >= bytes.len() {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         Ok(SyncReport {
             ts,
@@ -204,7 +205,7 @@ fn fingerprint(b: &[u8]) -> Fingerprint {
 pub fn sync_report<S: Store, C: Clock, const R: usize>(
     client: &Client<S, C, R>,
     new_session: bool,
-) -> Result<Vec<u8>, NegotiationError> {
+) -> Result<Vec<u8>, Error> {
     let p = client.provider();
     let mut topics: Vec<(TopicHash, Fingerprint)> = Vec::new();
     client.store().for_each_topic(&mut |hash, entry| {
@@ -246,17 +247,17 @@ pub fn verify_sync(
     registered: &DeviceMaterial,
     last_accepted: Option<u64>,
     now: u64,
-) -> Result<SyncReport, NegotiationError> {
+) -> Result<SyncReport, Error> {
     let s = SyncReport::parse(msg)?;
     if s.device != *device {
-        return Err(NegotiationError::WrongDevice);
+        return Err(NegotiationError::WrongDevice.into());
     }
     if s.suite != current {
-        return Err(NegotiationError::WrongSuite);
+        return Err(NegotiationError::WrongSuite.into());
     }
     check_fresh(s.ts, now)?;
     if last_accepted.is_some_and(|last| s.ts <= last) {
-        return Err(NegotiationError::NotNewer);
+        return Err(NegotiationError::NotNewer.into());
     }
     verify_auth(
         p,

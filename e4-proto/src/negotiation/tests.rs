@@ -25,7 +25,7 @@ fn suite_sets_and_rankings() {
     assert_eq!(Ranking::new(r.order()), Ok(r));
     assert_eq!(
         Ranking::new(&[Sym, Sym, Pq, PqDraft, Hybrid]),
-        Err(NegotiationError::InvalidRanking)
+        Err(Error::Negotiation(NegotiationError::InvalidRanking))
     );
 }
 
@@ -67,16 +67,19 @@ fn set_suite_round_trips_and_parsers_refuse_garbage() {
     let bytes = s.encode();
     assert_eq!(bytes.as_bytes()[0], SET_SUITE_OPCODE);
     assert_eq!(SetSuite::parse(bytes.as_bytes()), Ok(s));
-    assert_eq!(SetSuite::parse(&[]), Err(NegotiationError::Malformed));
+    assert_eq!(
+        SetSuite::parse(&[]),
+        Err(Error::Negotiation(NegotiationError::Malformed))
+    );
     assert_eq!(
         SetSuite::parse(&[3; 60]),
-        Err(NegotiationError::NotSetSuite)
+        Err(Error::Negotiation(NegotiationError::NotSetSuite))
     );
-    assert_eq!(SetSuite::parse(&[8; 34]), Err(NegotiationError::Malformed));
     assert_eq!(
-        SetSuite::parse(&[8; 35]),
-        Err(NegotiationError::UnknownSuite)
+        SetSuite::parse(&[8; 34]),
+        Err(Error::Negotiation(NegotiationError::Malformed))
     );
+    assert_eq!(SetSuite::parse(&[8; 35]), Err(Error::UnknownSuite));
     assert!(!alloc::format!(
         "{:?}",
         SetSuite::parse(&[8, 0x10, 0x41, 0x42, 0x43].repeat(9)).unwrap()
@@ -89,7 +92,10 @@ fn set_suite_round_trips_and_parsers_refuse_garbage() {
     a.extend_from_slice(&[5; 16]);
     a.push(Sym.code());
     a.push(0);
-    assert_eq!(Announce::parse(&a), Err(NegotiationError::Malformed));
+    assert_eq!(
+        Announce::parse(&a),
+        Err(Error::Negotiation(NegotiationError::Malformed))
+    );
     a.extend_from_slice(&[1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
     let p = Announce::parse(&a).unwrap();
     assert_eq!(p.offer().suites, SuiteSet::EMPTY);
@@ -99,11 +105,26 @@ fn set_suite_round_trips_and_parsers_refuse_garbage() {
     assert_eq!(p.offers()[0].suite, Sym);
     assert_eq!(p.auth(), &[1; 11]);
     a[26] = 2; // a second offer would be symmetric again
-    assert_eq!(Announce::parse(&a), Err(NegotiationError::DuplicateOffer));
+    assert_eq!(
+        Announce::parse(&a),
+        Err(Error::Negotiation(NegotiationError::DuplicateOffer))
+    );
     a[26] = 6;
-    assert_eq!(Announce::parse(&a), Err(NegotiationError::DuplicateOffer));
+    assert_eq!(
+        Announce::parse(&a),
+        Err(Error::Negotiation(NegotiationError::DuplicateOffer))
+    );
     a[8] = CONFIRM_KIND;
-    assert_eq!(Announce::parse(&a), Err(NegotiationError::WrongKind));
-    assert_eq!(Confirm::parse(&[2; 58]), Err(NegotiationError::Malformed));
-    assert_eq!(Confirm::parse(&[1; 59]), Err(NegotiationError::WrongKind));
+    assert_eq!(
+        Announce::parse(&a),
+        Err(Error::Negotiation(NegotiationError::WrongKind))
+    );
+    assert_eq!(
+        Confirm::parse(&[2; 58]),
+        Err(Error::Negotiation(NegotiationError::Malformed))
+    );
+    assert_eq!(
+        Confirm::parse(&[1; 59]),
+        Err(Error::Negotiation(NegotiationError::WrongKind))
+    );
 }

@@ -37,26 +37,29 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], NegotiationError> {
-        let end = self.at.checked_add(n).ok_or(NegotiationError::Malformed)?;
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let end = self
+            .at
+            .checked_add(n)
+            .ok_or(Error::from(NegotiationError::Malformed))?;
         let s = self
             .bytes
             .get(self.at..end)
-            .ok_or(NegotiationError::Malformed)?;
+            .ok_or(Error::from(NegotiationError::Malformed))?;
         self.at = end;
         Ok(s)
     }
-    pub(super) fn u8(&mut self) -> Result<u8, NegotiationError> {
+    pub(super) fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.take(1)?[0])
     }
-    pub(super) fn u16(&mut self) -> Result<usize, NegotiationError> {
+    pub(super) fn u16(&mut self) -> Result<usize, Error> {
         let b = self.take(2)?;
         Ok(usize::from(u16::from_le_bytes([b[0], b[1]])))
     }
 }
 
-pub(super) fn push_u16(out: &mut Vec<u8>, n: usize) -> Result<(), NegotiationError> {
-    let n = u16::try_from(n).map_err(|_| NegotiationError::BadKey)?;
+pub(super) fn push_u16(out: &mut Vec<u8>, n: usize) -> Result<(), Error> {
+    let n = u16::try_from(n).map_err(|_| Error::from(NegotiationError::BadKey))?;
     out.extend_from_slice(&n.to_le_bytes());
     Ok(())
 }
@@ -86,27 +89,28 @@ impl fmt::Debug for Announce {
 
 impl Announce {
     /// Parse untrusted bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Announce, NegotiationError> {
+    pub fn parse(bytes: &[u8]) -> Result<Announce, Error> {
         if bytes.len() < ANNOUNCE_FIXED {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         let mut r = Reader { bytes, at: 0 };
         let ts = time::decode(r.take(TIMESTAMP_LEN)?);
         if r.u8()? != ANNOUNCE_KIND {
-            return Err(NegotiationError::WrongKind);
+            return Err(NegotiationError::WrongKind.into());
         }
-        let device = Id::from_slice(r.take(ID_LEN)?).ok_or(NegotiationError::Malformed)?;
+        let device =
+            Id::from_slice(r.take(ID_LEN)?).ok_or(Error::from(NegotiationError::Malformed))?;
         let current = suite_from_code(r.u8()?)?;
         let n = usize::from(r.u8()?);
         if n > MAX_OFFERS {
-            return Err(NegotiationError::DuplicateOffer);
+            return Err(NegotiationError::DuplicateOffer.into());
         }
         let mut offers: Vec<OfferedKeys> = Vec::with_capacity(n);
         let mut seen = SuiteSet::EMPTY;
         for _ in 0..n {
             let suite = suite_from_code(r.u8()?)?;
             if seen.contains(suite) {
-                return Err(NegotiationError::DuplicateOffer);
+                return Err(NegotiationError::DuplicateOffer.into());
             }
             seen = seen.with(suite);
             let len = r.u16()?;
@@ -121,7 +125,7 @@ impl Announce {
         }
         let auth_at = r.at;
         if auth_at >= bytes.len() {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         Ok(Announce {
             ts,
@@ -182,9 +186,9 @@ pub(super) fn encode_announce_body(
     device: &Id,
     current: SuiteId,
     offers: &[OfferedKeys],
-) -> Result<Vec<u8>, NegotiationError> {
+) -> Result<Vec<u8>, Error> {
     if offers.len() > MAX_OFFERS {
-        return Err(NegotiationError::DuplicateOffer);
+        return Err(NegotiationError::DuplicateOffer.into());
     }
     let mut out = Vec::new();
     out.extend_from_slice(&time::encode(ts));
@@ -225,13 +229,15 @@ impl fmt::Debug for SetSuite {
 impl SetSuite {
     /// Parse command plaintext (opcode included). Key length is checked
     /// against the suite by the device ([`SetSuite::key_len`]).
-    pub fn parse(bytes: &[u8]) -> Result<SetSuite, NegotiationError> {
-        let (&op, _) = bytes.split_first().ok_or(NegotiationError::Malformed)?;
+    pub fn parse(bytes: &[u8]) -> Result<SetSuite, Error> {
+        let (&op, _) = bytes
+            .split_first()
+            .ok_or(Error::from(NegotiationError::Malformed))?;
         if op != SET_SUITE_OPCODE {
-            return Err(NegotiationError::NotSetSuite);
+            return Err(NegotiationError::NotSetSuite.into());
         }
         if bytes.len() <= SET_SUITE_FIXED {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         let suite = suite_from_code(bytes[1])?;
         let mut transcript = [0u8; TRANSCRIPT_LEN];
@@ -255,9 +261,8 @@ impl SetSuite {
     }
 
     /// The length of the key a SetSuite for `suite` carries.
-    pub fn key_len(p: &CryptoProvider, suite: SuiteId) -> Result<usize, NegotiationError> {
-        p.suite(suite)
-            .map_err(|_| NegotiationError::UnsupportedSuite)?;
+    pub fn key_len(p: &CryptoProvider, suite: SuiteId) -> Result<usize, Error> {
+        p.suite(suite).map_err(|_| Error::UnsupportedSuite)?;
         Ok(match suite.family() {
             // The new client key.
             Family::E4Symmetric => SYM_KEY_LEN,
@@ -283,15 +288,15 @@ pub struct Confirm {
 
 impl Confirm {
     /// Parse untrusted bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Confirm, NegotiationError> {
+    pub fn parse(bytes: &[u8]) -> Result<Confirm, Error> {
         if bytes.len() <= CONFIRM_FIXED {
-            return Err(NegotiationError::Malformed);
+            return Err(NegotiationError::Malformed.into());
         }
         if bytes[TIMESTAMP_LEN] != CONFIRM_KIND {
-            return Err(NegotiationError::WrongKind);
+            return Err(NegotiationError::WrongKind.into());
         }
         let device = Id::from_slice(&bytes[TIMESTAMP_LEN + 1..TIMESTAMP_LEN + 1 + ID_LEN])
-            .ok_or(NegotiationError::Malformed)?;
+            .ok_or(Error::from(NegotiationError::Malformed))?;
         let suite = suite_from_code(bytes[HEAD_LEN - 1])?;
         let mut transcript = [0u8; TRANSCRIPT_LEN];
         transcript.copy_from_slice(&bytes[HEAD_LEN..CONFIRM_FIXED]);
@@ -312,7 +317,7 @@ pub(super) fn seal_confirm(
     transcript: &[u8; TRANSCRIPT_LEN],
     identity: &Identity,
     ts: u64,
-) -> Result<Vec<u8>, NegotiationError> {
+) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(CONFIRM_FIXED + 16);
     out.extend_from_slice(&time::encode(ts));
     out.push(CONFIRM_KIND);
