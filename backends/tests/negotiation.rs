@@ -680,16 +680,30 @@ fn process_command_still_refuses_set_suite_and_open_control_applies_nothing() {
     assert_eq!(w.dev.persist(), before);
     // open_control authenticates and decrypts without applying
     let topic_cmd = w.c2.topic_command();
-    let n = w.dev.client.open_control(&topic_cmd, &mut scratch).unwrap();
+    let opened = w.dev.client.open_control(&topic_cmd, &mut scratch).unwrap();
+    assert_eq!(opened.plaintext().len(), 49);
+    assert!(matches!(
+        opened.parse(Sym),
+        Ok(e4_proto::Control::Command(
+            e4_proto::Command::SetTopicKey { .. }
+        ))
+    ));
     assert_eq!(scratch[0], opcode::SET_TOPIC_KEY);
-    assert_eq!(n, 49);
     assert_eq!(w.dev.persist(), before);
     let mut bad = topic_cmd.clone();
     bad[10] ^= 1;
     assert_eq!(
-        w.dev.client.open_control(&bad, &mut scratch),
-        Err(Error::NotAuthentic)
+        w.dev.client.open_control(&bad, &mut scratch).unwrap_err(),
+        Error::NotAuthentic
     );
+    // The SetSuite parses into the one control enum; process_command
+    // (e4go's API) refused it above.
+    let mut scratch = vec![0u8; cmd.len()];
+    let opened = w.dev.client.open_control(&cmd, &mut scratch).unwrap();
+    match opened.parse(Sym) {
+        Ok(e4_proto::Control::SetSuite(s)) => assert_eq!(s.suite, Pq),
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use e4_backends::rng::OsRng;
 use e4_proto::command::name_of;
+use e4_proto::control::{Control, Opened};
 use e4_proto::message::SYM_OVERHEAD;
 use e4_proto::negotiation::{Negotiator, SET_SUITE_OPCODE};
 use e4_proto::replay::ReplayCache;
@@ -19,9 +20,9 @@ use crate::config::Config;
 use crate::error::{Error, StateError};
 use crate::negotiation::{
     announce_topic, apply_topic_format, NegState, Negotiated, NegotiationStatus, Publish, Ranking,
-    SetTopicFormat, SuiteSet, SET_TOPIC_FORMAT_OPCODE,
+    SuiteSet, SET_TOPIC_FORMAT_OPCODE,
 };
-use crate::replay::{command_tag, message_tag, CommandLog, MESSAGE_REPLAY_SLOTS};
+use crate::replay::{message_tag, CommandLog, MESSAGE_REPLAY_SLOTS};
 use crate::state::StateRef;
 use crate::state_file::FileStore;
 
@@ -442,35 +443,41 @@ impl<C: Clock + Clone> Client<C> {
         Ok(Unprotected::Message(out))
     }
 
-    /// A message on the control topic: an E4 command, SetTopicFormat,
-    /// SetSuite, or the first command under an accepted suite.
+    /// A message on the control topic: opened once under the current suite
+    /// and dispatched on what it is (an E4 command, SetTopicFormat,
+    /// SetSuite); or, if it does not open, possibly the first command under
+    /// an accepted suite.
     fn on_control(&mut self, msg: &[u8]) -> Result<Unprotected, Error> {
-        match self.transact(|c, log, neg, now| apply_command(c, log, neg, msg, now)) {
-            Ok(info) => Ok(Unprotected::Command(info)),
-            Err(Error::Protocol(e4_proto::Error::InvalidCommand)) => self.accept_set_suite(msg),
-            Err(e @ Error::Protocol(_)) => match self.try_upgrade(msg) {
-                Some(result) => result,
-                None => Err(e),
-            },
-            Err(e) => Err(e),
+        let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
+        let opened = match self.inner.open_control(msg, &mut plain) {
+            Ok(opened) => opened,
+            Err(e) => {
+                return match self.try_upgrade(msg) {
+                    Some(result) => result,
+                    None => Err(e.into()),
+                }
+            }
+        };
+        match opened.parse(self.suite.id)? {
+            Control::SetSuite(_) => self.accept_set_suite(&opened),
+            _ => {
+                let info =
+                    self.transact(|c, log, neg, now| apply_command(c, log, neg, &opened, now))?;
+                Ok(Unprotected::Command(info))
+            }
         }
     }
 
-    /// An authentic command that no E4 command parses: a SetSuite for the
-    /// negotiator, or nothing known.
-    fn accept_set_suite(&mut self, msg: &[u8]) -> Result<Unprotected, Error> {
+    /// An opened SetSuite: handed to the negotiator, which checks it
+    /// against the Announce it answers.
+    fn accept_set_suite(&mut self, opened: &Opened<'_>) -> Result<Unprotected, Error> {
         let topic = self.announce_topic();
         let (suite, confirm) = self.transact(|c, _, neg, _| {
-            let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
-            c.open_control(msg, &mut plain)?;
-            if plain.first() != Some(&SET_SUITE_OPCODE) {
-                return Err(e4_proto::Error::InvalidCommand.into());
-            }
             let parts = neg.parts.clone().ok_or(e4_proto::Error::from(
                 e4_proto::NegotiationError::NoAnnounce,
             ))?;
             let mut n = Negotiator::from_parts(c.provider(), parts)?;
-            let accepted = n.accept(c, msg)?;
+            let accepted = n.accept_opened(c, opened)?;
             // The new client must be buildable before anything is kept.
             carry_over(
                 c,
@@ -510,8 +517,7 @@ impl<C: Clock + Clone> Client<C> {
         let now = self.clock.now();
         let candidate = carry_over(&self.scratch(now).ok()?, suite, identity.clone(), now).ok()?;
         let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
-        candidate.open_control(msg, &mut plain).ok()?;
-        drop(plain);
+        let opened = candidate.open_control(msg, &mut plain).ok()?;
         Some(self.transact(|c, log, neg, now| {
             let from = c.suite();
             let mut next = carry_over(c, suite, identity, now)?;
@@ -531,7 +537,7 @@ impl<C: Clock + Clone> Client<C> {
                 parts: None,
                 formats,
             };
-            let applied = apply_command(&mut next, log, &mut next_neg, msg, now)?;
+            let applied = apply_command(&mut next, log, &mut next_neg, &opened, now)?;
             *c = next;
             *neg = next_neg;
             Ok(Unprotected::Command(CommandInfo {
@@ -733,44 +739,35 @@ impl<C: Clock + Clone> fmt::Debug for Client<C> {
     }
 }
 
-/// Apply an E4 command or a SetTopicFormat to `c` (replayed commands are
-/// refused through `log`). Anything else authentic is `InvalidCommand`.
+/// Apply an opened E4 command or SetTopicFormat to `c` (replayed commands
+/// are refused through `log`). A SetSuite is not applied here.
 fn apply_command(
     c: &mut Scratch,
     log: &mut CommandLog,
     neg: &mut NegState,
-    msg: &[u8],
+    opened: &Opened<'_>,
     now: u64,
 ) -> Result<CommandInfo, Error> {
-    let suite = c.provider().suite(c.suite())?;
-    let mut plain = Zeroizing::new(vec![0u8; msg.len()]);
-    match c.process_command(msg, &mut plain) {
-        Ok(opcode) => {
-            let tag = command_tag(suite, msg)?;
-            log.check(&tag)?;
-            log.record(tag, now);
-            Ok(CommandInfo::applied(opcode))
-        }
-        Err(e4_proto::Error::InvalidCommand) => {
-            let n = c.open_control(msg, &mut plain)?;
-            if plain.first() != Some(&SET_TOPIC_FORMAT_OPCODE) {
-                return Err(e4_proto::Error::InvalidCommand.into());
-            }
-            let cmd = SetTopicFormat::parse(&plain[..n])?;
-            let tag = command_tag(suite, msg)?;
-            log.check(&tag)?;
-            apply_topic_format(suite.id, &mut neg.formats, &cmd)?;
-            log.record(tag, now);
-            Ok(CommandInfo {
+    let suite = c.suite();
+    let control = opened.parse(suite)?;
+    let tag = (opened.timestamp(), *opened.tag());
+    log.check(&tag)?;
+    let info = match control {
+        Control::Command(_) => CommandInfo::applied(c.apply(opened)?),
+        Control::SetTopicFormat(cmd) => {
+            apply_topic_format(suite, &mut neg.formats, &cmd)?;
+            CommandInfo {
                 opcode: SET_TOPIC_FORMAT_OPCODE,
                 negotiation: Some(Negotiated::TopicFormat {
                     topic: cmd.topic,
                     format: cmd.format,
                 }),
-            })
+            }
         }
-        Err(e) => Err(e.into()),
-    }
+        Control::SetSuite(_) => return Err(e4_proto::Error::InvalidCommand.into()),
+    };
+    log.record(tag, now);
+    Ok(info)
 }
 
 /// The client of `suite` with `identity`, holding `old`'s topic keys (not

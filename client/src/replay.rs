@@ -25,7 +25,7 @@
 
 use e4_proto::crypto::SIV_LEN;
 use e4_proto::message::{SignedMessage, SymMessage};
-use e4_proto::time::{self, MAX_MESSAGE_AGE, TIMESTAMP_LEN};
+use e4_proto::time::MAX_MESSAGE_AGE;
 use e4_proto::{Error, Family, Suite};
 
 /// Accepted topic messages remembered for replay rejection.
@@ -51,21 +51,6 @@ pub(crate) fn message_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
             let m = SignedMessage::parse_kem(msg, suite.id)?;
             Ok((m.ts, *m.siv_part()?.0))
         }
-    }
-}
-
-/// Timestamp and SIV of a command that already authenticated.
-pub(crate) fn command_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
-    if suite.id.is_kem_suite() {
-        // ts(8) | suite(1) | kem ct | SIV(16) | ...
-        let start = TIMESTAMP_LEN + 1 + suite.id.params().kem_ciphertext;
-        let siv = msg
-            .get(start..start + SIV_LEN)
-            .ok_or(Error::TooShortCiphertext)?;
-        Ok((time::decode(msg), siv.try_into().expect("16 bytes")))
-    } else {
-        let m = SymMessage::parse(msg)?;
-        Ok((m.ts, *m.siv))
     }
 }
 

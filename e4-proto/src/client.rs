@@ -5,6 +5,7 @@
 //! state exactly as it was.
 
 use crate::command::{self, Command};
+use crate::control::{self, Opened};
 use crate::crypto::{CryptoProvider, Siv, SivItem, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{ControlTopic, Id, TopicHash};
@@ -427,25 +428,45 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
     }
 
     /// Check, decrypt and apply a command; returns its opcode. `scratch`
-    /// must be at least as long as `msg`; it is wiped afterwards.
+    /// must be at least as long as `msg`; it is wiped afterwards. Only the
+    /// eight E4 commands are applied; the e4-rs control messages (SetSuite,
+    /// SetTopicFormat) are [`Error::InvalidCommand`] here, as in e4go.
     pub fn process_command(&mut self, msg: &[u8], scratch: &mut [u8]) -> Result<u8, Error> {
-        let now = self.clock.now();
-        let (n, ts, tag) = self.open_command(msg, now, scratch)?;
-        let result = self.apply_command(&scratch[..n], now, &ts, &tag);
+        let result = match self.open_control(msg, scratch) {
+            Ok(opened) => self.apply(&opened),
+            Err(e) => Err(e),
+        };
+        let n = msg.len().min(scratch.len());
         scratch[..n].fill(0);
         result
     }
 
-    /// Authenticate and decrypt a command received on the control topic
-    /// (freshness and C2's authentication, exactly as
-    /// [`Client::process_command`]) without applying it: for commands the
-    /// client does not apply itself, such as suite negotiation's SetSuite
-    /// (`negotiation::Negotiator::accept`). Writes the plaintext to `out`
-    /// (at least as long as `msg`) and returns its length; the caller
-    /// wipes it. The replay cache is neither consulted nor updated.
-    pub fn open_control(&self, msg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    /// Authenticate and decrypt a message received on the control topic
+    /// (freshness and C2's authentication, as e4go) without applying it.
+    /// `out` (at least as long as `msg`) receives the plaintext, which the
+    /// returned [`Opened`] borrows: [`Opened::parse`] says what it is,
+    /// [`Client::apply`] applies an E4 command; the caller wipes `out`
+    /// afterwards. The replay cache is neither consulted nor updated.
+    pub fn open_control<'o>(&self, msg: &[u8], out: &'o mut [u8]) -> Result<Opened<'o>, Error> {
         let now = self.clock.now();
-        self.open_command(msg, now, out).map(|(n, _, _)| n)
+        let (n, ts, tag) = self.open_command(msg, now, out)?;
+        Ok(Opened {
+            plain: &out[..n],
+            ts,
+            tag,
+        })
+    }
+
+    /// Apply an opened E4 command (replay rejection included, when on);
+    /// returns its opcode. Anything else ([`crate::control::Control`]'s
+    /// other kinds, an unknown opcode) is refused as e4go refuses it.
+    /// `opened` should come from this client's [`Client::open_control`], or
+    /// from a copy of this client's state.
+    pub fn apply(&mut self, opened: &Opened<'_>) -> Result<u8, Error> {
+        let now = self.clock.now();
+        let lengths = self.suite.id.command_lengths();
+        let cmd = control::parse_command(opened.plain, &lengths)?;
+        self.apply_command(cmd, now, &opened.ts, &opened.tag)
     }
 
     fn open_command(
@@ -478,20 +499,11 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
 
     fn apply_command(
         &mut self,
-        bytes: &[u8],
+        cmd: Command<'_>,
         now: u64,
         ts: &u64,
         tag: &[u8; SIV_LEN],
     ) -> Result<u8, Error> {
-        let lengths = self.suite.id.command_lengths();
-        let cmd = match Command::parse(bytes, &lengths) {
-            // e4go's length check lets the other E4 mode's identity key
-            // through; applying it then fails validation.
-            Err(Error::InvalidCommandLength) if command::is_other_mode_id_key(bytes, &lengths) => {
-                return Err(Error::InvalidArgument)
-            }
-            parsed => parsed?,
-        };
         // The control topic's replay slot is keyed by the client's own id.
         let control_slot = TopicHash(self.id.0);
         if self.replay_on {

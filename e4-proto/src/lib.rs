@@ -25,6 +25,7 @@ extern crate std;
 pub mod c2;
 pub mod client;
 pub mod command;
+pub mod control;
 pub mod crypto;
 pub mod error;
 pub mod ids;
@@ -40,6 +41,7 @@ pub mod topic_format;
 
 pub use client::{Client, Identity, Unprotected};
 pub use command::Command;
+pub use control::Control;
 pub use crypto::CryptoProvider;
 pub use error::{Error, NegotiationError};
 pub use ids::{ControlTopic, Id, TopicHash};

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Sealed by C2 like every command (`c2::seal_command_vec`) and opened by
-//! the device with [`crate::Client::open_control`]: `Command::parse` and
+//! the device with [`crate::Client::open_control`], which parses it into
+//! [`crate::Control::SetTopicFormat`]; `Command::parse` and
 //! [`crate::Client::process_command`] refuse opcode 0x09 as
 //! [`Error::InvalidCommand`]. Two values are meaningful for a device: the
 //! symmetric format on a device whose suite is not symmetric (it then
@@ -47,7 +48,7 @@ impl SetTopicFormat {
     /// Parse command plaintext (opcode included): another opcode is
     /// [`Error::InvalidCommand`], another length
     /// [`Error::InvalidCommandLength`], an unknown suite byte
-    /// [`Error::UnsupportedSuite`].
+    /// [`Error::UnknownSuite`].
     pub fn parse(bytes: &[u8]) -> Result<SetTopicFormat, Error> {
         match bytes.first() {
             Some(&SET_TOPIC_FORMAT_OPCODE) => {}
@@ -106,7 +107,7 @@ mod tests {
         for code in [0x00, 0x03, 0x12, 0x21, 0xff] {
             let mut b = good;
             b[17] = code;
-            assert_eq!(SetTopicFormat::parse(&b), Err(Error::UnsupportedSuite));
+            assert_eq!(SetTopicFormat::parse(&b), Err(Error::UnknownSuite));
         }
     }
 

@@ -1,13 +1,18 @@
-//! Fuzz `Command::parse` with every suite's argument lengths; whatever
-//! parses must encode back to exactly the same bytes.
+//! Fuzz `Command::parse` with every suite's argument lengths (whatever
+//! parses must encode back to exactly the same bytes), and `Control::parse`
+//! for every suite (whatever parses keeps its opcode, and an E4 command
+//! parses as `Command::parse` would, but for the other mode's id key).
 #![no_main]
 
 use e4_fuzz::all_lengths;
-use e4_proto::command::{Command, Lengths};
+use e4_proto::command::Command;
+use e4_proto::control::{self, Control};
+use e4_proto::suite::CommandLengths;
+use e4_proto::SuiteId;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-static LENGTHS: OnceLock<Vec<Lengths>> = OnceLock::new();
+static LENGTHS: OnceLock<Vec<CommandLengths>> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     for l in LENGTHS.get_or_init(all_lengths) {
@@ -22,5 +27,17 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(out, data, "{cmd:?} re-encodes differently");
         assert_eq!(Command::parse(&out, l), Ok(cmd));
         let _ = format!("{cmd:?}");
+    }
+    for suite in SuiteId::ALL {
+        match Control::parse(data, suite) {
+            Ok(c) => {
+                assert_eq!(c.opcode(), data[0]);
+                if let Control::Command(cmd) = c {
+                    let lengths = suite.command_lengths();
+                    assert_eq!(control::parse_command(data, &lengths), Ok(cmd));
+                }
+            }
+            Err(_) => {}
+        }
     }
 });

@@ -6,8 +6,8 @@
 
 use e4_backends::provider;
 use e4_proto::negotiation::{verify_announce, Announce, Confirm, DeviceMaterial, SetSuite};
-use e4_proto::SuiteSet;
 use e4_proto::topic_format::SetTopicFormat;
+use e4_proto::SuiteSet;
 use e4_proto::{Id, SuiteId, SymKey};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(a) = Announce::parse(data) {
         assert_eq!(a.as_bytes(), data);
         assert!(a.offers().len() <= SuiteId::ALL.len());
-        let offered = a.offers().iter().fold(SuiteSet::EMPTY, |s, o| s.with(o.suite));
+        let offered = a
+            .offers()
+            .iter()
+            .fold(SuiteSet::EMPTY, |s, o| s.with(o.suite));
         assert_eq!(offered.len(), a.offers().len(), "a suite offered twice");
         let _ = format!("{a:?}");
     }
@@ -33,6 +36,14 @@ fuzz_target!(|data: &[u8]| {
     // C2 receiving these bytes on a symmetric device's announce topic.
     let id = Id([7; 16]);
     let material = DeviceMaterial::Symmetric(SymKey::new([9; 32]));
-    let r = verify_announce(provider(), data, &id, SuiteId::Symmetric, &material, None, NOW);
+    let r = verify_announce(
+        provider(),
+        data,
+        &id,
+        SuiteId::Symmetric,
+        &material,
+        None,
+        NOW,
+    );
     assert!(r.is_err(), "random bytes verified as an Announce");
 });

@@ -9,7 +9,8 @@
 #![no_main]
 
 use e4_fuzz::*;
-use e4_proto::command::{Command, Lengths};
+use e4_proto::command::Command;
+use e4_proto::control;
 use e4_proto::keys::is_all_zero;
 use e4_proto::store::Store;
 use e4_proto::{Error, Identity, SuiteId, Unprotected};
@@ -92,8 +93,10 @@ fn run(suite: SuiteId, sel: u8, rest: &[u8], dev: &mut FuzzClient) {
                 assert!(r.is_err(), "edited command accepted: {r:?}");
                 assert_eq!(snapshot(dev), before);
             }
-            let lengths = Lengths::of(e4_backends::provider().suite(suite).unwrap());
-            let parsed = Command::parse(cmd, &lengths);
+            let lengths = suite.command_lengths();
+            // As the device parses it (the other E4 mode's identity key is
+            // e4go's invalid argument: see control::parse_command).
+            let parsed = control::parse_command(cmd, &lengths);
             let r = apply(dev, &msg);
             match (parsed, r) {
                 // E4 refuses protected commands of 24 bytes or less (as e4go)

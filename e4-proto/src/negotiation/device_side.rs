@@ -304,10 +304,20 @@ impl Negotiator {
         client: &Client<S, C, R>,
         msg: &[u8],
     ) -> Result<Accepted, Error> {
-        self.check_client(client)?;
         let mut buf = Wipe(alloc::vec![0u8; msg.len()]);
-        let n = client.open_control(msg, &mut buf.0)?;
-        let set = SetSuite::parse(&buf.0[..n])?;
+        let opened = client.open_control(msg, &mut buf.0)?;
+        self.accept_opened(client, &opened)
+    }
+
+    /// [`Negotiator::accept`] for a control message the device already
+    /// opened (with `client` or a copy of its state).
+    pub fn accept_opened<S: Store, C: Clock, const R: usize>(
+        &mut self,
+        client: &Client<S, C, R>,
+        opened: &Opened<'_>,
+    ) -> Result<Accepted, Error> {
+        self.check_client(client)?;
+        let set = SetSuite::parse(opened.plaintext())?;
         let (_, transcript) = self
             .announce
             .as_ref()

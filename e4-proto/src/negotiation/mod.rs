@@ -41,6 +41,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::c2::DeviceKey;
 use crate::client::{Client, Identity, KemIdentity};
+use crate::control::Opened;
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{Id, TopicHash, ID_LEN};
