@@ -58,6 +58,8 @@ pub struct Device {
 
 /// Two devices of one suite sharing a topic key, and their C2.
 pub struct Fixture {
+    /// The provider whose implementation of the suite is used.
+    pub provider: &'static CryptoProvider,
     /// The suite.
     pub suite: &'static Suite,
     /// The sending device's client.
@@ -119,9 +121,9 @@ pub fn make_device(
     }
 }
 
-fn client(suite: SuiteId, d: &Device) -> BenchClient {
+fn client(p: &'static CryptoProvider, suite: SuiteId, d: &Device) -> BenchClient {
     let mut c = Client::new(
-        e4_backends::provider(),
+        p,
         suite,
         d.id,
         d.identity.clone(),
@@ -136,23 +138,30 @@ fn client(suite: SuiteId, d: &Device) -> BenchClient {
 }
 
 impl Fixture {
-    /// Sender, receiver and C2 of `suite`, sharing a key for [`TOPIC`].
+    /// Sender, receiver and C2 of `suite`, sharing a key for [`TOPIC`],
+    /// on the default provider.
     pub fn new(suite: &'static Suite) -> Fixture {
-        let p = e4_backends::provider();
+        Fixture::with_provider(e4_backends::provider(), suite.id)
+    }
+
+    /// [`Fixture::new`] on `provider`'s implementation of `suite`.
+    pub fn with_provider(p: &'static CryptoProvider, suite: SuiteId) -> Fixture {
+        let suite = p.suite(suite).expect("a suite the provider offers");
         let mut rng = TestRng::from_seed(suite.id.name().as_bytes());
         let c2 = make_c2(suite, &mut rng);
         let rx = make_device(p, suite, &c2.x25519_pk, &c2.sig_pk, "rx", &mut rng);
         let tx = make_device(p, suite, &c2.x25519_pk, &c2.sig_pk, "tx", &mut rng);
         let topic = TopicHash::of(p.hash, TOPIC.as_bytes());
         let key = SymKey::new(random(&mut rng));
-        let mut sender = client(suite.id, &tx);
-        let mut receiver = client(suite.id, &rx);
+        let mut sender = client(p, suite.id, &tx);
+        let mut receiver = client(p, suite.id, &rx);
         sender.set_topic_key(&topic, &key).unwrap();
         receiver.set_topic_key(&topic, &key).unwrap();
         if suite.sig.is_some() {
             receiver.set_pubkey(&tx.id, &tx.sig_pk).unwrap();
         }
         Fixture {
+            provider: p,
             suite,
             sender,
             receiver,
@@ -182,7 +191,7 @@ impl Fixture {
     /// C2 protects `cmd` for the receiver (fresh KEM encapsulation and
     /// signature in the kem suites).
     pub fn seal_command(&mut self, cmd: &[u8]) -> Vec<u8> {
-        let p = e4_backends::provider();
+        let p = self.provider;
         let public;
         let device = match &self.receiver_device.identity {
             Identity::Symmetric(k) => DeviceKey::Symmetric(k),
