@@ -4,7 +4,8 @@
 use e4_proto::crypto::{Rng, SignatureScheme, X25519};
 use e4_proto::keys::{ED25519_PK_LEN, ED25519_SIG_LEN, ED25519_SK_LEN};
 use e4_proto::Error;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
+use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
 
@@ -15,15 +16,25 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ed25519;
 
-fn signing_key(sk: &[u8]) -> Result<SigningKey, Error> {
-    let seed: &[u8; 32] = sk
-        .get(..32)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(Error::InvalidArgument)?;
+/// The expanded secret and the verifying key of a 64-byte `seed ‖ public`
+/// secret key.
+///
+/// The public half is taken from the key, as Go's `ed25519.Sign` (and so
+/// e4go) does, instead of being recomputed from the seed: that second
+/// base-point multiplication doubled the cost of a signature. A key whose
+/// halves disagree would make signatures that verify under no key and, with
+/// the consistent key, leak the seed's scalar; keys are checked where they
+/// enter (e4-client's `check_ed25519`, C2's key generation), and generated
+/// here consistent.
+fn signing_parts(sk: &[u8]) -> Result<(ExpandedSecretKey, VerifyingKey), Error> {
     if sk.len() != ED25519_SK_LEN {
         return Err(Error::InvalidArgument);
     }
-    Ok(SigningKey::from_bytes(seed))
+    let (seed, public) = sk.split_at(32);
+    let seed: &[u8; 32] = seed.try_into().map_err(|_| Error::InvalidArgument)?;
+    let public: &[u8; 32] = public.try_into().map_err(|_| Error::InvalidArgument)?;
+    let verifying = VerifyingKey::from_bytes(public).map_err(|_| Error::InvalidArgument)?;
+    Ok((ExpandedSecretKey::from(seed), verifying))
 }
 
 impl SignatureScheme for Ed25519 {
@@ -51,7 +62,8 @@ impl SignatureScheme for Ed25519 {
         if sig.len() != ED25519_SIG_LEN {
             return Err(Error::BufferTooSmall);
         }
-        sig.copy_from_slice(&signing_key(sk)?.sign(msg).to_bytes());
+        let (expanded, verifying) = signing_parts(sk)?;
+        sig.copy_from_slice(&raw_sign::<Sha512>(&expanded, msg, &verifying).to_bytes());
         Ok(())
     }
     fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), Error> {
