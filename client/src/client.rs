@@ -12,7 +12,8 @@ use e4_proto::replay::ReplayCache;
 use e4_proto::store::{MemStore, Store};
 use e4_proto::time::SystemClock;
 use e4_proto::{
-    Clock, CryptoProvider, FixedClock, Id, Identity, Suite, SuiteId, SymKey, TopicHash,
+    Clock, ControlTopic, CryptoProvider, FixedClock, Id, Identity, Suite, SuiteId, SymKey,
+    TopicHash,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -266,12 +267,12 @@ impl<C: Clock + Clone> Client<C> {
         self.suite.id
     }
     /// The control topic (`e4/<hex id>`) on which C2 sends commands.
-    pub fn control_topic(&self) -> &str {
-        self.inner.control_topic().as_str()
+    pub fn control_topic(&self) -> ControlTopic {
+        self.inner.control_topic()
     }
     /// Whether `topic` is the control topic.
     pub fn is_control_topic(&self, topic: &str) -> bool {
-        topic == self.control_topic()
+        self.inner.client_id().is_control_topic(topic.as_bytes())
     }
     /// The hash of a topic name.
     pub fn topic_hash(&self, topic: &str) -> TopicHash {

@@ -344,7 +344,7 @@ fn unprotect_with_a_state_file_applies_commands() {
     let key = SymKey::new(random());
     let client = Client::create(&state, Config::sym_id_and_key(None, key.clone())).unwrap();
     let dev = c2.register_symmetric(*client.id(), &key);
-    let control = client.control_topic().to_owned();
+    let control = client.control_topic().to_string();
     drop(client);
     let topic_key = SymKey::new(random());
     let cmd = c2.set_topic_key(&dev, "plant/t", &topic_key, common::now());

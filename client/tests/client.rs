@@ -42,7 +42,7 @@ fn name_and_password_match_e4go() {
                     let dev = c2.register_symmetric(*c.id(), &key);
                     let mut c = c;
                     let cmd = c2.set_topic_key(&dev, "t", &SymKey::new([5; 32]), now());
-                    let topic = c.control_topic().to_owned();
+                    let topic = c.control_topic().to_string();
                     assert!(matches!(
                         c.unprotect(&cmd, &topic),
                         Ok(Unprotected::Command(_))
@@ -206,7 +206,7 @@ fn provisioned_pair(
     }
     let key = SymKey::new(random());
     for (i, c) in clients.iter_mut().enumerate() {
-        let control = c.control_topic().to_owned();
+        let control = c.control_topic().to_string();
         let cmd = c2.set_topic_key(&devices[i], topic, &key, clock.now());
         let r = c.unprotect(&cmd, &control).unwrap();
         assert_eq!(
@@ -240,7 +240,7 @@ fn every_suite_exchanges_messages_provisioned_by_c2_commands() {
             proto(a.protect(b"x", "other").unwrap_err()),
             e4_proto::Error::TopicKeyNotFound
         );
-        let control = a.control_topic().to_owned();
+        let control = a.control_topic().to_string();
         assert!(matches!(
             a.protect(b"x", &control),
             Err(Error::ControlTopic { .. })
@@ -310,7 +310,7 @@ fn replayed_commands_are_refused_even_with_message_replay_off() {
         Client::with_clock(Config::sym_id_and_key(None, key.clone()), clock.clone()).unwrap();
     c.set_replay_protection(false);
     let dev = c2.register_symmetric(*c.id(), &key);
-    let control = c.control_topic().to_owned();
+    let control = c.control_topic().to_string();
     let k1 = SymKey::new([1; 32]);
     let k2 = SymKey::new([2; 32]);
     let set1 = c2.set_topic_key(&dev, "t", &k1, T0);
@@ -420,7 +420,7 @@ fn failed_commands_change_nothing() {
     let key = SymKey::new(random());
     let mut c = Client::with_clock(Config::sym_id_and_key(None, key.clone()), clock).unwrap();
     let dev = c2.register_symmetric(*c.id(), &key);
-    let control = c.control_topic().to_owned();
+    let control = c.control_topic().to_string();
     let mut cmd = c2.set_topic_key(&dev, "t", &SymKey::new([1; 32]), T0);
     cmd[30] ^= 1;
     assert_eq!(

@@ -48,7 +48,7 @@ async fn connect(client: Client, port: u16, topics: &[&str]) -> E4Mqtt {
 }
 
 async fn connect_with(client: Client, config: MqttConfig, topics: &[&str]) -> E4Mqtt {
-    let control = client.control_topic().to_owned();
+    let control = client.control_topic().to_string();
     let mut m = E4Mqtt::connect(client, config).unwrap();
     wait_for(&mut m, "the control topic subscription", |e| {
         subscribed_to(e, &control)
@@ -481,7 +481,7 @@ async fn clients_recover_after_the_broker_restarts() {
 
     broker.restart();
     let restarted = Instant::now();
-    let control_a = ma.with_client(|c| c.control_topic().to_owned());
+    let control_a = ma.with_client(|c| c.control_topic().to_string());
     let ea = wait_for(&mut ma, "A back", |e| subscribed_to(e, &control_a)).await;
     let eb = wait_for(&mut mb, "B back", |e| subscribed_to(e, "site/+/temp")).await;
     let recovery = restarted.elapsed();
@@ -525,7 +525,7 @@ async fn publishes_survive_a_lost_connection() {
     b.set_topic_key("queue/t", &key).unwrap();
     let mut ma = connect(a, proxy.port, &[]).await;
     let mut mb = connect(b, broker.port, &["queue/t"]).await;
-    let control = ma.with_client(|c| c.control_topic().to_owned());
+    let control = ma.with_client(|c| c.control_topic().to_string());
 
     // 1. Acknowledgements lost: the broker got "unacked 0..3", A does not know.
     proxy.set(common::Link::Mute);
@@ -703,7 +703,7 @@ async fn strict_topic_policy_and_cleartext_opt_in() {
         "{ev:?}"
     );
     // The control topic only takes protected commands.
-    let control = mb.with_client(|c| c.control_topic().to_owned());
+    let control = mb.with_client(|c| c.control_topic().to_string());
     assert!(matches!(
         ma.publish_clear(&control, b"x").await,
         Err(Error::CleartextRefused { .. })

@@ -241,7 +241,7 @@ fn device(
 }
 
 fn apply(c: &mut Client<ManualClock>, msg: &[u8]) -> Result<CommandInfo, Error> {
-    let topic = c.control_topic().to_owned();
+    let topic = c.control_topic().to_string();
     match c.unprotect(msg, &topic)? {
         Unprotected::Command(info) => Ok(info),
         Unprotected::Message(_) => panic!("a message on the control topic"),

@@ -50,7 +50,7 @@ fn state_survives_reopening_in_every_suite() {
             SuiteId::Symmetric => c2.register_symmetric(*c.id(), &key),
             _ => c2.register(&c),
         };
-        let control = c.control_topic().to_owned();
+        let control = c.control_topic().to_string();
         let topic_key = SymKey::new(random());
         let cmd = c2.set_topic_key(&dev, "plant/1", &topic_key, T0);
         assert!(matches!(
@@ -206,7 +206,7 @@ fn a_failed_save_changes_nothing_in_memory_or_on_disk() {
     let mut c =
         Client::create_with_clock(&path, Config::sym_id_and_key(None, key.clone()), clock).unwrap();
     let dev = c2.register_symmetric(*c.id(), &key);
-    let control = c.control_topic().to_owned();
+    let control = c.control_topic().to_string();
     let before = fs::read(&path).unwrap();
     // Block the temporary file's name: the save cannot even start.
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));

@@ -8,7 +8,7 @@ use crate::command::{self, Command};
 use crate::control::{self, Opened};
 use crate::crypto::{CryptoProvider, Siv, SivItem, SIV_LEN};
 use crate::error::Error;
-use crate::ids::{ControlTopic, Id, TopicHash};
+use crate::ids::{ClientId, ControlTopic, Id, TopicHash};
 use crate::keys::{is_all_zero, Ed25519Secret, SymKey, X25519_LEN};
 use crate::message::{self, SignedMessage, SymMessage, SYM_OVERHEAD};
 use crate::replay::ReplayCache;
@@ -75,7 +75,7 @@ pub struct Client<S: Store, C: Clock, const R: usize = DEFAULT_REPLAY_SLOTS> {
     provider: &'static CryptoProvider,
     suite: &'static Suite,
     id: Id,
-    control: ControlTopic,
+    client_id: ClientId,
     identity: Identity,
     command_key: Option<SymKey>,
     store: S,
@@ -95,13 +95,34 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         store: S,
         clock: C,
     ) -> Result<Self, Error> {
+        Client::with_client_id(provider, suite, id.into(), identity, store, clock)
+    }
+
+    /// A client whose own id is any [`ClientId`]: a symmetric-key client
+    /// may have an id of 1 to [`crate::ids::CLIENT_ID_MAX`] bytes, as
+    /// e4go's, and listens on `e4/` + the hex of the whole id; the other
+    /// suites send their id in every message and need 16 bytes
+    /// ([`Error::InvalidArgument`] otherwise).
+    pub fn with_client_id(
+        provider: &'static CryptoProvider,
+        suite: SuiteId,
+        client_id: ClientId,
+        identity: Identity,
+        store: S,
+        clock: C,
+    ) -> Result<Self, Error> {
         let suite = provider.suite(suite)?;
+        let id = match (client_id.as_id(), suite.id.family()) {
+            (Some(id), _) => id,
+            (None, Family::E4Symmetric) => client_id.slot_id(),
+            (None, _) => return Err(Error::InvalidArgument),
+        };
         let command_key = derive_command_key(provider, suite, &identity)?;
         Ok(Client {
             provider,
             suite,
             id,
-            control: id.control_topic(),
+            client_id,
             identity,
             command_key,
             store,
@@ -122,9 +143,15 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         self.replay_on
     }
 
-    /// The client id.
+    /// The client's 16-byte id. For a symmetric client made with an id of
+    /// another length ([`Client::with_client_id`]), its
+    /// [`ClientId::slot_id`]; [`Client::client_id`] is the id itself.
     pub fn id(&self) -> &Id {
         &self.id
+    }
+    /// The client's own id as it was given.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
     }
     /// The client's suite.
     pub fn suite(&self) -> SuiteId {
@@ -135,8 +162,8 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         self.provider
     }
     /// The control topic on which commands arrive.
-    pub fn control_topic(&self) -> &ControlTopic {
-        &self.control
+    pub fn control_topic(&self) -> ControlTopic {
+        self.client_id.control_topic()
     }
     /// The identity key material.
     pub fn identity(&self) -> &Identity {
@@ -353,7 +380,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<Unprotected, Error> {
-        if topic.as_bytes() == self.control.as_bytes() {
+        if self.client_id.is_control_topic(topic.as_bytes()) {
             return self.process_command(msg, out).map(Unprotected::Command);
         }
         let hash = self.topic_hash(topic);
@@ -814,5 +841,54 @@ mod tests {
         assert!(
             matches!(pk.identity(), Identity::PubKey { signing, .. } if signing.as_bytes() == &[0x42; 64])
         );
+    }
+
+    /// e4go's symmetric clients take ids of any non-zero length and apply
+    /// commands received on `e4/` + the hex of the whole id; public-key
+    /// clients need 16 bytes.
+    #[test]
+    fn a_symmetric_client_with_a_short_id_listens_on_its_own_topic() {
+        let id = ClientId::from_slice(&[0x27]).unwrap();
+        let key = SymKey::new([9; 32]);
+        let mut c: Client<MemStore, FixedClock, 0> = Client::with_client_id(
+            &PROVIDER,
+            SuiteId::Symmetric,
+            id,
+            Identity::Symmetric(key.clone()),
+            MemStore::new(),
+            FixedClock::new(NOW),
+        )
+        .unwrap();
+        assert_eq!(c.control_topic().as_str(), "e4/27");
+        assert_eq!(c.client_id(), &id);
+        assert_eq!(c.id(), &id.slot_id());
+
+        let cmd = [command::opcode::RESET_TOPICS];
+        let mut msg = alloc::vec![0u8; cmd.len() + SYM_OVERHEAD];
+        message::seal_symmetric(&KeyTagSiv, &key, NOW, &cmd, &mut msg).unwrap();
+        let mut out = alloc::vec![0u8; msg.len()];
+        assert_eq!(
+            c.unprotect("e4/27", &msg, &mut out),
+            Ok(Unprotected::Command(command::opcode::RESET_TOPICS))
+        );
+        // The 16-byte stand-in's topic is an ordinary topic, without a key.
+        let padded = alloc::format!("{}", id.slot_id().control_topic());
+        assert_eq!(
+            c.unprotect(&padded, &msg, &mut out),
+            Err(Error::TopicKeyNotFound)
+        );
+
+        let refused = Client::<MemStore, FixedClock, 0>::with_client_id(
+            &PROVIDER,
+            SuiteId::PubKey,
+            id,
+            Identity::PubKey {
+                signing: Ed25519Secret::new([9; 64]),
+                c2_public: [3; 32],
+            },
+            MemStore::new(),
+            FixedClock::new(NOW),
+        );
+        assert_eq!(refused.err(), Some(Error::InvalidArgument));
     }
 }

@@ -44,7 +44,7 @@ pub use command::Command;
 pub use control::Control;
 pub use crypto::CryptoProvider;
 pub use error::{Error, NegotiationError};
-pub use ids::{ControlTopic, Id, TopicHash};
+pub use ids::{ClientId, ControlTopic, Id, TopicHash};
 pub use keys::SymKey;
 pub use suite::{Family, Suite, SuiteId, SuiteSet};
 pub use time::{Clock, FixedClock};

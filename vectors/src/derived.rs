@@ -3,7 +3,8 @@
 
 use crate::json::*;
 use e4_backends::password::{ed25519_seed_from_password_bytes, symkey_from_password_bytes};
-use e4_proto::{ControlTopic, Id, SuiteId, SymKey, TopicHash};
+use e4_proto::keys::Ed25519Secret;
+use e4_proto::{ClientId, ControlTopic, Id, Identity, SuiteId, SymKey, TopicHash};
 use serde_json::Value;
 
 pub fn check(kind: &str, case: &Value) -> Res<()> {
@@ -20,19 +21,7 @@ pub fn check(kind: &str, case: &Value) -> Res<()> {
                 &hex_(case, "topic_hash")?,
             )
         }
-        "control_topic" => {
-            // e4go accepts ids of any length; `crate::skip_reason` skips
-            // those longer than ours (ControlTopic holds at most 16 bytes).
-            let id = hex_(case, "id")?;
-            if id.len() > e4_proto::ids::ID_LEN {
-                return Err(format!("a {}-byte id has no e4-rs control topic", id.len()));
-            }
-            ensure_eq(
-                "control_topic",
-                ControlTopic::new(&id).as_str(),
-                str_(case, "control_topic")?,
-            )
-        }
+        "control_topic" => check_control_topic(case),
         "id_from_name" => {
             let name = match opt(case, "name_hex") {
                 Some(_) => hex_(case, "name_hex")?,
@@ -50,6 +39,73 @@ pub fn check(kind: &str, case: &Value) -> Res<()> {
         "aead" => check_aead(case),
         other => Err(format!("unknown kind `{other}`")),
     }
+}
+
+/// e4go's `TopicForID` of an id of any length, the topic its symmetric
+/// client listens on, and whether its public-key client takes the id.
+fn check_control_topic(case: &Value) -> Res<()> {
+    let id = hex_(case, "id")?;
+    let topic = ControlTopic::new(&id)
+        .ok_or_else(|| format!("a {}-byte id has no e4-rs control topic", id.len()))?;
+    ensure_eq(
+        "control_topic",
+        topic.as_str(),
+        str_(case, "control_topic")?,
+    )?;
+    let client_id = ClientId::from_slice(&id);
+    if let Some(t) = opt(case, "e4go_symkey_client_receiving_topic").and_then(|v| v.as_str()) {
+        let client_id = client_id.ok_or("e4go's symmetric client took an id e4-rs refuses")?;
+        let client = id_client(client_id, SuiteId::Symmetric)?
+            .map_err(|e| format!("a symmetric client refused the id: {e}"))?;
+        ensure_eq("receiving topic", client.control_topic().as_str(), t)?;
+        if !client.client_id().is_control_topic(t.as_bytes()) {
+            return Err("the client does not recognise its control topic".into());
+        }
+    }
+    let pubkey = opt(case, "e4go_pubkey_client").and_then(|v| v.as_str());
+    if let (Some(result), Some(client_id)) = (pubkey, client_id) {
+        if crate::provider().supports(SuiteId::PubKey) {
+            let ours = id_client(client_id, SuiteId::PubKey)?;
+            match (result == "ok", ours) {
+                (true, Ok(_)) | (false, Err(e4_proto::Error::InvalidArgument)) => {}
+                (_, Ok(_)) => {
+                    return Err(format!(
+                        "e4go's public-key client refused the id ({result}), ours took it"
+                    ))
+                }
+                (_, Err(e)) => {
+                    return Err(format!("public-key client: e4go said {result}, ours {e}"))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A client of `suite` with id `id` and a fixed, valid identity.
+fn id_client(id: ClientId, suite: SuiteId) -> Res<Result<crate::state::VClient, e4_proto::Error>> {
+    let identity = match suite {
+        SuiteId::Symmetric => Identity::Symmetric(SymKey::new([7; 32])),
+        _ => {
+            let seed = [7u8; 32];
+            let mut sk = [0u8; 64];
+            sk[..32].copy_from_slice(&seed);
+            sk[32..].copy_from_slice(&e4_backends::ed25519::public_from_seed(&seed));
+            Identity::PubKey {
+                signing: Ed25519Secret::new(sk),
+                c2_public: [9; 32],
+            }
+        }
+    };
+    let clock = crate::state::StepClock::default();
+    Ok(crate::state::VClient::with_client_id(
+        crate::provider(),
+        suite,
+        id,
+        identity,
+        e4_proto::store::MemStore::new(),
+        clock,
+    ))
 }
 
 /// The password's exact bytes: `password_hex` when present (it may not be

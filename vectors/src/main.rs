@@ -14,7 +14,7 @@ mod replay;
 mod seeded;
 mod state;
 
-use e4_proto::ids::ID_LEN;
+use e4_proto::ids::CLIENT_ID_MAX;
 use e4_proto::{CryptoProvider, SuiteId};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -61,26 +61,25 @@ fn needed_suite(case: &Value) -> json::Res<Option<SuiteId>> {
 
 /// Why the case cannot be replayed with this provider and build, if so.
 ///
-/// e4go derives the control topic `e4/` + hex of ids of any length, and its
-/// symmetric clients accept ids of any non-zero length. `e4_proto::Id` is 16
-/// bytes and `ControlTopic` holds at most 16, so control topics of longer
-/// ids and clients with ids other than 16 bytes are skipped, with a reason
-/// (see vectors/interop/README.md).
+/// e4go's symmetric clients take ids of any non-zero length and derive the
+/// control topic `e4/` + hex of the whole id; e4-rs takes 1 to
+/// `CLIENT_ID_MAX` bytes (64 with `long-ids`, on with `std`), so only
+/// longer ids are skipped, with a reason (see vectors/interop/README.md).
 fn skip_reason(case: &Value, p: &CryptoProvider) -> json::Res<Option<String>> {
     if let Some(suite) = needed_suite(case)? {
         if !p.supports(suite) {
             return Ok(Some(format!("suite {suite} is not in provider {}", p.name)));
         }
     }
+    let too_long = |n: usize| {
+        Some(format!(
+            "a {n}-byte id (e4-rs client ids are 1 to {CLIENT_ID_MAX} bytes)"
+        ))
+    };
     let kind = json::opt(case, "kind").and_then(|k| k.as_str());
     if kind == Some("control_topic") {
         let n = json::hex_(case, "id")?.len();
-        if n > ID_LEN {
-            return Ok(Some(format!(
-                "control topic of a {n}-byte id (e4-rs ids are at most 16 bytes)"
-            )));
-        }
-        return Ok(None);
+        return Ok(if n > CLIENT_ID_MAX { too_long(n) } else { None });
     }
     if json::opt(case, "mode").is_some() {
         let st = json::opt(case, "initial_state");
@@ -90,11 +89,8 @@ fn skip_reason(case: &Value, p: &CryptoProvider) -> json::Res<Option<String>> {
             (st, "id"),
         ] {
             if let Some(id) = v.map(|v| json::opt_hex(v, name)).transpose()?.flatten() {
-                if id.len() != ID_LEN {
-                    return Ok(Some(format!(
-                        "client with a {}-byte id (e4-rs ids are 16 bytes)",
-                        id.len()
-                    )));
+                if id.len() > CLIENT_ID_MAX {
+                    return Ok(too_long(id.len()));
                 }
             }
         }
@@ -349,16 +345,21 @@ mod tests {
     }
 
     #[test]
-    fn ids_other_than_16_bytes() {
+    fn ids_of_any_length_up_to_the_client_maximum() {
         let p = e4_backends::default_provider();
         let topic = |n: usize| json!({"kind": "control_topic", "id": "ab".repeat(n)});
-        assert_eq!(skip_reason(&topic(8), p).unwrap(), None);
-        assert_eq!(skip_reason(&topic(16), p).unwrap(), None);
-        assert!(skip_reason(&topic(17), p).unwrap().is_some());
         let client = |n: usize| json!({"mode": "symkey", "initial_state": {"id": "ab".repeat(n)}});
-        assert_eq!(skip_reason(&client(16), p).unwrap(), None);
-        let r = skip_reason(&client(8), p).unwrap().unwrap();
-        assert_eq!(r, "client with a 8-byte id (e4-rs ids are 16 bytes)");
+        for n in [1, 8, 16, 17, 32, CLIENT_ID_MAX] {
+            assert_eq!(skip_reason(&topic(n), p).unwrap(), None, "{n}");
+            assert_eq!(skip_reason(&client(n), p).unwrap(), None, "{n}");
+        }
+        let n = CLIENT_ID_MAX + 1;
+        let r = skip_reason(&client(n), p).unwrap().unwrap();
+        assert_eq!(
+            r,
+            format!("a {n}-byte id (e4-rs client ids are 1 to 64 bytes)")
+        );
+        assert!(skip_reason(&topic(n), p).unwrap().is_some());
     }
 
     #[test]
@@ -388,10 +389,9 @@ mod tests {
             );
         }
         // e4go behaviours: non-UTF-8 passwords, SetIdKey of the other
-        // mode's length pass; the 7 cases with ids other than 16 bytes are
-        // skipped.
+        // mode's length, control topics and symmetric clients of ids of 1
+        // to 64 bytes: all replayed, none skipped.
         let c = check_file(&file("interop/e4rs-e4go-behaviours.jsonl"), false);
-        assert_eq!((c.passed, c.failed, c.skipped), (24, 0, 7), "{}", c.line());
-        assert!(c.reasons.keys().all(|r| r.contains("e4-rs ids are")));
+        assert_eq!((c.passed, c.failed, c.skipped), (31, 0, 0), "{}", c.line());
     }
 }

@@ -5,7 +5,7 @@ use crate::json::*;
 use e4_proto::client::KemIdentity;
 use e4_proto::keys::{Ed25519Secret, SecretBytes};
 use e4_proto::store::{MemStore, PreviousKey, Store, TopicEntry};
-use e4_proto::{Client, Clock, Id, Identity, SuiteId, SymKey, TopicHash};
+use e4_proto::{Client, ClientId, Clock, Id, Identity, SuiteId, SymKey, TopicHash};
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -47,13 +47,20 @@ fn first_hex(v: &Value, names: &[&str]) -> Res<Vec<u8>> {
 }
 
 /// The identity described by a case (client fields, or its initial state).
-pub fn identity_of(case: &Value, suite: SuiteId) -> Res<(Id, Identity)> {
+pub fn identity_of(case: &Value, suite: SuiteId) -> Res<(ClientId, Identity)> {
     let st = opt(case, "initial_state").cloned().unwrap_or(Value::Null);
     let id_bytes = match opt(case, "client_id").or_else(|| opt(case, "receiver_id")) {
         Some(_) => first_hex(case, &["client_id", "receiver_id"])?,
         None => hex_(&st, "id")?,
     };
-    let id = Id::from_slice(&id_bytes).ok_or("client id is not 16 bytes")?;
+    // e4go's symmetric clients take ids of any non-zero length.
+    let id = ClientId::from_slice(&id_bytes).ok_or_else(|| {
+        format!(
+            "a {}-byte client id (1 to {} bytes)",
+            id_bytes.len(),
+            e4_proto::ids::CLIENT_ID_MAX
+        )
+    })?;
     let identity = match suite {
         SuiteId::Symmetric => {
             let k = first_hex(case, &["client_key"]).or_else(|_| hex_(&st, "key"))?;
@@ -115,8 +122,9 @@ pub fn client_of(case: &Value, clock: &StepClock) -> Res<VClient> {
             }
         }
     }
-    let mut c = VClient::new(crate::provider(), suite, id, identity, store, clock.clone())
-        .map_err(|e| format!("cannot build client: {e}"))?;
+    let mut c =
+        VClient::with_client_id(crate::provider(), suite, id, identity, store, clock.clone())
+            .map_err(|e| format!("cannot build client: {e}"))?;
     c.set_replay_protection(false);
     Ok(c)
 }
@@ -200,7 +208,7 @@ pub fn describe(c: &VClient) -> Value {
         pubkeys.push(json!({"id": hex::encode(id.0), "public_key": hex::encode(k)}))
     });
     let mut v = json!({
-        "id": hex::encode(c.id().0),
+        "id": hex::encode(c.client_id().as_bytes()),
         "receiving_topic": c.control_topic().as_str(),
         "topic_keys": topic_keys,
         "transition_keys": transition_keys,

@@ -293,7 +293,7 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
         let (mqtt, eventloop) = AsyncClient::new(opts, config.event_capacity.max(16));
         let (tx, events) = mpsc::channel(config.event_capacity.max(1));
         let shared = Arc::new(Shared {
-            control_topic: client.control_topic().to_owned(),
+            control_topic: client.control_topic().to_string(),
             client: Mutex::new(client),
             policy: Mutex::new(config.policy.clone()),
             subs: Mutex::new(Subscriptions::default()),
