@@ -82,6 +82,8 @@ pub struct Client<S: Store, C: Clock, const R: usize = DEFAULT_REPLAY_SLOTS> {
     clock: C,
     replay: ReplayCache<R>,
     replay_on: bool,
+    #[cfg(feature = "alloc")]
+    topics: core::cell::RefCell<crate::topic_cache::TopicCache>,
 }
 
 impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
@@ -129,6 +131,8 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             clock,
             replay: ReplayCache::new(),
             replay_on: true,
+            #[cfg(feature = "alloc")]
+            topics: Default::default(),
         })
     }
 
@@ -182,8 +186,14 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         (self.id, self.identity, self.store)
     }
 
-    /// Hash a topic name.
+    /// Hash a topic name. With `alloc`, the last topics used are kept
+    /// ([`crate::topic_cache`]): the string-topic calls then cost what the
+    /// `*_hashed` ones do.
     pub fn topic_hash(&self, topic: &str) -> TopicHash {
+        #[cfg(feature = "alloc")]
+        if let Ok(mut cache) = self.topics.try_borrow_mut() {
+            return cache.hash(self.provider.hash, topic.as_bytes());
+        }
         TopicHash::of(self.provider.hash, topic.as_bytes())
     }
 

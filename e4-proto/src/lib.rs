@@ -37,6 +37,8 @@ pub mod replay;
 pub mod store;
 pub mod suite;
 pub mod time;
+#[cfg(feature = "alloc")]
+pub mod topic_cache;
 pub mod topic_format;
 
 pub use client::{Client, Identity, Unprotected};
