@@ -457,6 +457,25 @@ impl Service {
         check_topic(topic)?;
         let (mut w, mut q) = self.begin_commands().await?;
         let t = topics::lock_get(w.conn(), topic).await?;
+        self.queue_new_topic_key(&mut w, &mut q, topic, t.hash)
+            .await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        self.events
+            .emit(EventKind::TopicKeyRotated, None, Some(topic));
+        tracing::info!(topic, commands = queued.count, "topic key rotated");
+        Ok(queued)
+    }
+
+    /// Within `w`: a new random key for `topic` (locked by the caller),
+    /// and SetTopicKey to every member, streamed in batches.
+    async fn queue_new_topic_key(
+        &self,
+        w: &mut WriteTx,
+        q: &mut Enqueuer<'_>,
+        topic: &str,
+        hash: TopicHash,
+    ) -> C2Result<()> {
         let key = random_key();
         topics::update_key(
             w.conn(),
@@ -467,7 +486,7 @@ impl Service {
         .await?;
         let cmd = Command::SetTopicKey {
             key: &key,
-            topic: t.hash,
+            topic: hash,
         };
         let mut after = Vec::new();
         loop {
@@ -478,12 +497,7 @@ impl Service {
                 q.push(w.conn(), m, &cmd).await?;
             }
         }
-        let queued = q.finish(w.conn()).await?;
-        let queued = self.commit_commands(w, queued).await?;
-        self.events
-            .emit(EventKind::TopicKeyRotated, None, Some(topic));
-        tracing::info!(topic, commands = queued.count, "topic key rotated");
-        Ok(queued)
+        Ok(())
     }
 
     // ---- membership ----------------------------------------------------
@@ -544,8 +558,17 @@ impl Service {
         Ok(queued)
     }
 
-    /// Remove a client from a topic: RemoveTopic.
-    pub async fn remove_client_from_topic(&self, r: &ClientRef, topic: &str) -> C2Result<Queued> {
+    /// Remove a client from a topic: RemoveTopic to it and, with
+    /// `rotate` (the default of every API), a new topic key to the members
+    /// left, in the same transaction: the removed device still holds the
+    /// old key and would read what follows. Without `rotate` the topic
+    /// stays readable by the removed device until the next rotation.
+    pub async fn remove_client_from_topic(
+        &self,
+        r: &ClientRef,
+        topic: &str,
+        rotate: bool,
+    ) -> C2Result<Queued> {
         check_topic(topic)?;
         let (mut w, mut q) = self.begin_commands().await?;
         let c = clients::get(w.conn(), r).await?;
@@ -557,6 +580,10 @@ impl Service {
             )));
         }
         q.push(w.conn(), &c, &Command::RemoveTopic(t.hash)).await?;
+        if rotate {
+            self.queue_new_topic_key(&mut w, &mut q, topic, t.hash)
+                .await?;
+        }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         self.events.emit(
@@ -564,6 +591,13 @@ impl Service {
             Some((&c.name, c.id)),
             Some(topic),
         );
+        if rotate {
+            self.events
+                .emit(EventKind::TopicKeyRotated, None, Some(topic));
+            tracing::info!(client = %c.name, topic, commands = queued.count, "removed from topic; topic key rotated");
+        } else {
+            tracing::warn!(client = %c.name, topic, "removed from topic without a key rotation: it can read the topic until the next rotation");
+        }
         Ok(queued)
     }
 

@@ -331,11 +331,11 @@ impl C2 for GrpcApi {
 
     async fn remove_client_from_topic(
         &self,
-        req: Request<pb::Membership>,
+        req: Request<pb::Leave>,
     ) -> Result<Response<pb::CommandsQueued>, Status> {
         op!(self, req, "RemoveClientFromTopic", |r| Ok(queued(
             self.svc
-                .remove_client_from_topic(&cref(r.client)?, &r.topic)
+                .remove_client_from_topic(&cref(r.client)?, &r.topic, !r.keep_key)
                 .await?
         )))
     }

@@ -659,15 +659,29 @@ async fn add_to_topic(
     Ok(queued(s.add_client_to_topic(&by_name(name), &topic).await?))
 }
 
-/// Remove a client from a topic (RemoveTopic).
-#[utoipa::path(delete, path = "/v1/clients/{name}/topics/{topic}", tag = "membership",
+/// Query of a removal from a topic.
+#[derive(Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveQuery {
+    /// Rotate the topic key for the members left (default true): the
+    /// removed device holds the old key. `false` leaves the topic readable
+    /// by it until the next rotation.
+    pub rotate: Option<bool>,
+}
+
+/// Remove a client from a topic (RemoveTopic) and rotate the topic's key
+/// for the members left (SetTopicKey), unless `rotate=false`.
+#[utoipa::path(delete, path = "/v1/clients/{name}/topics/{topic}", params(LeaveQuery), tag = "membership",
     responses((status = 200, body = QueuedJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_from_topic(
     State(s): Svc,
     P((name, topic)): P<(String, String)>,
+    Q(q): Q<LeaveQuery>,
 ) -> ApiResult<Json<QueuedJson>> {
     Ok(queued(
-        s.remove_client_from_topic(&by_name(name), &topic).await?,
+        s.remove_client_from_topic(&by_name(name), &topic, q.rotate.unwrap_or(true))
+            .await?,
     ))
 }
 

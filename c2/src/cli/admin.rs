@@ -785,16 +785,23 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             conn,
             topic,
             client,
+            no_rotate,
         } => {
             let mut api = connect(&conn).await?;
             let q = api
-                .remove_client_from_topic(pb::Membership {
+                .remove_client_from_topic(pb::Leave {
                     client: Some(cref(&client)?),
-                    topic,
+                    topic: topic.clone(),
+                    keep_key: no_rotate,
                 })
                 .await
                 .map_err(status)?
                 .into_inner();
+            if no_rotate && !conn.json {
+                eprintln!(
+                    "warning: the key of {topic:?} was not rotated: the removed client can read it until the next `e4c2 topic rotate`"
+                );
+            }
             queued(&mut api, conn.json, q, None).await?;
         }
     }

@@ -477,7 +477,8 @@ pub enum TopicCmd {
         #[command(flatten)]
         client: ClientArg,
     },
-    /// Remove a client from a topic (RemoveTopic).
+    /// Remove a client from a topic (RemoveTopic) and rotate the topic's
+    /// key for the members left (the removed device holds the old key).
     Leave {
         #[command(flatten)]
         conn: ConnArgs,
@@ -485,6 +486,10 @@ pub enum TopicCmd {
         topic: String,
         #[command(flatten)]
         client: ClientArg,
+        /// Do not rotate the topic key now: the removed device can read
+        /// the topic until the next rotation.
+        #[arg(long)]
+        no_rotate: bool,
     },
 }
 

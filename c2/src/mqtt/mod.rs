@@ -5,6 +5,7 @@ pub mod announce;
 pub mod broker;
 pub mod embedded;
 pub mod inflight;
+pub mod last_sent;
 pub mod publisher;
 pub mod reconnect;
 pub mod status;

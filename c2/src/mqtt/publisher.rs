@@ -32,6 +32,7 @@ use crate::db::{now_ms, Db};
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
 use crate::mqtt::inflight::InFlight;
+use crate::mqtt::last_sent::LastSent;
 use crate::mqtt::reconnect::{Reconnect, HEALTHY_AFTER};
 use crate::mqtt::status::PublisherStatus;
 use crate::mqtt::BrokerAddr;
@@ -156,6 +157,8 @@ struct Queue {
     idle: bool,
     /// Acknowledged, not yet recorded.
     acked: Vec<i64>,
+    /// What each device was last sent (identical bytes wait a second).
+    last: LastSent,
 }
 
 impl Queue {
@@ -199,6 +202,7 @@ pub async fn run(cfg: PublisherConfig, h: PublisherHandles, mut shutdown: watch:
         rows: VecDeque::new(),
         idle: false,
         acked: Vec::new(),
+        last: LastSent::default(),
     };
     let mut c2_keys = C2SecretCache::default();
     h.status.set_window(flight.window());
@@ -416,6 +420,14 @@ async fn fill(
             break;
         };
         if let Some(bytes) = seal_row(h, c2_keys, &row).await? {
+            if q.last.is_repeat(&row.client_id, &bytes) {
+                // The same command in the same second: the device would
+                // refuse it as a replay. It waits for the next second.
+                busy.insert(row.client_id);
+                q.rows.push_front(row);
+                continue;
+            }
+            q.last.record(row.client_id, &bytes);
             let pkid = flight
                 .insert((row.id, row.client_id, Instant::now()))
                 .ok_or_else(|| C2Error::internal("publish window full"))?;
@@ -517,6 +529,7 @@ mod tests {
             rows: [row(1, 1), row(2, 1), row(3, 2), row(4, 1), row(5, 3)].into(),
             idle: false,
             acked: Vec::new(),
+            last: LastSent::default(),
         };
         let mut busy = HashSet::new();
         let mut order = Vec::new();

@@ -420,9 +420,10 @@ async fn unauthenticated_and_malformed_requests_change_nothing() {
         (NotFound, grpc.get_client(cref("nobody")).await.map(|_| ())),
         (
             NotFound,
-            grpc.remove_client_from_topic(pb::Membership {
+            grpc.remove_client_from_topic(pb::Leave {
                 client: Some(cref("pk")),
                 topic: "t".into(),
+                keep_key: false,
             })
             .await
             .map(|_| ()),

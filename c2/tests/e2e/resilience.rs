@@ -108,9 +108,10 @@ async fn broker_down_then_back_delivers_every_queued_command() {
     }
     for i in 3..5 {
         queued += grpc
-            .remove_client_from_topic(pb::Membership {
+            .remove_client_from_topic(pb::Leave {
                 client: Some(cref(&format!("d{i}"))),
                 topic: "t".into(),
+                keep_key: true,
             })
             .await
             .unwrap()

@@ -337,13 +337,16 @@ pub async fn full_flow(c2: &C2) {
         1
     );
 
-    // Leaving a topic: RemoveTopic; the device drops the key.
+    // Leaving a topic: RemoveTopic, the device drops the key; the members
+    // left get a new key (the removed device held the old one).
     let (s, v) = rest
         .call("DELETE", "/v1/clients/bob/topics/sensors%2Ftemp", None)
         .await;
-    assert_eq!(s, 200, "{v}");
+    assert_eq!((s, v["count"].as_u64()), (200, Some(2)), "{v}");
     bob.expect_command(REMOVE_TOPIC).await;
     assert!(!bob.has_topic_key("sensors/temp"));
+    alice.expect_command(SET_TOPIC_KEY).await;
+    assert!(alice.has_topic_key("sensors/temp"));
     let se = next_sse(&mut sse_body, &mut sse_buf, |v| {
         v["type"] == "client_unsubscribed"
     })
@@ -414,6 +417,29 @@ pub async fn full_flow(c2: &C2) {
     assert_eq!(s, 200);
     alice.expect_command(SET_TOPIC_KEY).await;
     assert!(alice.has_topic_key("room/1"));
+    // Leaving without a rotation (`rotate=false`): RemoveTopic only.
+    let (s, v) = rest
+        .call(
+            "DELETE",
+            "/v1/clients/alice/topics/room%2F1?rotate=false",
+            None,
+        )
+        .await;
+    assert_eq!((s, v["count"].as_u64()), (200, Some(1)), "{v}");
+    alice.expect_command(REMOVE_TOPIC).await;
+    let (s, v) = rest
+        .call(
+            "DELETE",
+            "/v1/clients/alice/topics/room%2F1?rotate=maybe",
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = rest
+        .call("PUT", "/v1/clients/alice/topics/room%2F1", None)
+        .await;
+    assert_eq!(s, 200);
+    alice.expect_command(SET_TOPIC_KEY).await;
     let (s, v) = rest.call("DELETE", "/v1/topics/room%2F1", None).await;
     assert_eq!((s, v["count"].as_u64()), (200, Some(1)), "{v}");
     alice.expect_command(REMOVE_TOPIC).await;
