@@ -305,9 +305,14 @@ pub extern "C" fn e4b_topic_hash() -> u8 {
     0
 }
 
-/// A status byte for an error: 2 + its position in `Error`.
+/// A status byte for an error: 2 + its position in `Error::ALL` (the
+/// declaration order; 2 + 19 for a negotiation refusal).
 fn err_code(e: e4_proto::Error) -> u8 {
-    2u8.saturating_add(e as u8)
+    let i = e4_proto::Error::ALL
+        .iter()
+        .position(|x| *x == e)
+        .unwrap_or(e4_proto::Error::ALL.len());
+    2u8.saturating_add(i as u8)
 }
 
 /// `Client::protect_hashed` of the 64-byte payload (topic hash given).
