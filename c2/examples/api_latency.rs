@@ -17,7 +17,6 @@
 use e4_c2::api::grpc::pb;
 use e4_c2::cli::args::ConnArgs;
 use e4_c2::cli::conn::connect;
-use e4_c2::crypto_at_rest::KdfParams;
 use e4_c2::server::{serve, ServeOptions};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -114,23 +113,7 @@ async fn main() {
         .unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
     let opts = ServeOptions {
-        data_dir: dir.path().to_path_buf(),
-        db: None,
-        broker: None,
-        broker_ca: None,
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: None,
-        tls_key: None,
-        passphrase_file: None,
-        passphrase: Some("latency run passphrase 0123456789".to_string().into()),
-        kdf: KdfParams::default(),
-        window: None,
-        max_backoff: Duration::from_secs(5),
-        stall_after: e4_c2::mqtt::status::STALL_AFTER,
-        provider: None,
-        print_token: false,
+        ..ServeOptions::local(dir.path(), "latency run passphrase 0123456789")
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

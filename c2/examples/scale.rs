@@ -13,7 +13,6 @@
 use e4_c2::api::grpc::pb;
 use e4_c2::cli::args::ConnArgs;
 use e4_c2::cli::conn::{connect, Api};
-use e4_c2::crypto_at_rest::KdfParams;
 use e4_c2::server::{serve, ServeOptions};
 use std::time::{Duration, Instant};
 
@@ -61,23 +60,9 @@ async fn main() {
     let db = args.get(2).cloned();
     let dir = tempfile::tempdir().unwrap();
     let opts = ServeOptions {
-        data_dir: dir.path().to_path_buf(),
         db: db.clone(),
-        broker: None,
-        broker_ca: None,
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: None,
-        tls_key: None,
-        passphrase_file: None,
-        passphrase: Some("scale run passphrase 0123456789".to_string().into()),
-        kdf: KdfParams::default(),
         window: Some(100),
-        max_backoff: Duration::from_secs(5),
-        stall_after: e4_c2::mqtt::status::STALL_AFTER,
-        provider: None,
-        print_token: false,
+        ..ServeOptions::local(dir.path(), "scale run passphrase 0123456789")
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

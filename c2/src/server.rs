@@ -66,6 +66,34 @@ pub struct ServeOptions {
     pub print_token: bool,
 }
 
+impl ServeOptions {
+    /// A C2 on loopback with ephemeral ports, its embedded broker and
+    /// SQLite in `data_dir`, and `passphrase`; every other option at
+    /// `serve`'s default. Change fields with struct update syntax.
+    pub fn local(data_dir: &std::path::Path, passphrase: &str) -> ServeOptions {
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        ServeOptions {
+            data_dir: data_dir.to_path_buf(),
+            db: None,
+            broker: None,
+            broker_ca: None,
+            mqtt_listen: local,
+            grpc_listen: local,
+            http_listen: local,
+            tls_cert: None,
+            tls_key: None,
+            passphrase_file: None,
+            passphrase: Some(Zeroizing::new(passphrase.to_string())),
+            kdf: KdfParams::default(),
+            window: None,
+            max_backoff: Duration::from_secs(5),
+            stall_after: crate::mqtt::status::STALL_AFTER,
+            provider: None,
+            print_token: false,
+        }
+    }
+}
+
 /// Resolve the operator passphrase: `--passphrase-file`, `E4C2_PASSPHRASE`,
 /// then `<data>/passphrase`; on a new database, generate one there.
 pub async fn resolve_passphrase(

@@ -28,9 +28,7 @@ use e4_client::SuiteSet;
 use e4_proto::SuiteId;
 use fleet::{by_name, Device, Fleet};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 const SENSORS: &str = "sensors/temperature";
 const PLANT: &str = "plant/status";
@@ -52,19 +50,7 @@ pub async fn run() -> anyhow::Result<()> {
         .prefix("e4c2-demo-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let local: SocketAddr = "127.0.0.1:0".parse()?;
     let opts = ServeOptions {
-        data_dir: dir.path().to_path_buf(),
-        db: None,
-        broker: None,
-        broker_ca: None,
-        mqtt_listen: local,
-        grpc_listen: local,
-        http_listen: local,
-        tls_cert: None,
-        tls_key: None,
-        passphrase_file: None,
-        passphrase: Some(Zeroizing::new("e4c2 demo passphrase (throw-away)".into())),
         // A throw-away database: light Argon2id (serve's default is 64 MiB).
         kdf: KdfParams {
             m_kib: 8 * 1024,
@@ -73,10 +59,9 @@ pub async fn run() -> anyhow::Result<()> {
         },
         window: Some(100),
         max_backoff: Duration::from_secs(2),
-        stall_after: crate::mqtt::status::STALL_AFTER,
-        provider: None,
         // The demo's C2 is gone when it ends: no token to keep.
         print_token: false,
+        ..ServeOptions::local(dir.path(), "e4c2 demo passphrase (throw-away)")
     };
     let (up_tx, up_rx) = tokio::sync::oneshot::channel::<Running>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

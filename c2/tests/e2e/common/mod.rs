@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use zeroize::Zeroizing;
 
 /// Guard against hangs (a liveness bound, not a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(90);
@@ -38,23 +37,12 @@ pub fn test_kdf() -> KdfParams {
 
 pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeOptions {
     ServeOptions {
-        data_dir: dir.to_path_buf(),
         db,
         broker,
-        broker_ca: None,
-        mqtt_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: None,
-        tls_key: None,
-        passphrase_file: None,
-        passphrase: Some(Zeroizing::new("test passphrase, long enough".into())),
         kdf: test_kdf(),
-        window: None,
         max_backoff: Duration::from_millis(500),
-        stall_after: e4_c2::mqtt::status::STALL_AFTER,
-        provider: None,
         print_token: true,
+        ..ServeOptions::local(dir, "test passphrase, long enough")
     }
 }
 
