@@ -396,8 +396,14 @@ impl<C: Clock + Clone> Client<C> {
             });
         }
         let hash = self.topic_hash(topic);
-        let symmetric_format = self.topic_format_hashed(&hash) != self.suite.id;
-        let mut out = vec![0u8; payload.len() + self.overhead_for(topic)];
+        let format = self.topic_format_hashed(&hash);
+        let symmetric_format = format != self.suite.id;
+        // `overhead_for(topic)`, without looking the topic up again.
+        let overhead = match format {
+            SuiteId::Symmetric => SYM_OVERHEAD,
+            _ => self.inner.overhead(),
+        };
+        let mut out = vec![0u8; payload.len() + overhead];
         let n = if symmetric_format {
             self.inner
                 .protect_symmetric_hashed(&hash, payload, &mut out)?
