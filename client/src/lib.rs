@@ -53,6 +53,7 @@ pub mod error;
 pub mod mqtt;
 pub mod negotiation;
 pub mod policy;
+pub mod provisioning;
 pub mod replay;
 pub mod state;
 pub mod state_file;
@@ -64,6 +65,7 @@ pub use e4_proto::{Id, SuiteId, SymKey, TopicHash};
 pub use error::{ConfigError, Error, StateError};
 pub use negotiation::{Negotiated, NegotiationStatus, SuiteSet};
 pub use policy::TopicPolicy;
+pub use provisioning::{Provisioning, ProvisioningError};
 pub use state_file::FileStore;
 
 // The root README's Rust example is compiled and run as a doc test.
