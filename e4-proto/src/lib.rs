@@ -40,6 +40,7 @@ pub mod time;
 #[cfg(feature = "alloc")]
 pub mod topic_cache;
 pub mod topic_format;
+pub mod topic_name;
 
 pub use client::{Client, Identity, Unprotected};
 pub use command::Command;
@@ -50,3 +51,4 @@ pub use ids::{ClientId, ControlTopic, Id, TopicHash};
 pub use keys::SymKey;
 pub use suite::{Family, Suite, SuiteId, SuiteSet};
 pub use time::{Clock, FixedClock};
+pub use topic_name::{check_topic_filter, check_topic_name, TopicNameError};
