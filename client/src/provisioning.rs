@@ -194,13 +194,14 @@ impl Provisioning {
     /// Read a provisioning file.
     pub fn read(path: impl AsRef<Path>) -> Result<Provisioning, ProvisioningError> {
         let path = path.as_ref();
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| {
-            ProvisioningError::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            }
-        })?);
+        let text =
+            Zeroizing::new(
+                fs::read_to_string(path).map_err(|source| ProvisioningError::Io {
+                    action: "read",
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
         Provisioning::from_json(&text)
     }
 
@@ -259,7 +260,7 @@ impl Provisioning {
                 .map(Zeroizing::new)
                 .map_err(|_| ProvisioningError::Hex(name))
         };
-        let key = || field(self.key.as_deref().map(|s| s.as_str()), "key");
+        let key = || field(self.key.as_ref().map(|s| s.as_str()), "key");
         let c2 = || field(self.c2_public_key.as_deref(), "c2_public_key");
         let fixed = |bytes: Zeroizing<Vec<u8>>, what: &'static str, n: usize| {
             if bytes.len() == n {
@@ -293,15 +294,14 @@ impl Provisioning {
                 ))
             }
             Family::Kem => {
-                let secret = |v: &Option<SecretHex>| v.as_deref().map(|s| s.as_str());
                 let keys = KemIdentity {
                     sig_sk: SecretBytes::from_slice(&field(
-                        secret(&self.sig_secret_key),
+                        self.sig_secret_key.as_ref().map(|s| s.as_str()),
                         "sig_secret_key",
                     )?),
                     sig_pk: field(self.sig_public_key.as_deref(), "sig_public_key")?.to_vec(),
                     kem_sk: SecretBytes::from_slice(&field(
-                        secret(&self.kem_secret_key),
+                        self.kem_secret_key.as_ref().map(|s| s.as_str()),
                         "kem_secret_key",
                     )?),
                     kem_pk: field(self.kem_public_key.as_deref(), "kem_public_key")?.to_vec(),
@@ -350,12 +350,18 @@ mod tests {
         let mut p = sym();
         p.format = "other/1".into();
         let e = Provisioning::from_json(&p.to_json()).unwrap_err();
-        assert!(e.to_string().contains("expected `e4-provisioning/1`"), "{e}");
+        assert!(
+            e.to_string().contains("expected `e4-provisioning/1`"),
+            "{e}"
+        );
 
         let mut p = sym();
         p.key = None;
         let e = p.config().unwrap_err();
-        assert!(matches!(e, ProvisioningError::Missing { field: "key", .. }), "{e}");
+        assert!(
+            matches!(e, ProvisioningError::Missing { field: "key", .. }),
+            "{e}"
+        );
 
         let mut p = sym();
         p.key = Some(Zeroizing::new("zz".into()));
@@ -402,8 +408,13 @@ mod tests {
     fn pubkey_file_makes_a_pubkey_client() {
         let sk = crate::config::ed25519_from_password("a password of 16+ bytes").unwrap();
         let p = Provisioning::pubkey("cam", &Id([5; 16]), sk.as_bytes(), &[9; 32]);
-        let c = Client::new(Provisioning::from_json(&p.to_json()).unwrap().config().unwrap())
-            .unwrap();
+        let c = Client::new(
+            Provisioning::from_json(&p.to_json())
+                .unwrap()
+                .config()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(c.suite(), SuiteId::PubKey);
     }
 
@@ -411,13 +422,22 @@ mod tests {
     #[test]
     fn kem_file_makes_a_kem_client() {
         let suite = SuiteId::PostQuantum;
-        let c2 = crate::config::generate_kem_identity(crate::provider(), suite, vec![1; suite.params().c2_public_key])
-            .map(|k| k.sig_pk)
-            .unwrap();
+        let c2 = crate::config::generate_kem_identity(
+            crate::provider(),
+            suite,
+            vec![1; suite.params().c2_public_key],
+        )
+        .map(|k| k.sig_pk)
+        .unwrap();
         let keys = crate::config::generate_kem_identity(crate::provider(), suite, c2).unwrap();
         let p = Provisioning::kem("gw", &Id([6; 16]), suite, &keys);
-        let c = Client::new(Provisioning::from_json(&p.to_json()).unwrap().config().unwrap())
-            .unwrap();
+        let c = Client::new(
+            Provisioning::from_json(&p.to_json())
+                .unwrap()
+                .config()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(c.suite(), suite);
     }
 }
