@@ -132,7 +132,6 @@ async fn main() {
         ca_cert: None,
         tls_server_name: "localhost".into(),
         token_file: Some(token_file.clone()),
-        json: false,
     })
     .await
     .unwrap();

@@ -80,7 +80,6 @@ async fn main() {
         ca_cert: None,
         tls_server_name: "localhost".into(),
         token_file: None,
-        json: false,
     })
     .await
     .unwrap();

@@ -37,9 +37,27 @@ impl DataDir {
         })
     }
 
+    /// The default SQLite database file.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.root.join("c2.db")
+    }
     /// The default SQLite URL.
     pub fn sqlite_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.root.join("c2.db").display())
+        format!("sqlite://{}?mode=rwc", self.sqlite_file().display())
+    }
+    /// Create an empty file readable by its owner only (0600) if it does
+    /// not exist; an existing file is left as it is.
+    pub fn create_private(&self, path: &Path) -> C2Result<()> {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(C2Error::internal(format!("{}: {e}", path.display()))),
+        }
     }
     /// TLS directory.
     pub fn tls_dir(&self) -> PathBuf {
@@ -66,12 +84,13 @@ impl DataDir {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| C2Error::internal(format!("{}: {e}", path.display())))?;
         match f.try_lock() {
             Ok(()) => Ok(f),
-            Err(_) => Err(C2Error::invalid(format!(
-                "another e4c2 process uses {} (stop the server first)",
+            Err(_) => Err(C2Error::DataDirInUse(format!(
+                "another e4c2 process uses the data directory {} (stop it first, or give another --data-dir)",
                 self.root.display()
             ))),
         }

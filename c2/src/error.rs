@@ -8,30 +8,33 @@ use http::StatusCode;
 pub enum C2Error {
     /// Malformed or unacceptable input (also: an operation the device's
     /// suite does not support).
-    #[error("invalid argument: {0}")]
+    #[error("{0}")]
     InvalidArgument(String),
     /// A client, topic, membership or link that does not exist.
-    #[error("not found: {0}")]
+    #[error("{0}")]
     NotFound(String),
     /// A client, topic, membership or link that already exists.
-    #[error("already exists: {0}")]
+    #[error("{0}")]
     AlreadyExists(String),
     /// Missing or wrong credential.
-    #[error("unauthenticated")]
+    #[error("missing or wrong admin token")]
     Unauthenticated,
     /// A message that does not authenticate under the topic key.
     #[error("message not authentic: {0}")]
     NotAuthentic(String),
     /// The request is well formed but the fleet's state forbids it, e.g. a
     /// topic membership the device's suite cannot serve.
-    #[error("failed precondition: {0}")]
+    #[error("{0}")]
     FailedPrecondition(String),
     /// A negotiation message from a device was refused (not authentic,
     /// stale, replayed, malformed, no upgrade pending).
     #[error("negotiation refused: {0}")]
     NegotiationRefused(String),
+    /// Another process holds the data directory's lock.
+    #[error("{0}")]
+    DataDirInUse(String),
     /// A dependency (database) is unreachable.
-    #[error("unavailable: {0}")]
+    #[error("{0}")]
     Unavailable(String),
     /// A bug or an unexpected backend failure; details are logged, not sent.
     #[error("internal error")]
@@ -72,6 +75,7 @@ impl C2Error {
             C2Error::FailedPrecondition(_) => StatusCode::CONFLICT,
             C2Error::NegotiationRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             C2Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            C2Error::DataDirInUse(_) => StatusCode::CONFLICT,
             C2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +92,7 @@ impl C2Error {
             C2Error::NegotiationRefused(_) => tonic::Code::PermissionDenied,
             C2Error::Unavailable(_) => tonic::Code::Unavailable,
             C2Error::Internal(_) => tonic::Code::Internal,
+            C2Error::DataDirInUse(_) => tonic::Code::FailedPrecondition,
         }
     }
 
@@ -102,6 +107,7 @@ impl C2Error {
             C2Error::FailedPrecondition(_) => "failed_precondition",
             C2Error::NegotiationRefused(_) => "negotiation_refused",
             C2Error::Unavailable(_) => "unavailable",
+            C2Error::DataDirInUse(_) => "data_dir_in_use",
             C2Error::Internal(_) => "internal",
         }
     }
@@ -126,10 +132,10 @@ impl From<sqlx::Error> for C2Error {
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
-                C2Error::Unavailable("database".into())
+                C2Error::Unavailable("the database is unavailable".into())
             }
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                C2Error::AlreadyExists("record".into())
+                C2Error::AlreadyExists("the record already exists".into())
             }
             _ => C2Error::internal(format!("database: {e}")),
         }

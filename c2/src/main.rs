@@ -10,7 +10,7 @@ fn main() -> std::process::ExitCode {
     // The demo prints its own report; only warnings go to the log unless a
     // filter was asked for.
     let quiet = matches!(args.cmd, cli::args::Cmd::Demo)
-        && args.log == "info"
+        && args.log == cli::logging::DEFAULT_FILTER
         && std::env::var_os("E4C2_LOG").is_none();
     cli::init_logging(
         args.log_format,

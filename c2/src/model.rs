@@ -214,17 +214,17 @@ pub struct Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A client joined a topic.
-    ClientSubscribed,
+    ClientJoined,
     /// A client left a topic.
-    ClientUnsubscribed,
+    ClientLeft,
     /// A topic's key changed.
     TopicKeyRotated,
     /// A client was registered.
-    ClientCreated,
+    ClientAdded,
     /// A client was removed.
     ClientRemoved,
     /// A topic was created.
-    TopicCreated,
+    TopicAdded,
     /// A topic was removed.
     TopicRemoved,
     /// A C2 key pair was replaced.
@@ -245,12 +245,12 @@ impl EventKind {
     /// Wire name.
     pub fn name(self) -> &'static str {
         match self {
-            EventKind::ClientSubscribed => "client_subscribed",
-            EventKind::ClientUnsubscribed => "client_unsubscribed",
+            EventKind::ClientJoined => "client_joined",
+            EventKind::ClientLeft => "client_left",
             EventKind::TopicKeyRotated => "topic_key_rotated",
-            EventKind::ClientCreated => "client_created",
+            EventKind::ClientAdded => "client_added",
             EventKind::ClientRemoved => "client_removed",
-            EventKind::TopicCreated => "topic_created",
+            EventKind::TopicAdded => "topic_added",
             EventKind::TopicRemoved => "topic_removed",
             EventKind::C2KeyRotated => "c2_key_rotated",
             EventKind::SuiteOffered => "suite_offered",
@@ -280,25 +280,17 @@ pub fn check_client_name(name: &str) -> C2Result<()> {
     Ok(())
 }
 
-/// Check a topic name: a valid MQTT topic for publishing, outside `e4/`.
+/// Check a topic name: the rules shared with the client and the `e4` tool
+/// ([`e4_proto::topic_name::check_topic_name`]: not empty, no control
+/// character, no wildcard, `e4/` and `e4c2/` reserved), and at most
+/// [`MAX_TOPIC_LEN`] bytes, C2's own limit.
 pub fn check_topic(topic: &str) -> C2Result<()> {
-    if topic.is_empty() {
-        return Err(C2Error::invalid("the topic is empty"));
-    }
     if topic.len() > MAX_TOPIC_LEN {
         return Err(C2Error::invalid(format!(
             "the topic is longer than {MAX_TOPIC_LEN} bytes"
         )));
     }
-    if topic.contains(['+', '#', '\0']) {
-        return Err(C2Error::invalid(
-            "the topic contains a wildcard (+, #) or a NUL character",
-        ));
-    }
-    if topic.starts_with("e4/") {
-        return Err(C2Error::invalid("topics under e4/ are E4 control topics"));
-    }
-    Ok(())
+    e4_proto::topic_name::check_topic_name(topic).map_err(|e| C2Error::invalid(e.to_string()))
 }
 
 /// Parse a suite name (default symmetric) and check that this C2's crypto

@@ -400,11 +400,8 @@ impl Service {
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
         for t in &dropped {
-            self.events.emit(
-                EventKind::ClientUnsubscribed,
-                Some((&row.name, row.id)),
-                Some(t),
-            );
+            self.events
+                .emit(EventKind::ClientLeft, Some((&row.name, row.id)), Some(t));
         }
         self.events
             .emit(EventKind::SuiteUpgraded, Some((&row.name, row.id)), None);

@@ -18,7 +18,7 @@ use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -153,8 +153,25 @@ pub async fn serve(
         Some(name) => e4_backends::provider_by_name(name)
             .map_err(|e| C2Error::invalid(format!("--provider {name:?}: {e}")))?,
     };
+    // The listeners first: a port in use fails the start before anything
+    // is created (no half-made data directory, no admin token generated
+    // and never shown).
+    let grpc_listener = tokio::net::TcpListener::bind(opts.grpc_listen)
+        .await
+        .map_err(|e| C2Error::Unavailable(format!("gRPC on {}: {e}", opts.grpc_listen)))?;
+    let http_listener = std::net::TcpListener::bind(opts.http_listen)
+        .map_err(|e| C2Error::Unavailable(format!("HTTP on {}: {e}", opts.http_listen)))?;
+    if opts.broker.is_none() {
+        embedded::check_port(opts.mqtt_listen)?;
+    }
+    let mut new_dir = NewDirGuard::new(&opts.data_dir);
     let dir = DataDir::open(&opts.data_dir)?;
     let _lock = dir.lock()?;
+    if opts.db.is_none() {
+        // SQLite creates the database (and its -wal and -shm files, which
+        // take the database's mode) readable by everyone: create it 0600.
+        dir.create_private(&dir.sqlite_file())?;
+    }
     let url = opts.db.clone().unwrap_or_else(|| dir.sqlite_url());
     let db = Db::connect(&url).await?;
     tracing::info!(db = %redact(&url), "database ready");
@@ -171,13 +188,6 @@ pub async fn serve(
     tracing::info!(provider = provider.name, suites = ?provider, "crypto provider");
     bootstrap::ensure_c2_keys(&db, &master, provider).await?;
     let (verifier, new_token) = bootstrap::ensure_admin_token(&db, &dir).await?;
-    if let Some(t) = new_token.filter(|_| opts.print_token) {
-        println!(
-            "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}",
-            dir.token_file().display(),
-            *t
-        );
-    }
     let tls_files = tls::ensure(
         &dir.tls_dir(),
         opts.tls_cert.as_deref(),
@@ -259,9 +269,6 @@ pub async fn serve(
     ));
 
     // gRPC over TLS.
-    let grpc_listener = tokio::net::TcpListener::bind(opts.grpc_listen)
-        .await
-        .map_err(|e| C2Error::Unavailable(format!("gRPC on {}: {e}", opts.grpc_listen)))?;
     let grpc_addr = grpc_listener
         .local_addr()
         .map_err(|e| C2Error::internal(e.to_string()))?;
@@ -286,8 +293,6 @@ pub async fn serve(
     });
 
     // REST over TLS.
-    let http_listener = std::net::TcpListener::bind(opts.http_listen)
-        .map_err(|e| C2Error::Unavailable(format!("HTTP on {}: {e}", opts.http_listen)))?;
     http_listener
         .set_nonblocking(true)
         .map_err(|e| C2Error::internal(e.to_string()))?;
@@ -311,6 +316,15 @@ pub async fn serve(
         mqtt: broker.to_string(),
     })?;
     tracing::info!(grpc = %grpc_addr, http = %http_addr, broker = %broker, "e4c2 serving");
+    new_dir.keep();
+    // Every listener is up: now the one-time display of a new token.
+    if let Some(t) = new_token.filter(|_| opts.print_token) {
+        println!(
+            "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}",
+            dir.token_file().display(),
+            *t
+        );
+    }
     if let Some(tx) = started {
         let _ = tx.send(Running {
             service: svc.clone(),
@@ -341,4 +355,25 @@ pub async fn serve(
     db.close().await;
     let _ = std::fs::remove_file(dir.endpoints_file());
     Ok(())
+}
+
+/// Removes a data directory this start created, unless the start
+/// succeeded: a failed first start leaves nothing behind.
+struct NewDirGuard(Option<PathBuf>);
+
+impl NewDirGuard {
+    fn new(path: &Path) -> NewDirGuard {
+        NewDirGuard((!path.exists()).then(|| path.to_path_buf()))
+    }
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NewDirGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
 }

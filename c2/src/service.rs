@@ -248,8 +248,8 @@ impl Service {
         clients::insert(w.conn(), &row).await?;
         w.commit().await?;
         self.events
-            .emit(EventKind::ClientCreated, Some((&row.name, id)), None);
-        tracing::info!(client = %row.name, id = %id, suite = %suite, "client created");
+            .emit(EventKind::ClientAdded, Some((&row.name, id)), None);
+        tracing::info!(client = %row.name, id = %id, suite = %suite, "client added");
         Ok((row.info(), generated))
     }
 
@@ -346,12 +346,10 @@ impl Service {
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         for t in &left {
-            self.events.emit(
-                EventKind::ClientUnsubscribed,
-                Some((&row.name, row.id)),
-                Some(t),
-            );
+            self.events
+                .emit(EventKind::ClientLeft, Some((&row.name, row.id)), Some(t));
         }
+        tracing::info!(client = %row.name, topics = left.len(), commands = queued.count, "client topics reset");
         Ok(queued)
     }
 
@@ -401,7 +399,8 @@ impl Service {
         let mut w = self.db.begin_write().await?;
         topics::insert(w.conn(), &row).await?;
         w.commit().await?;
-        self.events.emit(EventKind::TopicCreated, None, Some(topic));
+        self.events.emit(EventKind::TopicAdded, None, Some(topic));
+        tracing::info!(topic, format = row.format.map_or("first member's suite", |f| f.name()), "topic added");
         Ok(row.info())
     }
 
@@ -432,6 +431,7 @@ impl Service {
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         self.events.emit(EventKind::TopicRemoved, None, Some(topic));
+        tracing::info!(topic, commands = queued.count, "topic removed");
         Ok(queued)
     }
 
@@ -549,11 +549,9 @@ impl Service {
         if rejoin {
             tracing::info!(client = %c.name, topic, "already a member: topic key sent again");
         } else {
-            self.events.emit(
-                EventKind::ClientSubscribed,
-                Some((&c.name, c.id)),
-                Some(topic),
-            );
+            self.events
+                .emit(EventKind::ClientJoined, Some((&c.name, c.id)), Some(topic));
+            tracing::info!(client = %c.name, topic, commands = queued.count, "client joined topic");
         }
         Ok(queued)
     }
@@ -586,11 +584,8 @@ impl Service {
         }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
-        self.events.emit(
-            EventKind::ClientUnsubscribed,
-            Some((&c.name, c.id)),
-            Some(topic),
-        );
+        self.events
+            .emit(EventKind::ClientLeft, Some((&c.name, c.id)), Some(topic));
         if rotate {
             self.events
                 .emit(EventKind::TopicKeyRotated, None, Some(topic));
@@ -688,7 +683,9 @@ impl Service {
             )));
         }
         links::add(w.conn(), &s.id, &t.id).await?;
-        w.commit().await
+        w.commit().await?;
+        tracing::info!(source = %s.name, target = %t.name, "clients linked");
+        Ok(())
     }
 
     /// Remove a link.
@@ -701,7 +698,9 @@ impl Service {
                 s.name, t.name
             )));
         }
-        w.commit().await
+        w.commit().await?;
+        tracing::info!(source = %s.name, target = %t.name, "clients unlinked");
+        Ok(())
     }
 
     /// Number of clients linked to a client.
@@ -741,7 +740,9 @@ impl Service {
         q.push(w.conn(), &t, &Command::SetPubKey { key: &pk, id: s.id })
             .await?;
         let queued = q.finish(w.conn()).await?;
-        self.commit_commands(w, queued).await
+        let queued = self.commit_commands(w, queued).await?;
+        tracing::info!(source = %s.name, target = %t.name, "public key sent");
+        Ok(queued)
     }
 
     /// RemovePubKey(source) to target.
@@ -754,7 +755,9 @@ impl Service {
         let (s, t) = self.pair(w.conn(), source, target).await?;
         q.push(w.conn(), &t, &Command::RemovePubKey(s.id)).await?;
         let queued = q.finish(w.conn()).await?;
-        self.commit_commands(w, queued).await
+        let queued = self.commit_commands(w, queued).await?;
+        tracing::info!(source = %s.name, target = %t.name, "public key removed");
+        Ok(queued)
     }
 
     /// ResetPubKeys to a client.
@@ -766,7 +769,9 @@ impl Service {
         }
         q.push(w.conn(), &t, &Command::ResetPubKeys).await?;
         let queued = q.finish(w.conn()).await?;
-        self.commit_commands(w, queued).await
+        let queued = self.commit_commands(w, queued).await?;
+        tracing::info!(client = %t.name, "public keys reset");
+        Ok(queued)
     }
 
     /// New C2 key pair for `suite` (or every keyed suite): SetC2Key to

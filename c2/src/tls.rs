@@ -3,6 +3,7 @@
 
 use crate::datadir::write_private;
 use crate::error::{C2Error, C2Result};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Certificate and key files.
@@ -45,7 +46,10 @@ pub fn ensure(dir: &Path, cert: Option<&Path>, key: Option<&Path>) -> C2Result<T
                     generated: false,
                 });
             }
-            std::fs::create_dir_all(dir)
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
                 .map_err(|e| C2Error::internal(format!("{}: {e}", dir.display())))?;
             let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
             let ck = rcgen::generate_simple_self_signed(names)

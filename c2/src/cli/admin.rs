@@ -3,11 +3,12 @@
 
 use crate::api::grpc::pb;
 use crate::cli::args::{
-    C2Cmd, ClientArg, ClientCmd, ConnArgs, PageArgs, PolicyArgs, PolicyCmd, TopicCmd, WaitArgs,
+    C2Cmd, ClientArg, ClientCmd, ConnArgs, OutputArgs, PageArgs, PolicyArgs, PolicyCmd, TopicCmd,
+    WaitArgs,
 };
-use crate::cli::conn::{connect, Api};
-use crate::cli::table;
-use anyhow::{anyhow, bail, Context, Result};
+use crate::cli::conn::{connect, status, Api};
+use crate::cli::{provision, table};
+use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde_json::{json, Value};
 use tokio_stream::StreamExt;
@@ -31,18 +32,31 @@ fn name_ref(n: &str) -> pb::ClientRef {
     }
 }
 
+/// A key or other bytes on the command line: hex, or a file (`@FILE`, or
+/// the path of an existing file) holding raw bytes or hex. The same
+/// convention as the `e4` tool.
 fn bytes_arg(v: &Option<String>) -> Result<Vec<u8>> {
-    match v.as_deref() {
-        None | Some("") => Ok(Vec::new()),
-        Some(s) if s.starts_with('@') => {
-            std::fs::read(&s[1..]).with_context(|| format!("reading {}", &s[1..]))
+    let s = match v.as_deref() {
+        None | Some("") => return Ok(Vec::new()),
+        Some(s) => s,
+    };
+    let file = match s.strip_prefix('@') {
+        Some(f) => Some(f),
+        None if hex::decode(s).is_err() && std::path::Path::new(s).is_file() => Some(s),
+        None => None,
+    };
+    match file {
+        Some(f) => {
+            let bytes = std::fs::read(f).with_context(|| format!("reading {f}"))?;
+            let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+            Ok(match hex::decode(text) {
+                Ok(decoded) if !text.is_empty() => decoded,
+                _ => bytes,
+            })
         }
-        Some(s) => hex::decode(s).context("expected hex (or @FILE)"),
+        None => hex::decode(s)
+            .with_context(|| format!("{s:?} is neither hex nor a file (@FILE or a path)")),
     }
-}
-
-fn status(e: tonic::Status) -> anyhow::Error {
-    anyhow!("{:?}: {}", e.code(), e.message())
 }
 
 fn client_json(c: &pb::ClientInfo) -> Value {
@@ -356,7 +370,7 @@ async fn queued(
 }
 
 /// `e4c2 client …`.
-pub async fn client(cmd: ClientCmd) -> Result<()> {
+pub async fn client(g: &ConnArgs, cmd: ClientCmd) -> Result<()> {
     match cmd {
         ClientCmd::Add {
             conn,
@@ -366,8 +380,33 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             key,
             sig_public_key,
             kem_public_key,
+            out,
+            broker,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
+            if let Some(out) = out {
+                let d = provision::NewDevice {
+                    name,
+                    suite,
+                    id: bytes_arg(&id)?,
+                    key: zeroize::Zeroizing::new(bytes_arg(&key)?),
+                    broker,
+                };
+                let c = provision::add_with_file(&mut api, &g.data_dir, d, &out).await?;
+                if conn.json {
+                    let mut v = client_json(&c);
+                    v["provisioning_file"] = json!(out.display().to_string());
+                    println!("{v}");
+                } else {
+                    print_client(false, &c);
+                    println!(
+                        "provisioning file written to {} (mode 0600): it holds the device's secret keys; move it to the device (`e4 client --provision {}`) and delete it",
+                        out.display(),
+                        out.display()
+                    );
+                }
+                return Ok(());
+            }
             let r = api
                 .new_client(pb::NewClientRequest {
                     name,
@@ -395,7 +434,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Get { conn, client } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let c = api
                 .get_client(cref(&client)?)
                 .await
@@ -404,12 +443,12 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             print_client(conn.json, &c);
         }
         ClientCmd::Remove { conn, client } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             api.remove_client(cref(&client)?).await.map_err(status)?;
             print_ok(conn.json, "removed");
         }
         ClientCmd::List { conn, page } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let total = api
                 .count_clients(pb::Empty {})
                 .await
@@ -424,7 +463,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             print_clients(conn.json, total, &l.clients);
         }
         ClientCmd::NewKey { conn, client, wait } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .new_client_key(cref(&client)?)
                 .await
@@ -433,7 +472,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         ClientCmd::Reset { conn, client } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .reset_client(cref(&client)?)
                 .await
@@ -442,7 +481,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             queued(&mut api, conn.json, q, None).await?;
         }
         ClientCmd::Resync { conn, client, wait } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .resync_client(cref(&client)?)
                 .await
@@ -451,7 +490,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         ClientCmd::Topics { conn, client, page } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let r = cref(&client)?;
             let total = api
                 .count_topics_for_client(r.clone())
@@ -475,7 +514,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             source,
             target,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             api.link_client(pair(&source, &target))
                 .await
                 .map_err(status)?;
@@ -486,14 +525,14 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             source,
             target,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             api.unlink_client(pair(&source, &target))
                 .await
                 .map_err(status)?;
             print_ok(conn.json, "unlinked");
         }
         ClientCmd::Linked { conn, client, page } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let r = cref(&client)?;
             let total = api
                 .count_linked_clients(r.clone())
@@ -517,7 +556,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             source,
             target,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .send_client_pub_key(pair(&source, &target))
                 .await
@@ -530,7 +569,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             source,
             target,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .remove_client_pub_key(pair(&source, &target))
                 .await
@@ -539,7 +578,7 @@ pub async fn client(cmd: ClientCmd) -> Result<()> {
             queued(&mut api, conn.json, q, None).await?;
         }
         ClientCmd::ResetPubkeys { conn, client } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .reset_client_pub_keys(cref(&client)?)
                 .await
@@ -572,8 +611,13 @@ fn tref(t: &str) -> pb::TopicRef {
 }
 
 /// Create a topic (`topic add`).
-pub async fn new_topic(conn: ConnArgs, topic: String, format: Option<String>) -> Result<()> {
-    let mut api = connect(&conn).await?;
+pub async fn new_topic(
+    g: &ConnArgs,
+    conn: OutputArgs,
+    topic: String,
+    format: Option<String>,
+) -> Result<()> {
+    let mut api = connect(g).await?;
     let t = api
         .new_topic(pb::NewTopicRequest {
             topic,
@@ -588,12 +632,13 @@ pub async fn new_topic(conn: ConnArgs, topic: String, format: Option<String>) ->
 
 /// Change a topic's format (`topic format`).
 pub async fn topic_format(
-    conn: ConnArgs,
+    g: &ConnArgs,
+    conn: OutputArgs,
     topic: String,
     format: String,
     wait: WaitArgs,
 ) -> Result<()> {
-    let mut api = connect(&conn).await?;
+    let mut api = connect(g).await?;
     let q = api
         .set_topic_format(pb::TopicFormat { topic, format })
         .await
@@ -627,10 +672,10 @@ fn print_policy(json: bool, p: &pb::Policy) {
 }
 
 /// `e4c2 policy [set …]`.
-pub async fn policy(a: PolicyArgs) -> Result<()> {
+pub async fn policy(g: &ConnArgs, a: PolicyArgs) -> Result<()> {
     match a.cmd {
         None => {
-            let mut api = connect(&a.conn).await?;
+            let mut api = connect(g).await?;
             let p = api
                 .get_policy(pb::Empty {})
                 .await
@@ -644,7 +689,7 @@ pub async fn policy(a: PolicyArgs) -> Result<()> {
             minimum,
             ranking,
         }) => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let mut p = api
                 .get_policy(pb::Empty {})
                 .await
@@ -668,7 +713,8 @@ pub async fn policy(a: PolicyArgs) -> Result<()> {
 
 /// `e4c2 client-policy`.
 pub async fn client_policy(
-    conn: ConnArgs,
+    g: &ConnArgs,
+    conn: OutputArgs,
     client: ClientArg,
     allowed: Option<Vec<String>>,
     clear: bool,
@@ -676,7 +722,7 @@ pub async fn client_policy(
     if clear == allowed.is_some() {
         bail!("give --allowed SUITES or --clear");
     }
-    let mut api = connect(&conn).await?;
+    let mut api = connect(g).await?;
     let c = api
         .set_client_policy(pb::ClientPolicy {
             client: Some(cref(&client)?),
@@ -691,21 +737,21 @@ pub async fn client_policy(
 }
 
 /// `e4c2 topic …`.
-pub async fn topic(cmd: TopicCmd) -> Result<()> {
+pub async fn topic(g: &ConnArgs, cmd: TopicCmd) -> Result<()> {
     match cmd {
         TopicCmd::Add {
             conn,
             topic,
             format,
-        } => new_topic(conn, topic, format).await?,
+        } => new_topic(g, conn, topic, format).await?,
         TopicCmd::Format {
             conn,
             topic,
             format,
             wait,
-        } => topic_format(conn, topic, format, wait).await?,
+        } => topic_format(g, conn, topic, format, wait).await?,
         TopicCmd::Get { conn, topic } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let t = api
                 .get_topic(tref(&topic))
                 .await
@@ -714,7 +760,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             print_topic(conn.json, &t);
         }
         TopicCmd::Remove { conn, topic, wait } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .remove_topic(tref(&topic))
                 .await
@@ -723,7 +769,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         TopicCmd::List { conn, page } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let total = api
                 .count_topics(pb::Empty {})
                 .await
@@ -738,7 +784,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             print_topics(conn.json, total, &l.topics);
         }
         TopicCmd::Rotate { conn, topic, wait } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .rotate_topic_key(tref(&topic))
                 .await
@@ -747,7 +793,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         TopicCmd::Clients { conn, topic, page } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let total = api
                 .count_clients_for_topic(tref(&topic))
                 .await
@@ -770,7 +816,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             topic,
             client,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .add_client_to_topic(pb::Membership {
                     client: Some(cref(&client)?),
@@ -787,7 +833,7 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
             client,
             no_rotate,
         } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .remove_client_from_topic(pb::Leave {
                     client: Some(cref(&client)?),
@@ -809,10 +855,10 @@ pub async fn topic(cmd: TopicCmd) -> Result<()> {
 }
 
 /// `e4c2 c2 …`.
-pub async fn c2(cmd: C2Cmd) -> Result<()> {
+pub async fn c2(g: &ConnArgs, cmd: C2Cmd) -> Result<()> {
     match cmd {
         C2Cmd::NewKey { conn, suite, wait } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let q = api
                 .new_c2_key(pb::NewC2KeyRequest {
                     suite: suite.unwrap_or_default(),
@@ -823,7 +869,7 @@ pub async fn c2(cmd: C2Cmd) -> Result<()> {
             queued(&mut api, conn.json, q, Some(wait)).await?;
         }
         C2Cmd::CryptoMode { conn } => {
-            let mut api = connect(&conn).await?;
+            let mut api = connect(g).await?;
             let m = api
                 .get_crypto_mode(pb::Empty {})
                 .await
@@ -869,8 +915,8 @@ pub async fn c2(cmd: C2Cmd) -> Result<()> {
 }
 
 /// `e4c2 protect`.
-pub async fn protect(conn: ConnArgs, topic: String, payload: String) -> Result<()> {
-    let mut api = connect(&conn).await?;
+pub async fn protect(g: &ConnArgs, conn: OutputArgs, topic: String, payload: String) -> Result<()> {
+    let mut api = connect(g).await?;
     let r = api
         .protect_message(pb::ProtectRequest {
             topic,
@@ -889,11 +935,16 @@ pub async fn protect(conn: ConnArgs, topic: String, payload: String) -> Result<(
 }
 
 /// `e4c2 unprotect`.
-pub async fn unprotect(conn: ConnArgs, topic: String, protected: String) -> Result<()> {
+pub async fn unprotect(
+    g: &ConnArgs,
+    conn: OutputArgs,
+    topic: String,
+    protected: String,
+) -> Result<()> {
     let msg = base64::engine::general_purpose::STANDARD
         .decode(protected.trim())
         .context("the message is not base64")?;
-    let mut api = connect(&conn).await?;
+    let mut api = connect(g).await?;
     let r = api
         .unprotect_message(pb::UnprotectRequest {
             topic,
@@ -914,13 +965,20 @@ pub async fn unprotect(conn: ConnArgs, topic: String, protected: String) -> Resu
 }
 
 /// `e4c2 events`.
-pub async fn events(conn: ConnArgs) -> Result<()> {
-    let mut api = connect(&conn).await?;
+pub async fn events(g: &ConnArgs, conn: OutputArgs) -> Result<()> {
+    let mut api = connect(g).await?;
     let mut s = api
         .subscribe_to_event_stream(pb::Empty {})
         .await
         .map_err(status)?
         .into_inner();
+    if !conn.json {
+        eprintln!("waiting for events (Ctrl-C to stop)");
+        println!(
+            "{:<20}  {:<20} {:<20} TOPIC",
+            "TIME (UTC)", "EVENT", "CLIENT"
+        );
+    }
     while let Some(e) = s.next().await {
         let e = e.map_err(status)?;
         if conn.json {
@@ -930,8 +988,11 @@ pub async fn events(conn: ConnArgs) -> Result<()> {
             );
         } else {
             println!(
-                "{}  {:<20} {:<20} {}",
-                e.timestamp, e.r#type, e.client, e.topic
+                "{:<20}  {:<20} {:<20} {}",
+                iso_ms(e.timestamp),
+                e.r#type,
+                e.client,
+                e.topic
             );
         }
     }
@@ -939,8 +1000,8 @@ pub async fn events(conn: ConnArgs) -> Result<()> {
 }
 
 /// `e4c2 health`.
-pub async fn health(conn: ConnArgs) -> Result<()> {
-    let mut api = connect(&conn).await?;
+pub async fn health(g: &ConnArgs, conn: OutputArgs) -> Result<()> {
+    let mut api = connect(g).await?;
     let h = api
         .health_check(pb::Empty {})
         .await

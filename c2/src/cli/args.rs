@@ -11,9 +11,13 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "E4C2_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// Log filter (tracing syntax, e.g. `info,e4_c2=debug`).
-    #[arg(long, global = true, default_value = "info", env = "E4C2_LOG")]
+    /// Log filter (tracing syntax, e.g. `info,e4_c2=debug`; the embedded
+    /// broker's target is `rumqttd`).
+    #[arg(long, global = true, default_value = crate::cli::logging::DEFAULT_FILTER, env = "E4C2_LOG")]
     pub log: String,
+    /// Where the server is (global: accepted before or after the command).
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// What to do.
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -54,7 +58,7 @@ pub enum Cmd {
     /// Protect a payload with a topic key (prints base64).
     Protect {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         /// Payload (UTF-8 text).
@@ -63,7 +67,7 @@ pub enum Cmd {
     /// Unprotect a base64 message with a topic key.
     Unprotect {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         /// Protected message (base64).
@@ -72,12 +76,12 @@ pub enum Cmd {
     /// Follow the event stream.
     Events {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
     },
     /// Server health.
     Health {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
     },
     /// The fleet's suite negotiation policy (show, or `policy set`).
     Policy(PolicyArgs),
@@ -85,7 +89,7 @@ pub enum Cmd {
     #[command(group(clap::ArgGroup::new("override").required(true).args(["allowed", "clear"])))]
     ClientPolicy {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
         /// Suites this device may be moved to (comma-separated: symmetric,
@@ -102,7 +106,7 @@ pub enum Cmd {
 #[derive(Args, Debug)]
 pub struct PolicyArgs {
     #[command(flatten)]
-    pub conn: ConnArgs,
+    pub conn: OutputArgs,
     /// Change the policy.
     #[command(subcommand)]
     pub cmd: Option<PolicyCmd>,
@@ -116,7 +120,7 @@ pub enum PolicyCmd {
     #[command(group(clap::ArgGroup::new("field").required(true).multiple(true).args(["allowed", "minimum", "ranking"])))]
     Set {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Suites C2 may move devices to (comma-separated: symmetric,
         /// pubkey, pq, pq-draft, hybrid).
         #[arg(long, value_delimiter = ',')]
@@ -133,8 +137,8 @@ pub enum PolicyCmd {
 /// `serve` options.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Data directory (database, TLS files, admin token).
-    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    /// The data directory: the global --data-dir.
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// Database URL: sqlite://FILE or postgres://… (default: SQLite in the data directory).
     #[arg(long, env = "E4C2_DB")]
@@ -190,8 +194,8 @@ pub struct ServeArgs {
 /// Offline commands' options.
 #[derive(Args, Debug)]
 pub struct OfflineArgs {
-    /// Data directory.
-    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    /// The data directory: the global --data-dir.
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// Database URL.
     #[arg(long, env = "E4C2_DB")]
@@ -209,24 +213,38 @@ pub struct OfflineArgs {
     pub kdf_memory_kib: u32,
 }
 
-/// How the admin CLI reaches the server.
+/// Where the server and its data directory are: global options of `e4c2`
+/// (before or after the command), also read from the environment.
 #[derive(Args, Debug, Clone)]
 pub struct ConnArgs {
-    /// Data directory of a local server (for its address, certificate and token).
-    #[arg(long, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
+    /// Data directory: the server's database, TLS files and admin token;
+    /// the admin commands read the server's address, certificate and token
+    /// from it.
+    #[arg(long, global = true, env = "E4C2_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: PathBuf,
-    /// gRPC endpoint (default: from <data-dir>/server.json, else https://127.0.0.1:5555).
-    #[arg(long, env = "E4C2_SERVER")]
+    /// gRPC endpoint of the server for the admin commands (default: from
+    /// <data-dir>/server.json, else https://127.0.0.1:5555).
+    #[arg(long, global = true, env = "E4C2_SERVER", value_name = "URL")]
     pub server: Option<String>,
-    /// CA certificate (default: <data-dir>/tls/cert.pem).
-    #[arg(long, env = "E4C2_CA_CERT")]
+    /// CA certificate of the server (default: <data-dir>/tls/cert.pem).
+    #[arg(long, global = true, env = "E4C2_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// TLS server name to verify.
-    #[arg(long, default_value = "localhost")]
+    #[arg(
+        long,
+        global = true,
+        env = "E4C2_TLS_SERVER_NAME",
+        default_value = "localhost"
+    )]
     pub tls_server_name: String,
     /// Admin token file (default: E4C2_TOKEN, then <data-dir>/admin.token).
-    #[arg(long)]
+    #[arg(long, global = true, env = "E4C2_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+/// Output of an admin command.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct OutputArgs {
     /// JSON output for scripts.
     #[arg(long)]
     pub json: bool,
@@ -272,7 +290,7 @@ pub enum ClientCmd {
     /// Register a client.
     Add {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Name.
         name: String,
         /// symmetric, pubkey, pq, pq-draft or hybrid.
@@ -281,41 +299,54 @@ pub enum ClientCmd {
         /// Explicit id (hex).
         #[arg(long)]
         id: Option<String>,
-        /// Symmetric key (hex); generated and printed once if absent.
-        #[arg(long)]
+        /// Symmetric key (KEY: hex, or a file, @FILE or a path, holding raw
+        /// bytes or hex); generated if absent (printed once, or written to
+        /// --out).
+        #[arg(long, value_name = "KEY")]
         key: Option<String>,
-        /// Signature public key (hex, or @FILE of raw bytes).
-        #[arg(long)]
+        /// Signature public key of a device that made its own keys (KEY).
+        #[arg(long, value_name = "KEY", conflicts_with = "out")]
         sig_public_key: Option<String>,
-        /// KEM public key (hex, or @FILE of raw bytes).
-        #[arg(long)]
+        /// KEM public key of a device that made its own keys (KEY).
+        #[arg(long, value_name = "KEY", conflicts_with = "out")]
         kem_public_key: Option<String>,
+        /// Write the device's provisioning file (mode 0600, never over an
+        /// existing file): its id, suite and keys (for the pubkey and pq
+        /// suites the key pairs are generated here; C2 gets only the public
+        /// keys) and C2's key. Start the device with `e4 client --provision
+        /// FILE`, then delete the file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The broker address (HOST:PORT) written to the provisioning file
+        /// (default: the running server's broker, from server.json).
+        #[arg(long, value_name = "HOST:PORT", requires = "out")]
+        broker: Option<String>,
     },
     /// Show a client.
     Get {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
     },
     /// Remove a client.
     Remove {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
     },
     /// List clients.
     List {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         page: PageArgs,
     },
     /// New client key (SetIdKey).
     NewKey {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
         #[command(flatten)]
@@ -324,7 +355,7 @@ pub enum ClientCmd {
     /// Reset a client's topics (ResetTopics).
     Reset {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
     },
@@ -333,7 +364,7 @@ pub enum ClientCmd {
     /// (e4-rs) are brought up to date without this.
     Resync {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
         #[command(flatten)]
@@ -342,7 +373,7 @@ pub enum ClientCmd {
     /// A client's topics.
     Topics {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
         #[command(flatten)]
@@ -351,7 +382,7 @@ pub enum ClientCmd {
     /// Link SOURCE to TARGET (TARGET is to hold SOURCE's public key).
     Link {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Source name.
         source: String,
         /// Target name.
@@ -360,7 +391,7 @@ pub enum ClientCmd {
     /// Remove a link.
     Unlink {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Source name.
         source: String,
         /// Target name.
@@ -369,7 +400,7 @@ pub enum ClientCmd {
     /// Clients linked to a client.
     Linked {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
         #[command(flatten)]
@@ -378,7 +409,7 @@ pub enum ClientCmd {
     /// Send SOURCE's public key to TARGET (SetPubKey).
     SendPubkey {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Source name.
         source: String,
         /// Target name.
@@ -387,7 +418,7 @@ pub enum ClientCmd {
     /// Remove SOURCE's public key from TARGET (RemovePubKey).
     RemovePubkey {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Source name.
         source: String,
         /// Target name.
@@ -396,7 +427,7 @@ pub enum ClientCmd {
     /// Remove every public key from a client (ResetPubKeys).
     ResetPubkeys {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         client: ClientArg,
     },
@@ -408,7 +439,7 @@ pub enum TopicCmd {
     /// Create a topic.
     Add {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         /// Message format (a suite); default: the first member's suite.
@@ -419,7 +450,7 @@ pub enum TopicCmd {
     /// refused, changing nothing, when a member cannot read it).
     Format {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         /// Format: symmetric, pubkey, pq, pq-draft or hybrid.
@@ -430,14 +461,14 @@ pub enum TopicCmd {
     /// Show a topic.
     Get {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
     },
     /// Remove a topic (RemoveTopic to every member).
     Remove {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         #[command(flatten)]
@@ -446,14 +477,14 @@ pub enum TopicCmd {
     /// List topics.
     List {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         #[command(flatten)]
         page: PageArgs,
     },
     /// Rotate a topic key (SetTopicKey to every member).
     Rotate {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         #[command(flatten)]
@@ -462,7 +493,7 @@ pub enum TopicCmd {
     /// Members of a topic.
     Clients {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         #[command(flatten)]
@@ -471,7 +502,7 @@ pub enum TopicCmd {
     /// Add a client to a topic (SetTopicKey).
     Join {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         #[command(flatten)]
@@ -481,7 +512,7 @@ pub enum TopicCmd {
     /// key for the members left (the removed device holds the old key).
     Leave {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// Topic.
         topic: String,
         #[command(flatten)]
@@ -499,7 +530,7 @@ pub enum C2Cmd {
     /// New C2 key pair (SetC2Key to every client of the suite).
     NewKey {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
         /// pubkey, pq, pq-draft or hybrid (default: all).
         #[arg(long)]
         suite: Option<String>,
@@ -509,7 +540,7 @@ pub enum C2Cmd {
     /// Suites served and C2's public keys.
     CryptoMode {
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: OutputArgs,
     },
 }
 

@@ -3,30 +3,18 @@
 pub mod admin;
 pub mod args;
 pub mod conn;
+pub mod logging;
 pub mod offline;
+pub mod provision;
 pub mod table;
 
 use crate::crypto_at_rest::KdfParams;
 use crate::server::{serve, ServeOptions};
 use anyhow::{anyhow, Result};
-use args::{Cli, Cmd, LogFormat};
+use args::{Cli, Cmd};
+pub use logging::init_logging;
 use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// Set up logging (stderr).
-pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only on a terminal: no escape codes in files and journals.
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => b.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Text => b.init(),
-    }
-}
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -48,10 +36,11 @@ async fn shutdown_signal() {
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.conn;
     match cli.cmd {
         Cmd::Serve(a) => {
             let opts = ServeOptions {
-                data_dir: a.data_dir,
+                data_dir: g.data_dir.clone(),
                 db: a.db,
                 broker: a.broker,
                 broker_ca: a.broker_ca,
@@ -77,29 +66,35 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow!("{e}"))
         }
         Cmd::Demo => crate::demo::run().await,
-        Cmd::Passphrase(a) => offline::change_passphrase(a).await,
-        Cmd::RotateToken(a) => offline::rotate_token(a).await,
-        Cmd::Client(c) => admin::client(c).await,
-        Cmd::Topic(c) => admin::topic(c).await,
-        Cmd::C2(c) => admin::c2(c).await,
+        Cmd::Passphrase(mut a) => {
+            a.data_dir = g.data_dir.clone();
+            offline::change_passphrase(a).await
+        }
+        Cmd::RotateToken(mut a) => {
+            a.data_dir = g.data_dir.clone();
+            offline::rotate_token(a).await
+        }
+        Cmd::Client(c) => admin::client(g, c).await,
+        Cmd::Topic(c) => admin::topic(g, c).await,
+        Cmd::C2(c) => admin::c2(g, c).await,
         Cmd::Protect {
             conn,
             topic,
             payload,
-        } => admin::protect(conn, topic, payload).await,
+        } => admin::protect(g, conn, topic, payload).await,
         Cmd::Unprotect {
             conn,
             topic,
             protected,
-        } => admin::unprotect(conn, topic, protected).await,
-        Cmd::Events { conn } => admin::events(conn).await,
-        Cmd::Health { conn } => admin::health(conn).await,
-        Cmd::Policy(a) => admin::policy(a).await,
+        } => admin::unprotect(g, conn, topic, protected).await,
+        Cmd::Events { conn } => admin::events(g, conn).await,
+        Cmd::Health { conn } => admin::health(g, conn).await,
+        Cmd::Policy(a) => admin::policy(g, a).await,
         Cmd::ClientPolicy {
             conn,
             client,
             allowed,
             clear,
-        } => admin::client_policy(conn, client, allowed, clear).await,
+        } => admin::client_policy(g, conn, client, allowed, clear).await,
     }
 }

@@ -187,7 +187,7 @@ pub async fn find(conn: &mut AnyConnection, r: &ClientRef) -> C2Result<Option<Cl
 pub async fn get(conn: &mut AnyConnection, r: &ClientRef) -> C2Result<ClientRow> {
     find(conn, r)
         .await?
-        .ok_or_else(|| C2Error::not_found(format!("{r}")))
+        .ok_or_else(|| C2Error::not_found(format!("{r} not found")))
 }
 
 /// Lock a client's row for the rest of the transaction (portable

@@ -97,7 +97,7 @@ pub async fn find(conn: &mut AnyConnection, name: &str) -> C2Result<Option<Topic
 pub async fn get(conn: &mut AnyConnection, name: &str) -> C2Result<TopicRow> {
     find(conn, name)
         .await?
-        .ok_or_else(|| C2Error::not_found(format!("topic {name:?}")))
+        .ok_or_else(|| C2Error::not_found(format!("topic {name:?} not found")))
 }
 
 /// Lock a topic's row for the rest of the transaction and read it.

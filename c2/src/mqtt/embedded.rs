@@ -7,6 +7,13 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+/// Fail when the embedded broker's port is taken (port 0: any free port).
+pub fn check_port(listen: SocketAddr) -> C2Result<()> {
+    TcpListener::bind(listen)
+        .map(drop)
+        .map_err(|e| C2Error::Unavailable(format!("embedded broker on {listen}: {e}")))
+}
+
 /// Start rumqttd on `listen` (port 0 picks a free port) and wait until it
 /// accepts connections; returns the bound address.
 pub fn start(listen: SocketAddr) -> C2Result<SocketAddr> {
@@ -22,10 +29,7 @@ pub fn start(listen: SocketAddr) -> C2Result<SocketAddr> {
         listen
     };
     // Fail early and clearly when the port is taken (rumqttd would only log).
-    drop(
-        TcpListener::bind(listen)
-            .map_err(|e| C2Error::Unavailable(format!("embedded broker on {listen}: {e}")))?,
-    );
+    check_port(listen)?;
     let mut v4 = HashMap::new();
     v4.insert(
         "c2".to_string(),

@@ -100,10 +100,17 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     let saved = std::fs::read_to_string(dir.join("admin.token")).unwrap();
     assert_eq!(saved.trim(), token.trim());
     assert!(token.starts_with("e4c2_"));
-    for f in ["admin.token", "passphrase", "tls/key.pem"] {
+    for f in [
+        "admin.token",
+        "passphrase",
+        "tls/key.pem",
+        "c2.db",
+        "e4c2.lock",
+    ] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
     assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("tls")), 0o700);
 
     // The admin CLI finds address, certificate and token in the data dir.
     let (ok, o, e) = admin(&dir, &["client", "add", "dev1", "--json"]);
@@ -157,7 +164,7 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     assert!(ok, "{e}");
     assert_eq!(json(&o)["commands_queued"], 1);
     let (ok, _, e) = admin(&dir, &["client", "resync", "nobody"]);
-    assert!(!ok && e.contains("NotFound"), "{e}");
+    assert_eq!((ok, e.trim()), (false, "e4c2: client \"nobody\" not found"));
     let (ok, o, _) = admin(&dir, &["topic", "get", "plant/line-1", "--json"]);
     assert!(ok);
     let v = json(&o);
@@ -183,11 +190,15 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     assert_eq!(o.trim(), "hello");
     let (ok, _, e) = admin(&dir, &["client", "get", "nobody"]);
     assert!(!ok);
-    assert!(e.contains("NotFound"), "{e}");
+    assert_eq!(e.trim(), "e4c2: client \"nobody\" not found");
 
     // Offline commands refuse to run next to the server.
     let (ok, _, e) = admin(&dir, &["rotate-token"]);
-    assert!(!ok && e.contains("another e4c2 process"), "{e}");
+    assert!(
+        !ok && e.contains("another e4c2 process uses the data directory"),
+        "{e}"
+    );
+    assert!(!e.contains("invalid argument"), "{e}");
     stop(c);
 
     // Restart: no new token is printed.
@@ -250,7 +261,14 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "the server refused the admin token from --token-file {}",
+            old_token.display()
+        )),
+        "{err}"
+    );
     let (ok, o, e) = admin(&dir, &["client", "list", "--json"]);
     assert!(ok, "{e}");
     assert_eq!(json(&o)["total"], 2, "state survived the passphrase change");
@@ -258,4 +276,232 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     assert!(ok, "topic key still decrypts under the new passphrase");
     assert_eq!(o.trim(), "hello");
     stop(c);
+}
+
+/// `e4c2 serve` with the default log filter, its log kept in `log`.
+fn serve_logged(dir: &Path, log: &Path) -> Child {
+    e4c2()
+        .args(["--data-dir"])
+        .arg(dir)
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--kdf-memory-kib",
+            "1024",
+        ])
+        .env_remove("E4C2_PASSPHRASE")
+        .env_remove("E4C2_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_failed_start_leaves_nothing_and_keeps_the_token_display() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = e4c2()
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args(["--grpc-listen", &port, "--http-listen", "127.0.0.1:0"])
+        .args(["--mqtt-listen", "127.0.0.1:0", "--kdf-memory-kib", "1024"])
+        .env_remove("E4C2_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("gRPC on {port}")), "{err}");
+    assert!(!dir.exists(), "a failed first start left {}", dir.display());
+    // The next start is a first start: the token is shown.
+    let log = tmp.path().join("serve.log");
+    let mut c = serve_logged(&dir, &log);
+    let mut first = String::new();
+    BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("admin token"), "{first}");
+    wait_up(&dir);
+    stop(c);
+}
+
+#[test]
+fn operator_cli_conventions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let log = tmp.path().join("serve.log");
+    let c = serve_logged(&dir, &log);
+    wait_up(&dir);
+    let run = |args: &[&str]| {
+        let out = e4c2()
+            .args(args)
+            .env_remove("E4C2_DATA_DIR")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let d = dir.to_str().unwrap();
+
+    // Global options before the command, and from the environment.
+    let (ok, o, e) = run(&["--data-dir", d, "client", "list", "--json"]);
+    assert!(ok, "{e}");
+    assert_eq!(json(&o)["total"], 0);
+    let out = e4c2()
+        .args(["client", "list", "--json"])
+        .env("E4C2_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = e4c2().args(["topic", "add", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for opt in ["--data-dir", "--server", "--token-file"] {
+        assert!(help.contains(opt), "{opt} missing from: {help}");
+    }
+
+    // Provisioning files: one per suite, 0600, never overwritten.
+    for (name, suite) in [
+        ("s1", "symmetric"),
+        ("p1", "pubkey"),
+        ("q1", "pq"),
+        ("h1", "hybrid"),
+    ] {
+        let file = tmp.path().join(format!("{name}.json"));
+        let f = file.to_str().unwrap();
+        let (ok, o, e) = run(&[
+            "--data-dir",
+            d,
+            "client",
+            "add",
+            name,
+            "--suite",
+            suite,
+            "--out",
+            f,
+        ]);
+        assert!(ok, "{suite}: {e}");
+        assert!(o.contains("provisioning file written to"), "{o}");
+        assert_eq!(mode(&file), 0o600);
+        let p = e4_client::Provisioning::read(&file).unwrap();
+        assert_eq!((p.name.as_str(), p.suite.as_str()), (name, suite));
+        let client = e4_client::Client::new(p.config().unwrap()).unwrap();
+        let (ok, o, _) = run(&["--data-dir", d, "client", "get", name, "--json"]);
+        assert!(ok);
+        assert_eq!(json(&o)["id"], p.id);
+        assert_eq!(client.suite().name(), suite);
+        // C2 knows the device's public key, not its secret.
+        let text = std::fs::read_to_string(&file).unwrap();
+        if suite != "symmetric" {
+            assert_eq!(
+                json(&o)["sig_public_key"],
+                hex::encode(client.public_key().unwrap())
+            );
+        }
+        assert!(text.contains(&format!("\"broker\": \"{}\"", broker_of(&dir))));
+    }
+    let f = tmp.path().join("s1.json");
+    let (ok, _, e) = run(&[
+        "--data-dir",
+        d,
+        "client",
+        "add",
+        "s2",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert!(!ok && e.contains("already exists"), "{e}");
+    let (_, o, _) = run(&["--data-dir", d, "client", "get", "s2"]);
+    assert!(o.is_empty(), "a refused add registered the client: {o}");
+
+    // Error texts: what happened, once.
+    let (ok, _, e) = run(&["--data-dir", d, "topic", "get", "nope"]);
+    assert_eq!((ok, e.trim()), (false, "e4c2: topic \"nope\" not found"));
+    let (ok, _, e) = run(&["--data-dir", d, "topic", "add", "a\nb"]);
+    assert!(
+        !ok && !e.contains("InvalidArgument") && !e.contains("invalid argument: "),
+        "{e}"
+    );
+    let gone = tmp.path().join("elsewhere");
+    let (ok, _, e) = run(&[
+        "--data-dir",
+        gone.to_str().unwrap(),
+        "--server",
+        "https://127.0.0.1:1",
+        "health",
+    ]);
+    assert!(!ok);
+    assert!(e.contains("--data-dir"), "{e}");
+
+    // Events: a header, then ISO times.
+    let mut ev = e4c2()
+        .args(["--data-dir", d, "events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(ev.stdout.take().unwrap()).lines();
+    let header = lines.next().unwrap().unwrap();
+    assert!(
+        header.starts_with("TIME (UTC)") && header.contains("EVENT"),
+        "{header}"
+    );
+    assert!(run(&["--data-dir", d, "topic", "add", "plant/a"]).0);
+    assert!(
+        run(&[
+            "--data-dir",
+            d,
+            "topic",
+            "join",
+            "plant/a",
+            "s1",
+            "--no-wait"
+        ])
+        .0
+    );
+    let added = lines.next().unwrap().unwrap();
+    let joined = lines.next().unwrap().unwrap();
+    assert!(
+        added.contains("topic_added") && added.contains("plant/a"),
+        "{added}"
+    );
+    assert!(
+        joined.contains("client_joined") && joined.contains("s1"),
+        "{joined}"
+    );
+    assert!(
+        added.starts_with("20") && added.as_bytes()[10] == b'T',
+        "{added}"
+    );
+    let _ = ev.kill();
+    let _ = ev.wait();
+
+    let _ = stop(c);
+    // A normal start and stop logs no ERROR (the embedded broker's clients
+    // leaving are not errors), and every state change once at info.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("ERROR"), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    for what in ["client added", "topic added", "client joined topic"] {
+        assert!(text.contains(what), "no `{what}` in: {text}");
+    }
+}
+
+/// The broker address a provisioning file gets from server.json.
+fn broker_of(dir: &Path) -> String {
+    let v = json(&std::fs::read_to_string(dir.join("server.json")).unwrap());
+    v["mqtt"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("mqtt://")
+        .to_string()
 }

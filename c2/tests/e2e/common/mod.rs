@@ -100,7 +100,6 @@ impl C2 {
             ca_cert: None,
             tls_server_name: "localhost".into(),
             token_file: Some(self.dir.join("admin.token")),
-            json: false,
         }
     }
 

@@ -104,7 +104,6 @@ impl C2Process {
             ca_cert: None,
             tls_server_name: "localhost".into(),
             token_file: Some(self.dir.join("admin.token")),
-            json: false,
         };
         for _ in 0..3000 {
             if self.dir.join("server.json").exists() {

@@ -173,9 +173,9 @@ pub async fn full_flow(c2: &C2) {
         .unwrap()
         .unwrap()
         .unwrap();
-    // client_created events come first; find the subscription.
+    // client_added events come first; find the subscription.
     let mut e = e;
-    while e.r#type != "client_subscribed" {
+    while e.r#type != "client_joined" {
         e = events.next().await.unwrap().unwrap();
     }
     assert_eq!(
@@ -183,7 +183,7 @@ pub async fn full_flow(c2: &C2) {
         ("alice", "sensors/temp")
     );
     let se = next_sse(&mut sse_body, &mut sse_buf, |v| {
-        v["type"] == "client_subscribed"
+        v["type"] == "client_joined"
     })
     .await;
     assert_eq!(se["client"], "alice");
@@ -347,10 +347,7 @@ pub async fn full_flow(c2: &C2) {
     assert!(!bob.has_topic_key("sensors/temp"));
     alice.expect_command(SET_TOPIC_KEY).await;
     assert!(alice.has_topic_key("sensors/temp"));
-    let se = next_sse(&mut sse_body, &mut sse_buf, |v| {
-        v["type"] == "client_unsubscribed"
-    })
-    .await;
+    let se = next_sse(&mut sse_body, &mut sse_buf, |v| v["type"] == "client_left").await;
     assert_eq!(
         (se["client"].as_str(), se["topic"].as_str()),
         (Some("bob"), Some("sensors/temp"))
