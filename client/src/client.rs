@@ -388,13 +388,16 @@ impl<C: Clock + Clone> Client<C> {
         self.replay.is_some()
     }
 
-    /// Protect `payload` for `topic` (e4go `ProtectMessage`).
+    /// Protect `payload` for `topic` (e4go `ProtectMessage`). The topic must
+    /// pass [`e4_proto::topic_name::check_topic_name`] (else
+    /// [`Error::TopicName`]); `e4_proto::Client` protects any topic.
     pub fn protect(&self, payload: &[u8], topic: &str) -> Result<Vec<u8>, Error> {
         if self.is_control_topic(topic) {
             return Err(Error::ControlTopic {
                 topic: topic.to_owned(),
             });
         }
+        check_topic_name(topic)?;
         let hash = self.topic_hash(topic);
         let format = self.topic_format_hashed(&hash);
         let symmetric_format = format != self.suite.id;
@@ -660,8 +663,10 @@ impl<C: Clock + Clone> Client<C> {
     }
 
     /// Set a topic key directly (provisioning without C2). Keeps the
-    /// previous key for the transition period, like SetTopicKey.
+    /// previous key for the transition period, like SetTopicKey. The topic
+    /// must pass [`e4_proto::topic_name::check_topic_name`].
     pub fn set_topic_key(&mut self, topic: &str, key: &SymKey) -> Result<(), Error> {
+        check_topic_name(topic)?;
         let hash = self.topic_hash(topic);
         self.set_topic_key_hashed(&hash, key)
     }
@@ -803,4 +808,71 @@ fn carry_over(
     )?;
     c.set_replay_protection(false);
     Ok(c)
+}
+
+/// [`e4_proto::topic_name::check_topic_name`], as a client error naming the
+/// topic.
+pub(crate) fn check_topic_name(topic: &str) -> Result<(), Error> {
+    e4_proto::topic_name::check_topic_name(topic).map_err(|error| Error::TopicName {
+        topic: topic.to_owned(),
+        error,
+    })
+}
+
+/// [`e4_proto::topic_name::check_topic_filter`], as a client error naming
+/// the filter.
+pub(crate) fn check_topic_filter(filter: &str) -> Result<(), Error> {
+    e4_proto::topic_name::check_topic_filter(filter).map_err(|error| Error::TopicName {
+        topic: filter.to_owned(),
+        error,
+    })
+}
+
+#[cfg(test)]
+mod topic_name_tests {
+    use super::*;
+
+    #[test]
+    fn application_topics_follow_the_topic_name_rules() {
+        let mut c = Client::new(Config::sym_id_and_key(None, SymKey::new([7; 32]))).unwrap();
+        let key = SymKey::new([9; 32]);
+        for bad in [
+            "",
+            "a/+",
+            "a/#",
+            "a\nb",
+            "x\u{85}",
+            "e4/x",
+            "e4c2/announce/x",
+        ] {
+            assert!(
+                matches!(c.set_topic_key(bad, &key), Err(Error::TopicName { .. })),
+                "{bad:?}"
+            );
+            assert!(
+                matches!(c.protect(b"x", bad), Err(Error::TopicName { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(c.topics().is_empty());
+        let e = c.set_topic_key("a\nb", &key).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid topic \"a\\nb\": the topic contains a control character (U+000A) at byte 1"
+        );
+        // The own control topic keeps its own error.
+        let control = c.control_topic().to_string();
+        assert!(matches!(
+            c.protect(b"x", &control),
+            Err(Error::ControlTopic { .. })
+        ));
+        // Spaces and any Unicode are fine.
+        let topic = "living room/温度 🌡";
+        c.set_topic_key(topic, &key).unwrap();
+        let wire = c.protect(b"21.5", topic).unwrap();
+        assert!(matches!(
+            c.unprotect(&wire, topic),
+            Ok(Unprotected::Message(m)) if m == b"21.5"
+        ));
+    }
 }

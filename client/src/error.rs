@@ -35,6 +35,17 @@ pub enum Error {
         /// The control topic.
         topic: String,
     },
+    /// A topic name or subscription filter the application gave breaks the
+    /// topic-name rules ([`e4_proto::topic_name`]: empty, too long, a
+    /// control character, a misplaced wildcard, or under the reserved
+    /// `e4/` and `e4c2/`).
+    #[error("invalid topic \"{}\": {error}", topic.escape_debug())]
+    TopicName {
+        /// The topic or filter.
+        topic: String,
+        /// Which rule it breaks.
+        error: e4_proto::TopicNameError,
+    },
     /// A SetTopicFormat this client cannot serve: only the symmetric format
     /// on a non-symmetric client, or the client's own suite, are valid.
     #[error("topic {topic}: a `{suite}` client cannot use the `{format}` message format")]

@@ -23,7 +23,8 @@ impl TopicPolicy {
 
     /// Allow cleartext on the topics matching `filter` (MQTT syntax: `+`
     /// matches one level, a final `#` any number of levels). Returns false
-    /// if the filter is malformed (and changes nothing).
+    /// if the filter is malformed or breaks the topic-name rules
+    /// ([`valid_filter`]), and changes nothing.
     pub fn allow_cleartext(&mut self, filter: &str) -> bool {
         if !valid_filter(filter) {
             return false;
@@ -48,17 +49,12 @@ impl TopicPolicy {
     }
 }
 
-/// Whether `filter` is a well-formed MQTT topic filter.
+/// Whether `filter` is a well-formed MQTT topic filter that passes the
+/// topic-name rules ([`e4_proto::topic_name::check_topic_filter`]: no
+/// control character, wildcards only as whole levels, not under the
+/// reserved `e4/` and `e4c2/`).
 pub fn valid_filter(filter: &str) -> bool {
-    if filter.is_empty() || filter.contains('\0') {
-        return false;
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    levels.iter().enumerate().all(|(i, l)| match *l {
-        "#" => i == levels.len() - 1,
-        "+" => true,
-        l => !l.contains('#') && !l.contains('+'),
-    })
+    e4_proto::topic_name::check_topic_filter(filter).is_ok()
 }
 
 /// MQTT filter matching (topics starting with `$` are not matched by
@@ -104,6 +100,9 @@ mod tests {
         assert!(!p.allow_cleartext("a/#/b"));
         assert!(!p.allow_cleartext("a+"));
         assert!(!p.allow_cleartext(""));
+        assert!(!p.allow_cleartext("a\nb/#"));
+        assert!(!p.allow_cleartext("e4/#"));
+        assert!(!p.allow_cleartext("e4c2/announce/+"));
         assert_eq!(p, TopicPolicy::strict());
         assert!(p.allow_cleartext("public/#"));
         assert!(p.allows_cleartext("public/news"));

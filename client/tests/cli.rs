@@ -462,10 +462,30 @@ fn usage_errors_exit_with_2_and_failures_with_1() {
     );
 }
 
-/// Lines of a child's stdout, read on a thread.
+/// Lines of a child's stdout (and stderr, with `Lines::of`), read on threads.
 struct Lines(mpsc::Receiver<String>, Vec<String>);
 
 impl Lines {
+    /// The child's stdout and stderr lines, prefixed `stdout: ` and
+    /// `stderr: ` (both must be piped).
+    fn of(child: &mut std::process::Child) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send(format!("stdout: {line}"));
+            }
+        });
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = tx2.send(format!("stderr: {line}"));
+            }
+        });
+        Lines(rx, Vec::new())
+    }
+
     fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -527,32 +547,25 @@ async fn interactive_client_session() {
         .args(["--subscribe", "chat/room"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let out = BufReader::new(shell.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Lines(rx, Vec::new());
+    let mut lines = Lines::of(&mut shell);
     let mut input = shell.stdin.take().unwrap();
     lines.wait("the subscription", |l| {
-        l.starts_with("subscribed to") && l.contains("chat/room")
+        l.starts_with("stdout: subscribed to") && l.contains("chat/room")
     });
     let hex_key = hex::encode(key.as_bytes());
     writeln!(input, "e4msg chat/room before the key").unwrap();
     lines.wait("a refusal", |l| {
-        l.contains("failed to protect message: topic key not found")
+        l == "stderr: error: failed to protect message: topic key not found"
     });
     writeln!(input, "set-topic-key chat/room {hex_key}").unwrap();
-    lines.wait("the key", |l| l == "topic key set for chat/room");
+    lines.wait("the key", |l| l == "stdout: topic key set for chat/room");
     writeln!(input, "e4msg chat/room hello from the shell").unwrap();
     writeln!(input, "clearmsg chat/room in clear").unwrap();
     lines.wait("the cleartext refusal", |l| {
-        l.starts_with("failed to send cleartext message")
+        l.starts_with("stderr: error: failed to send cleartext message")
     });
     // The peer gets the protected message.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -566,17 +579,22 @@ async fn interactive_client_session() {
     }
     peer.publish("chat/room", b"hello shell").await.unwrap();
     lines.wait("the peer's message", |l| {
-        l == "received protected message on topic chat/room: hello shell"
+        l == "stdout: received protected message on topic chat/room: hello shell"
     });
     writeln!(input, "state").unwrap();
     lines.wait("the state", |l| l.contains("(chat/room)"));
     writeln!(input, "bogus").unwrap();
     lines.wait("unknown command", |l| {
-        l.starts_with("unknown command `bogus`")
+        l == "stderr: error: unknown command `bogus`: type help"
     });
     writeln!(input, "exit").unwrap();
-    lines.wait("exit", |l| l == "disconnected");
-    assert!(shell.wait().unwrap().success());
+    lines.wait("exit", |l| l == "stdout: disconnected");
+    // Standard input is not a terminal: the three failed commands make the
+    // exit status 1.
+    lines.wait("the summary", |l| {
+        l == "stderr: e4 client: error: 3 commands failed (errors above)"
+    });
+    assert_eq!(shell.wait().unwrap().code(), Some(1));
     assert_eq!(mode(&state), 0o600);
     // The key set in the shell was saved.
     let saved = Client::open(&state).unwrap();
@@ -675,4 +693,364 @@ async fn client_with_capabilities_announces() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let saved = Client::open(&state).unwrap();
     assert!(saved.capabilities().is_empty());
+}
+
+/// `e4 client` with stdout and stderr piped, read by `Lines`.
+fn spawn_client(args: &[&str]) -> (std::process::Child, Lines, std::process::ChildStdin) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_e4"))
+        .arg("client")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    let input = child.stdin.take().unwrap();
+    (child, lines, input)
+}
+
+/// Wait for a child to end (at most 30 s) and return its exit code.
+fn exit_code(child: &mut std::process::Child, lines: &Lines) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().expect("exit code, not a signal");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the client did not end; output:\n{}", lines.1.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The scripted session of the README: a listener subscribed to a quoted
+/// topic with a space and Unicode, a sender whose script ends, then the
+/// listener stopped by SIGTERM. Keys come as @FILE.
+#[test]
+fn scripted_shells_exchange_on_a_quoted_topic() {
+    let Some(broker) = Broker::start("scripted_shells_exchange_on_a_quoted_topic") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("topic.key");
+    std::fs::write(&key_file, random::<32>()).unwrap();
+    let topic = "living room/温度 ñ";
+    let setup = format!(
+        "set-topic-key '{topic}' @{}\nsubscribe \"{topic}\"\n",
+        key_file.display()
+    );
+    let state = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let (listener_state, sender_state) = (state("listener.e4"), state("sender.e4"));
+    let (lkey, skey) = (hex::encode(random::<32>()), hex::encode(random::<32>()));
+    let address = broker.address();
+    let (mut listener, mut lines, mut input) = spawn_client(&[
+        "--broker",
+        &address,
+        "--state",
+        &listener_state,
+        "--key",
+        &lkey,
+        "--listen",
+    ]);
+    input.write_all(setup.as_bytes()).unwrap();
+    drop(input);
+    lines.wait("the listener's key", |l| {
+        l == "stdout: topic key set for \"living room/温度 ñ\""
+    });
+    lines.wait("the end of input", |l| {
+        l == "stdout: end of input: listening until SIGINT or SIGTERM"
+    });
+    lines.wait("the subscription", |l| {
+        l == "stdout: subscribed to \"living room/温度 ñ\""
+    });
+
+    let script = format!(
+        "# a comment\nset-topic-key \"{topic}\" {}\ne4msg '{topic}' \"21.5 °C, it's  warm\"\n",
+        key_file.display()
+    );
+    let o = e4(
+        &[
+            "client",
+            "--broker",
+            &address,
+            "--state",
+            &sender_state,
+            "--key",
+            &skey,
+        ],
+        script.as_bytes(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains("protected message published on topic \"living room/温度 ñ\""),
+        "{out}"
+    );
+    lines.wait("the message", |l| {
+        l == "stdout: received protected message on topic \"living room/温度 ñ\": 21.5 °C, it's  warm"
+    });
+    // Still listening: stopped by SIGTERM, cleanly, with exit status 0.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        listener.try_wait().unwrap().is_none(),
+        "{}",
+        lines.1.join("\n")
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &listener.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    lines.wait("the signal", |l| l == "stdout: SIGTERM: stopping");
+    lines.wait("the disconnection", |l| l == "stdout: disconnected");
+    assert_eq!(exit_code(&mut listener, &lines), 0);
+    let saved = Client::open(&listener_state).unwrap();
+    assert!(saved.has_topic_key(topic));
+}
+
+/// A script runs every command, prints each failure on stderr and exits
+/// with 1; `--listen SECONDS` ends by itself.
+#[test]
+fn failing_commands_make_a_script_exit_1() {
+    let Some(broker) = Broker::start("failing_commands_make_a_script_exit_1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("fail.e4");
+    let key = hex::encode(random::<32>());
+    let script = format!(
+        "e4msg no/key hello\n\
+         subscribe 'a/#/b'\n\
+         subscribe \"tab\there\"\n\
+         set-topic-key e4c2/announce/x {key}\n\
+         e4msg 'sensors/+' x\n\
+         subscribe one two\n\
+         e4msg 'not closed\n\
+         bogus\n\
+         set-topic-key 'ok topic' @{}\n\
+         state\n",
+        dir.path().join("missing.key").display()
+    );
+    let address = broker.address();
+    let args = [
+        "client",
+        "--broker",
+        &address,
+        "--state",
+        state.to_str().unwrap(),
+        "--key",
+        &key,
+        "--listen",
+        "1",
+    ];
+    let started = Instant::now();
+    let o = e4(&args, script.as_bytes());
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(code(&o), 1, "{out}\n{err}");
+    for expected in [
+        "error: failed to protect message: topic key not found",
+        "error: failed to subscribe to a/#/b: invalid topic \"a/#/b\": the filter has `#` at byte 2: `#` must be the whole last level (as in a/#)",
+        "error: failed to subscribe to \"tab\\there\": invalid topic \"tab\\there\": the topic contains a control character (U+0009) at byte 3",
+        "error: set-topic-key: invalid topic \"e4c2/announce/x\": topics under e4c2/ are reserved for C2 (suite announcements)",
+        "error: failed to protect message: invalid topic \"sensors/+\": the topic contains the MQTT wildcard `+` at byte 8; wildcards are only allowed in subscription filters",
+        "error: subscribe: expected subscribe <filter>, got 2 arguments (quote a topic or key holding spaces)",
+        "error: cannot read the command: a quote (') is not closed",
+        "error: unknown command `bogus`: type help",
+        "error: set-topic-key: cannot read",
+        "e4 client: error: 9 commands failed (errors above)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    // Every command ran: the last one printed the state.
+    assert!(out.contains("topic keys: 0"), "{out}");
+    assert!(
+        out.contains("end of input: listening for 1 s (or until SIGINT or SIGTERM)"),
+        "{out}"
+    );
+    assert!(out.ends_with("disconnected\n"), "{out}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    // A script without failures exits with 0.
+    let o = e4(&args[..args.len() - 2], b"subscribe 'ok/+'\nstate\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// `--provision FILE`: a new client from C2's provisioning file, with its
+/// broker; the same file again is ignored; another device's is refused.
+#[test]
+fn provisioning_file_creates_the_client() {
+    use e4_client::Provisioning;
+    let Some(broker) = Broker::start("provisioning_file_creates_the_client") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = random::<32>();
+    let id = e4_client::config::id_from_name(e4_client::provider(), "dev-p").unwrap();
+    let file = dir.path().join("dev-p.json");
+    Provisioning::symmetric("dev-p", &id, &key)
+        .with_broker(Some(broker.address()))
+        .write_new(&file)
+        .unwrap();
+    let state = dir.path().join("dev-p.e4");
+    let (f, s) = (file.to_str().unwrap(), state.to_str().unwrap());
+    let o = e4(&["client", "--provision", f, "--state", s], b"state\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains(&format!(
+            "created client state {s} for device dev-p from {f}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("connecting to {}", broker.address())),
+        "{out}"
+    );
+    assert!(out.contains(&format!("id: {id}")), "{out}");
+    assert!(stderr(&o).contains("delete it"), "{}", stderr(&o));
+    let saved = Client::open(&state).unwrap();
+    assert_eq!(*saved.id(), id);
+    // The device holds the provisioned key: a command sealed with it applies.
+    let c2 = C2::new(SuiteId::Symmetric);
+    let dev = c2.register_symmetric(id, &SymKey::new(key));
+    let cmd = c2.set_topic_key(&dev, "plant/t", &SymKey::new(random()), common::now());
+    drop(saved);
+    let control = id.control_topic().to_string();
+    let o = e4(&["unprotect", "--state", s, "--topic", &control], &cmd);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // The same file again: its keys are ignored, with a note.
+    let o = e4(&["client", "--provision", f, "--state", s], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "note: {s} exists, so its keys are used; the keys in {f} are ignored"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // Another device's file: refused.
+    let other_id = e4_client::config::id_from_name(e4_client::provider(), "dev-q").unwrap();
+    let other = dir.path().join("dev-q.json");
+    Provisioning::symmetric("dev-q", &other_id, &random::<32>())
+        .write_new(&other)
+        .unwrap();
+    let o_s = other.to_str().unwrap();
+    let args = ["client", "--provision", o_s, "--state", s];
+    let o = e4(&[&args[..], &["--broker", &broker.address()]].concat(), b"");
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains(&format!(
+            "{s} holds client {id}, but --provision {o_s} is for client {other_id} (dev-q)"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // No broker anywhere: a usage error.
+    let o = e4(&args, b"");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "no broker: {o_s} names none, give --broker HOST:PORT"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = e4(&["client", "--state", s], b"");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no broker: give --broker HOST:PORT"));
+    // --provision with the identity options: a usage error.
+    let o = e4(
+        &["client", "--provision", f, "--state", s, "--name", "x"],
+        b"",
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}
+
+/// protect/unprotect refuse topic names that break the rules (usage
+/// errors), and take keys as hex, FILE or @FILE.
+#[test]
+fn topic_names_and_key_files_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    std::fs::write(&key, random::<32>()).unwrap();
+    let (k, at_k) = (
+        key.to_str().unwrap().to_owned(),
+        format!("@{}", key.display()),
+    );
+    for (topic, expected) in [
+        ("a/#", "the topic contains the MQTT wildcard `#` at byte 2"),
+        ("", "the topic is empty"),
+        (
+            "a\nb",
+            "the topic contains a control character (U+000A) at byte 1",
+        ),
+        (
+            "x\u{85}",
+            "the topic contains a control character (U+0085) at byte 1",
+        ),
+        (
+            "e4/0123",
+            "topics under e4/ are reserved for E4 control topics",
+        ),
+        ("e4c2/announce/d", "topics under e4c2/ are reserved for C2"),
+    ] {
+        for cmd in ["protect", "unprotect"] {
+            let o = e4(&[cmd, "--topic", topic, "--topic-key", &k], b"x");
+            assert_eq!(code(&o), 2, "{cmd} {topic:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains(expected),
+                "{cmd} {topic:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    let topic = "living room/温度";
+    let o = e4(
+        &["protect", "--topic", topic, "--topic-key", &at_k],
+        b"21.5",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = e4(
+        &["unprotect", "--topic", topic, "--topic-key", &k],
+        &o.stdout,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, b"21.5");
+    let o = e4(
+        &["protect", "--topic", "t", "--topic-key", "@/nonexistent/k"],
+        b"",
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot read /nonexistent/k"),
+        "{}",
+        stderr(&o)
+    );
+    for cmd in [
+        &["client", "--help"][..],
+        &["protect", "--help"],
+        &["unprotect", "--help"],
+    ] {
+        let o = e4(cmd, b"");
+        let help = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            help.contains("hex, or a file holding raw bytes or hex (FILE or @FILE)"),
+            "{cmd:?}: {help}"
+        );
+    }
+    let o = e4(&["client", "--help"], b"");
+    let help = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--listen [<SECONDS>]",
+        "--provision <FILE>",
+        "exit status is 1",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
 }

@@ -40,10 +40,10 @@ use tokio::task::JoinHandle;
 pub use self::config::{MqttConfig, TlsConfig};
 pub use rumqttc::QoS;
 
-use crate::client::{Client, CommandInfo};
+use crate::client::{check_topic_filter, check_topic_name, Client, CommandInfo};
 use crate::error::Error;
 use crate::negotiation::{Publish, SuiteSet};
-use crate::policy::{valid_filter, TopicPolicy};
+use crate::policy::TopicPolicy;
 use e4_proto::{SuiteId, TopicHash};
 
 /// Failures of the MQTT layer.
@@ -53,7 +53,8 @@ pub enum MqttError {
     /// The broker address is not `HOST:PORT`.
     #[error("invalid broker address `{0}`: expected HOST:PORT")]
     InvalidBroker(String),
-    /// A malformed MQTT topic filter.
+    /// A malformed MQTT topic filter (no longer returned: filters are
+    /// refused with [`Error::TopicName`], which says why).
     #[error("invalid MQTT topic filter `{0}`")]
     InvalidFilter(String),
     /// The TLS settings are unusable.
@@ -380,11 +381,11 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
     }
 
     /// Subscribe to `filter`, now and after every reconnection. The broker's
-    /// acknowledgement arrives as [`Event::Subscribed`].
+    /// acknowledgement arrives as [`Event::Subscribed`]. A filter that breaks
+    /// the topic-name rules ([`e4_proto::topic_name::check_topic_filter`])
+    /// is refused with [`Error::TopicName`].
     pub async fn subscribe(&self, filter: &str) -> Result<(), Error> {
-        if !valid_filter(filter) {
-            return Err(MqttError::InvalidFilter(filter.to_owned()).into());
-        }
+        check_topic_filter(filter)?;
         let _order = self.shared.subscribing.lock().await;
         {
             let mut subs = lock(&self.shared.subs);
@@ -404,9 +405,7 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
                 topic: filter.to_owned(),
             });
         }
-        if !valid_filter(filter) {
-            return Err(MqttError::InvalidFilter(filter.to_owned()).into());
-        }
+        check_topic_filter(filter)?;
         lock(&self.shared.subs).filters.remove(filter);
         self.mqtt
             .unsubscribe(filter)
@@ -417,10 +416,15 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
     /// Publish `payload` on `topic`, protected with the topic's key. Without
     /// a key: [`e4_proto::Error::TopicKeyNotFound`], unless the policy opts
     /// the topic in to cleartext, in which case it is sent as is. Waits
-    /// while the request queue is full (broker unreachable for long).
+    /// while the request queue is full (broker unreachable for long). A
+    /// topic that breaks the topic-name rules is refused with
+    /// [`Error::TopicName`].
     pub async fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         let bytes = {
             let client = lock(&self.shared.client);
+            if !client.is_control_topic(topic) {
+                check_topic_name(topic)?;
+            }
             if client.has_topic_key(topic) || client.is_control_topic(topic) {
                 client.protect(payload, topic)?
             } else if lock(&self.shared.policy).allows_cleartext(topic) {
@@ -434,6 +438,8 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
 
     /// Publish `payload` in cleartext. Only on topics the policy opts in
     /// and for which no key is held; otherwise [`Error::CleartextRefused`].
+    /// A topic that breaks the topic-name rules is refused with
+    /// [`Error::TopicName`].
     pub async fn publish_clear(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         {
             let client = lock(&self.shared.client);
@@ -447,6 +453,9 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
                     topic: topic.to_owned(),
                 });
             }
+            // A policy filter such as `#` also matches names that break the
+            // rules (another device's control topic, e4c2/...).
+            check_topic_name(topic)?;
         }
         self.send(topic, payload.to_vec()).await
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use e4_client::config::id_from_name;
-use e4_client::Config;
+use e4_client::{Config, Provisioning};
 use e4_proto::keys::Ed25519Secret;
 use e4_proto::{Id, SymKey};
 use zeroize::Zeroizing;
@@ -88,16 +88,40 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Client key: 32-byte symmetric key, or 64-byte Ed25519 private key
-    /// (seed ‖ public) for --suite pubkey.
+    /// (seed ‖ public) for --suite pubkey; hex, or a file holding raw bytes
+    /// or hex (FILE or @FILE).
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
     /// C2's public key: Curve25519 for --suite pubkey, C2's signature key
-    /// for the pq suites.
+    /// for the pq suites; hex, or a file holding raw bytes or hex (FILE or
+    /// @FILE).
     #[arg(long, value_name = "KEY")]
     pub c2_key: Option<String>,
+    /// Provisioning file written by C2 (`e4c2 client add NAME --out FILE`):
+    /// a new client takes its name, id, suite and keys from it, and it names
+    /// the broker when --broker is not given. If the state file exists, the
+    /// provisioning file must name the same client; its keys are then
+    /// ignored. It holds the device's secrets: delete it once the state file
+    /// is made.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["suite", "name", "id", "password", "password_file", "key", "c2_key"]
+    )]
+    pub provision: Option<PathBuf>,
 }
 
 impl IdentityArgs {
+    /// The provisioning file of --provision, read.
+    pub fn provisioning(&self) -> Result<Option<Provisioning>, CliError> {
+        let Some(path) = &self.provision else {
+            return Ok(None);
+        };
+        let p = Provisioning::read(path)
+            .map_err(|e| CliError::Failed(format!("--provision {}: {e}", path.display())))?;
+        Ok(Some(p))
+    }
+
     /// Whether any option that creates a client was given.
     pub fn given(&self) -> bool {
         self.name.is_some()

@@ -1,4 +1,7 @@
-//! Keys on the command line (hex or file) and key files (mode 0600).
+//! Keys on the command line and key files (mode 0600).
+//!
+//! A key argument is hex, or a file holding raw bytes or hex: `@FILE` (the
+//! convention of `e4c2`) or a plain path.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -22,9 +25,19 @@ fn decode_hex(text: &str, len: usize) -> Option<Zeroizing<Vec<u8>>> {
     Some(out)
 }
 
-/// A key of exactly `len` bytes, given as `2 * len` hex digits or as the
-/// path of a file holding the raw bytes or their hex.
+/// A key of exactly `len` bytes, given as `2 * len` hex digits, or as
+/// `@FILE` or the path of a file holding the raw bytes or their hex.
 pub fn read_key(arg: &str, what: &str, len: usize) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if let Some(file) = arg.strip_prefix('@') {
+        if file.is_empty() {
+            return Err(CliError::usage(format!(
+                "the {what} `@` names no file (write @FILE)"
+            )));
+        }
+        let path = Path::new(file);
+        let bytes = Zeroizing::new(fs::read(path).map_err(CliError::io("read", path))?);
+        return key_from_file(path, bytes, what, len);
+    }
     if let Some(k) = decode_hex(arg, len) {
         return Ok(k);
     }
@@ -33,12 +46,22 @@ pub fn read_key(arg: &str, what: &str, len: usize) -> Result<Zeroizing<Vec<u8>>,
         Ok(b) => Zeroizing::new(b),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(CliError::usage(format!(
-                "the {what} `{arg}` is neither {} hex digits nor an existing file",
+                "the {what} `{arg}` is neither {} hex digits nor an existing file (KEY: hex, or a file holding raw bytes or hex, as FILE or @FILE)",
                 2 * len
             )))
         }
         Err(e) => return Err(CliError::io("read", path)(e)),
     };
+    key_from_file(path, bytes, what, len)
+}
+
+/// The key in a file: `len` raw bytes, or `2 * len` hex digits.
+fn key_from_file(
+    path: &Path,
+    bytes: Zeroizing<Vec<u8>>,
+    what: &str,
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>, CliError> {
     if bytes.len() == len {
         return Ok(Zeroizing::new(bytes.to_vec()));
     }
@@ -143,6 +166,17 @@ mod tests {
             read_key(raw.to_str().unwrap(), "key", 64),
             Err(CliError::Failed(_))
         ));
+        // @FILE, as e4c2 takes it, for raw and hex files.
+        let at_raw = format!("@{}", raw.to_str().unwrap());
+        assert_eq!(&read_key(&at_raw, "key", 32).unwrap()[..], &[7; 32]);
+        let at_hex = format!("@{}", hexf.to_str().unwrap());
+        assert_eq!(&read_key(&at_hex, "key", 32).unwrap()[..], &[0xab; 32]);
+        let missing = format!("@{}", dir.path().join("missing").to_str().unwrap());
+        assert!(matches!(
+            read_key(&missing, "key", 32),
+            Err(CliError::Io { .. })
+        ));
+        assert!(matches!(read_key("@", "key", 32), Err(CliError::Usage(_))));
         assert!(parse_id(&"0f".repeat(16)).is_ok());
         assert!(parse_id("0f").is_err());
     }

@@ -14,9 +14,11 @@ use e4_proto::{CryptoProvider, SuiteId};
 
 /// E4 end-to-end protection of MQTT payloads.
 ///
-/// Keys are given either as hex or as the path of a file holding the raw
-/// key (as written by `e4 keygen`) or its hex. Exit status: 0 on success, 1
-/// on failure, 2 on a usage error.
+/// A KEY is hex, or a file holding raw bytes or hex: FILE or @FILE (as
+/// e4c2 takes it), e.g. a file written by `e4 keygen`. Topic names follow
+/// the rules C2 applies: not empty, no control characters, no wildcards
+/// (+, #) except in subscription filters, nothing under e4/ or e4c2/. Exit
+/// status: 0 on success, 1 on failure, 2 on a usage error.
 #[derive(Parser, Debug)]
 #[command(name = "e4", version, propagate_version = true)]
 struct Cli {

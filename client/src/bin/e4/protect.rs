@@ -35,17 +35,20 @@ use e4_proto::Family;
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ProtectArgs {
-    /// Topic the message is published on.
-    #[arg(long)]
+    /// Topic the message is published on (not empty, no control
+    /// characters, no wildcards, nothing under e4/ or e4c2/).
+    #[arg(long, value_parser = parse_topic_name)]
     topic: String,
     /// Crypto suite: symmetric, pubkey, pq, pq-draft or hybrid.
     #[arg(long, value_parser = crate::parse_suite, default_value = "symmetric")]
     suite: SuiteId,
-    /// The topic's key (32 bytes: hex or file).
+    /// The topic's key, 32 bytes: hex, or a file holding raw bytes or hex
+    /// (FILE or @FILE).
     #[arg(long, value_name = "KEY", required_unless_present = "state")]
     topic_key: Option<String>,
     /// Sender's signing key (pubkey: 64-byte Ed25519 private key; pq: the
-    /// ML-DSA secret key).
+    /// ML-DSA secret key): hex, or a file holding raw bytes or hex (FILE or
+    /// @FILE).
     #[arg(long, value_name = "KEY")]
     signing_key: Option<String>,
     /// Sender's id (32 hex digits).
@@ -79,16 +82,20 @@ pub struct ProtectArgs {
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct UnprotectArgs {
-    /// Topic the message was received on.
+    /// Topic the message was received on: a topic name (not empty, no
+    /// control characters, no wildcards, nothing under e4/ or e4c2/), or
+    /// with --state the client's control topic e4/ID.
     #[arg(long)]
     topic: String,
     /// Crypto suite: symmetric, pubkey, pq, pq-draft or hybrid.
     #[arg(long, value_parser = crate::parse_suite, default_value = "symmetric")]
     suite: SuiteId,
-    /// The topic's key (32 bytes: hex or file).
+    /// The topic's key, 32 bytes: hex, or a file holding raw bytes or hex
+    /// (FILE or @FILE).
     #[arg(long, value_name = "KEY", required_unless_present = "state")]
     topic_key: Option<String>,
-    /// Sender's signature public key (pubkey: 32-byte Ed25519; pq: ML-DSA).
+    /// Sender's signature public key (pubkey: 32-byte Ed25519; pq: ML-DSA):
+    /// hex, or a file holding raw bytes or hex (FILE or @FILE).
     #[arg(long, value_name = "KEY")]
     sender_key: Option<String>,
     /// Sender's id (32 hex digits).
@@ -103,6 +110,20 @@ pub struct UnprotectArgs {
     /// The current time, in unix seconds (default: the system clock).
     #[arg(long, value_name = "UNIX_SECONDS")]
     now: Option<u64>,
+}
+
+/// A topic name that passes the shared rules
+/// ([`e4_proto::topic_name::check_topic_name`]).
+fn parse_topic_name(topic: &str) -> Result<String, String> {
+    e4_proto::check_topic_name(topic)
+        .map(|()| topic.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// `--topic`: a usage error if it breaks the topic-name rules.
+fn check_topic(topic: &str) -> Result<(), CliError> {
+    e4_proto::check_topic_name(topic)
+        .map_err(|e| CliError::usage(format!("--topic {:?}: {e}", topic)))
 }
 
 fn clock(now: Option<u64>) -> ManualClock {
@@ -216,8 +237,15 @@ pub fn run_protect(a: ProtectArgs) -> Result<(), CliError> {
 pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
     let clock = clock(a.now);
     let mut client = match &a.state {
-        Some(path) => Client::open_with_clock_and_provider(path, clock, crate::provider())?,
+        Some(path) => {
+            let c = Client::open_with_clock_and_provider(path, clock, crate::provider())?;
+            if !c.is_control_topic(&a.topic) {
+                check_topic(&a.topic)?;
+            }
+            c
+        }
         None => {
+            check_topic(&a.topic)?;
             let suite = a.suite;
             let sender = id_of(a.sender_id.as_deref(), a.sender_name.as_deref())?;
             let mut c = one_shot_client(suite, None, None, clock)?;
