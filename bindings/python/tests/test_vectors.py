@@ -317,18 +317,37 @@ def replay_negative(case: Case) -> None:
         return
     assert kind in ("symkey_message", "pubkey_message"), kind
     if case.get("client_topic_key"):
-        topic = h(case["topic_hex"]) if "topic_hex" in case else case["topic"].encode()
-        c.set_topic_key_hash(e4rs.topic_hash(topic), h(case["client_topic_key"]))
-    if case.get("extra_client_topic_key"):
-        extra = case["extra_client_topic_key"]
-        c.set_topic_key_hash(h(extra["topic_hash"]), h(extra["key"]))
+        c.set_topic_key_hash(e4rs.topic_hash(topic_bytes(case)), h(case["client_topic_key"]))
     for pk in case.get("known_pubkeys", []) or []:
         c.set_pubkey(h(pk["id"]), h(pk["public_key"]))
+    apply_setup(c, case)
+    expect_outcome(outcome(c.unprotect, case["topic"], h(case["protected"])), case["expect"],
+                   "unprotect", case.get("plaintext"))
+
+
+def topic_bytes(obj: Case) -> bytes:
+    return h(obj["topic_hex"]) if "topic_hex" in obj else obj["topic"].encode()
+
+
+def apply_setup(c: e4rs.Client, case: Case) -> None:
+    """Extra receiver state some negative cases need."""
+    if case.get("setup_command_bytes"):
+        cmd = h(case["setup_command_bytes"])
+        if cmd[:1] == b"\x03" and len(cmd) == 49:  # SetTopicKey key(32) ‖ hash(16)
+            c.set_topic_key_hash(cmd[33:], cmd[1:33])
+        elif cmd[:1] == b"\x06" and len(cmd) > 17:  # SetPubKey key ‖ id(16)
+            c.set_pubkey(cmd[-16:], cmd[1:-16])
+        else:
+            pytest.fail(f"unsupported setup command {cmd.hex()}")
+        return
+    extra = case.get("extra_client_topic_key")
+    if isinstance(extra, str):
+        c.set_topic_key_hash(e4rs.topic_hash(case["message_topic"]), h(extra))
+    elif extra:
+        c.set_topic_key_hash(e4rs.topic_hash(topic_bytes(extra)), h(extra["key"]))
     if case.get("extra_known_pubkey"):
         pk = case["extra_known_pubkey"]
         c.set_pubkey(h(pk["id"]), h(pk["public_key"]))
-    expect_outcome(outcome(c.unprotect, case["topic"], h(case["protected"])), case["expect"],
-                   "unprotect", case.get("plaintext"))
 
 
 def replay_transition(case: Case) -> None:
@@ -357,3 +376,21 @@ def test_e4go_vector(name: str, case: Case) -> None:
         replay_transition(case)
     else:
         pytest.fail(f"no replayer for {file}")
+
+
+def test_setup_fields_of_the_larger_vector_set() -> None:
+    """The fields only the larger set uses (setup_command_bytes,
+    extra_client_topic_key as a key or an object, extra_known_pubkey) set
+    the state they describe."""
+    sk, pk = e4rs.generate_ed25519()
+    c = e4rs.Client.pubkey(None, sk, e4rs.generate_x25519()[1])
+    key, peer = e4rs.generate_key(), e4rs.generate_id()
+    apply_setup(c, {"setup_command_bytes": ("03" + key.hex() + e4rs.topic_hash("s/t").hex())})
+    assert c.has_topic_key("s/t")
+    apply_setup(c, {"setup_command_bytes": "06" + pk.hex() + peer.hex()})
+    assert peer in c.pubkey_ids()
+    apply_setup(c, {"message_topic": "m/t", "extra_client_topic_key": key.hex()})
+    assert c.has_topic_key("m/t")
+    apply_setup(c, {"extra_client_topic_key": {"topic": "o/t", "key": key.hex()},
+                    "extra_known_pubkey": {"id": "11" * 16, "public_key": pk.hex()}})
+    assert c.has_topic_key("o/t") and bytes.fromhex("11" * 16) in c.pubkey_ids()
