@@ -282,3 +282,30 @@ pub(crate) unsafe fn slot_destroy<T>(p: *mut core::ffi::c_void, magic: u64) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_error_code() {
+        assert_eq!(guard(|| panic!("bug")), E4_ERROR_INTERNAL);
+        assert_eq!(guard(|| Ok(E4_RESULT_OK_CONTROL)), E4_RESULT_OK_CONTROL);
+        assert_eq!(guard(|| Err(E4_ERROR_INVALID_TAG)), E4_ERROR_INVALID_TAG);
+    }
+
+    #[test]
+    fn every_error_maps_to_a_libe4_code() {
+        for e in [
+            Error::TooShortCiphertext,
+            Error::NotAuthentic,
+            Error::Replayed,
+            Error::StoreFull,
+            Error::UnknownSuite,
+        ] {
+            assert!(code(e) <= E4_ERROR_INTERNAL);
+        }
+        assert_eq!(code(Error::NotAuthentic), E4_ERROR_INVALID_TAG);
+        assert_eq!(code(Error::PubKeyNotFound), E4_ERROR_DEVICEPK_MISSING);
+    }
+}

@@ -42,6 +42,8 @@ struct Ident {
     c2: Option<[u8; E4_PK_X25519_PUBKEY_LEN]>,
 }
 
+// Both variants live in the caller's storage: no boxing, no heap.
+#[allow(clippy::large_enum_variant)]
 enum Core {
     /// Id, secret key or C2 key not set yet.
     Parts(Ident, Keys),

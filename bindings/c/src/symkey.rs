@@ -36,6 +36,8 @@ const FILE_MAGIC: &[u8; 4] = b"E41P";
 type Topics = FixedStore<E4_TOPICS_MAX, 0>;
 type SymClient = Client<Topics, FfiClock, REPLAY_SLOTS>;
 
+// Both variants live in the caller's storage: no boxing, no heap.
+#[allow(clippy::large_enum_variant)]
 enum Core {
     /// Id or key not set yet.
     Parts {

@@ -11,160 +11,256 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Size of the timestamp field.
+/**
+ * Size of the timestamp field.
+ */
 #define E4_TIMESTAMP_LEN 8
 
-// Size of a client id (truncated SHA3-256 of the name).
+/**
+ * Size of a client id (truncated SHA3-256 of the name).
+ */
 #define E4_ID_LEN 16
 
-// Symmetric key size.
+/**
+ * Symmetric key size.
+ */
 #define E4_KEY_LEN 32
 
-// Topic hash size.
+/**
+ * Topic hash size.
+ */
 #define E4_TOPICHASH_LEN 16
 
-// Length of a control topic, `e4/` and the hex of a 16-byte id (without
-// the terminating NUL).
+/**
+ * Length of a control topic, `e4/` and the hex of a 16-byte id (without
+ * the terminating NUL).
+ */
 #define E4_CTRLTOPIC_LEN ((2 * E4_ID_LEN) + 3)
 
-// AES-SIV tag size.
+/**
+ * AES-SIV tag size.
+ */
 #define E4_TAG_LEN 16
 
-// Bytes added to a payload by the symmetric mode.
+/**
+ * Bytes added to a payload by the symmetric mode.
+ */
 #define E4_MSGHDR_LEN (E4_TAG_LEN + E4_TIMESTAMP_LEN)
 
-// Ed25519 secret key: seed and public key, as e4go and the `e4` tool write it.
+/**
+ * Ed25519 secret key: seed and public key, as e4go and the `e4` tool write it.
+ */
 #define E4_PK_EDDSA_PRIVKEY_LEN 64
 
-// Ed25519 public key.
+/**
+ * Ed25519 public key.
+ */
 #define E4_PK_EDDSA_PUBKEY_LEN 32
 
-// Ed25519 signature.
+/**
+ * Ed25519 signature.
+ */
 #define E4_PK_EDDSA_SIG_LEN 64
 
-// X25519 public key (C2's key).
+/**
+ * X25519 public key (C2's key).
+ */
 #define E4_PK_X25519_PUBKEY_LEN 32
 
-// X25519 secret key.
+/**
+ * X25519 secret key.
+ */
 #define E4_PK_X25519_PRIVKEY_LEN 32
 
-// Header of a public-key message: timestamp, sender id, tag.
+/**
+ * Header of a public-key message: timestamp, sender id, tag.
+ */
 #define E4_PK_TOPICMSGHDR_LEN ((E4_TAG_LEN + E4_TIMESTAMP_LEN) + E4_ID_LEN)
 
-// Topic keys a storage holds (libe4's default).
+/**
+ * Topic keys a storage holds (libe4's default).
+ */
 #define E4_TOPICS_MAX 100
 
-// Device public keys an `e4storage_pubkey` holds (libe4's default).
+/**
+ * Device public keys an `e4storage_pubkey` holds (libe4's default).
+ */
 #define E4_DEVICES_MAX 100
 
-// Longest persistence path, without the terminating NUL.
+/**
+ * Longest persistence path, without the terminating NUL.
+ */
 #define E4_MAX_PATH 255
 
-// Accept application messages whatever their timestamp (they stay
-// authenticated). Not applied to commands on the control topic.
+/**
+ * Accept application messages whatever their timestamp (they stay
+ * authenticated). Not applied to commands on the control topic.
+ */
 #define E4_OPTION_IGNORE_TIMESTAMP 1
 
-// libe4: decrypt messages from a device whose public key is unknown
-// without checking their signature. Refused here: the flag is accepted and
-// ignored, such messages fail with [`E4_ERROR_DEVICEPK_MISSING`].
+/**
+ * libe4: decrypt messages from a device whose public key is unknown
+ * without checking their signature. Refused here: the flag is accepted and
+ * ignored, such messages fail with [`E4_ERROR_DEVICEPK_MISSING`].
+ */
 #define E4_OPTION_IGNORE_MISSING_PUBKEY 2
 
-// Success.
+/**
+ * Success.
+ */
 #define E4_RESULT_OK 0
 
-// A command on the control topic was applied; the output buffer holds no
-// message.
+/**
+ * A command on the control topic was applied; the output buffer holds no
+ * message.
+ */
 #define E4_RESULT_OK_CONTROL -1
 
-// Internal error (a bug: a panic caught at the boundary, a crypto failure).
+/**
+ * Internal error (a bug: a panic caught at the boundary, a crypto failure).
+ */
 #define E4_ERROR_INTERNAL -100
 
-// Authentication failed (wrong key or modified message).
+/**
+ * Authentication failed (wrong key or modified message).
+ */
 #define E4_ERROR_INVALID_TAG -101
 
-// The message's timestamp is in the future.
+/**
+ * The message's timestamp is in the future.
+ */
 #define E4_ERROR_TIMESTAMP_IN_FUTURE -102
 
-// The message's timestamp is too old.
+/**
+ * The message's timestamp is too old.
+ */
 #define E4_ERROR_TIMESTAMP_TOO_OLD -103
 
-// A message too short to be valid, or an output buffer too small.
+/**
+ * A message too short to be valid, or an output buffer too small.
+ */
 #define E4_ERROR_CIPHERTEXT_TOO_SHORT -104
 
-// No key for this topic.
+/**
+ * No key for this topic.
+ */
 #define E4_ERROR_TOPICKEY_MISSING -105
 
-// The message was accepted before.
+/**
+ * The message was accepted before.
+ */
 #define E4_ERROR_MESSAGE_REPLAYED -106
 
-// A command that is not valid.
+/**
+ * A command that is not valid.
+ */
 #define E4_ERROR_INVALID_COMMAND -107
 
-// Loading or saving the state failed.
+/**
+ * Loading or saving the state failed.
+ */
 #define E4_ERROR_PERSISTENCE_ERROR -108
 
-// The sender's public key is unknown.
+/**
+ * The sender's public key is unknown.
+ */
 #define E4_ERROR_DEVICEPK_MISSING -109
 
-// The signature does not verify.
+/**
+ * The signature does not verify.
+ */
 #define E4_ERROR_PK_SIGVERIF_FAILED -110
 
-// A length overflows.
+/**
+ * A length overflows.
+ */
 #define E4_ERROR_PARAMETER_OVERFLOW -111
 
-// An invalid argument: null pointer, uninitialised storage, bad key.
+/**
+ * An invalid argument: null pointer, uninitialised storage, bad key.
+ */
 #define E4_ERROR_PARAMETER_INVALID -112
 
-// The state file is not of this storage's kind.
+/**
+ * The state file is not of this storage's kind.
+ */
 #define E4_ERROR_PERSISTENCE_INCOMPATIBLE -113
 
-// e4-rs: no room left for another topic or device key.
+/**
+ * e4-rs: no room left for another topic or device key.
+ */
 #define E4_ERROR_STORAGE_FULL -114
 
-// e4-rs: the suite is unknown or not compiled into this library.
+/**
+ * e4-rs: the suite is unknown or not compiled into this library.
+ */
 #define E4_ERROR_UNSUPPORTED_SUITE -115
 
-// e4-rs: the operation does not exist in this suite.
+/**
+ * e4-rs: the operation does not exist in this suite.
+ */
 #define E4_ERROR_UNSUPPORTED_OPERATION -116
 
-// The symmetric suite (AES-SIV), libe4's symmetric mode.
+/**
+ * The symmetric suite (AES-SIV), libe4's symmetric mode.
+ */
 #define E4C_SUITE_SYMMETRIC 1
 
-// The public-key suite (Ed25519, X25519), libe4's public-key mode.
+/**
+ * The public-key suite (Ed25519, X25519), libe4's public-key mode.
+ */
 #define E4C_SUITE_PUBKEY 2
 
-// Post-quantum: ML-DSA-65 signatures, ML-KEM-768 command keys.
+/**
+ * Post-quantum: ML-DSA-65 signatures, ML-KEM-768 command keys.
+ */
 #define E4C_SUITE_PQ 16
 
-// Hybrid: Ed25519 + ML-DSA-65, X25519 + ML-KEM-768.
+/**
+ * Hybrid: Ed25519 + ML-DSA-65, X25519 + ML-KEM-768.
+ */
 #define E4C_SUITE_HYBRID 32
 
-// Size of [`e4storage_pubkey`] in 8-byte words.
+/**
+ * Size of [`e4storage_pubkey`] in 8-byte words.
+ */
 #define E4_STORAGE_PUBKEY_WORDS 2560
 
-// Size of [`e4storage_symkey`] in 8-byte words.
+/**
+ * Size of [`e4storage_symkey`] in 8-byte words.
+ */
 #define E4_STORAGE_SYMKEY_WORDS 2048
 
-// A client of any suite. Opaque: created by `e4c_client_new` or
-// `e4c_client_generate`, released by `e4c_client_free`. Not to be used by
-// two threads at once.
+/**
+ * A client of any suite. Opaque: created by `e4c_client_new` or
+ * `e4c_client_generate`, released by `e4c_client_free`. Not to be used by
+ * two threads at once.
+ */
 typedef struct e4c_client e4c_client;
 
-// The state of a symmetric-key client: allocate it (static, stack or
-// heap), then call `e4c_symkey_init` on it before anything else. Its
-// content is private; its size is fixed (16 KiB: 100 topic keys with
-// their previous keys during a key transition, the replay cache, the
-// persistence path). `e4c_symkey_destroy` wipes it.
+/**
+ * The state of a symmetric-key client: allocate it (static, stack or
+ * heap), then call `e4c_symkey_init` on it before anything else. Its
+ * content is private; its size is fixed (16 KiB: 100 topic keys with
+ * their previous keys during a key transition, the replay cache, the
+ * persistence path). `e4c_symkey_destroy` wipes it.
+ */
 typedef struct e4storage_symkey {
-  // Opaque.
+  /**
+   * Opaque.
+   */
   uint64_t opaque[E4_STORAGE_SYMKEY_WORDS];
 } e4storage_symkey;
 
-// The state of a public-key client: allocate it, then call
-// `e4c_pubkey_init` on it first. Content private, size fixed (20 KiB: 100
-// topic keys, 100 device public keys, the replay cache, the path).
+/**
+ * The state of a public-key client: allocate it, then call
+ * `e4c_pubkey_init` on it first. Content private, size fixed (20 KiB: 100
+ * topic keys, 100 device public keys, the replay cache, the path).
+ */
 typedef struct e4storage_pubkey {
-  // Opaque.
+  /**
+   * Opaque.
+   */
   uint64_t opaque[E4_STORAGE_PUBKEY_WORDS];
 } e4storage_pubkey;
 
@@ -172,15 +268,17 @@ typedef struct e4storage_pubkey {
 extern "C" {
 #endif // __cplusplus
 
-// Create a client of `suite` (an `E4C_SUITE_*`) with id `id`
-// (`E4_ID_LEN` bytes) from its key material; `*out` receives the handle.
-//
-// `secret`: symmetric: the 32-byte client key; public-key: the 64-byte
-// Ed25519 key (seed, public key); post-quantum and hybrid: the signature
-// secret key, signature public key, KEM secret key and KEM public key,
-// concatenated (`e4c_client_export_secret` writes it).
-// `c2_public`: symmetric: none (NULL, 0); public-key: C2's 32-byte X25519
-// key; post-quantum and hybrid: C2's signature public key.
+/**
+ * Create a client of `suite` (an `E4C_SUITE_*`) with id `id`
+ * (`E4_ID_LEN` bytes) from its key material; `*out` receives the handle.
+ *
+ * `secret`: symmetric: the 32-byte client key; public-key: the 64-byte
+ * Ed25519 key (seed, public key); post-quantum and hybrid: the signature
+ * secret key, signature public key, KEM secret key and KEM public key,
+ * concatenated (`e4c_client_export_secret` writes it).
+ * `c2_public`: symmetric: none (NULL, 0); public-key: C2's 32-byte X25519
+ * key; post-quantum and hybrid: C2's signature public key.
+ */
 int e4c_client_new(uint8_t suite,
                    const uint8_t *id,
                    const uint8_t *secret,
@@ -189,54 +287,74 @@ int e4c_client_new(uint8_t suite,
                    size_t c2_public_len,
                    struct e4c_client **out);
 
-// Create a client of `suite` with fresh keys from the system's random
-// generator (`c2_public` as for `e4c_client_new`). The public keys to give
-// C2 come from `e4c_client_public_key` and `e4c_client_kem_public_key`.
+/**
+ * Create a client of `suite` with fresh keys from the system's random
+ * generator (`c2_public` as for `e4c_client_new`). The public keys to give
+ * C2 come from `e4c_client_public_key` and `e4c_client_kem_public_key`.
+ */
 int e4c_client_generate(uint8_t suite,
                         const uint8_t *id,
                         const uint8_t *c2_public,
                         size_t c2_public_len,
                         struct e4c_client **out);
 
-// Release a client (its keys are zeroized). NULL is ignored.
+/**
+ * Release a client (its keys are zeroized). NULL is ignored.
+ */
 void e4c_client_free(struct e4c_client *client);
 
-// The client's suite (an `E4C_SUITE_*` value, positive), or an error code.
+/**
+ * The client's suite (an `E4C_SUITE_*` value, positive), or an error code.
+ */
 int e4c_client_suite(struct e4c_client *client);
 
-// Bytes `e4c_client_protect` adds to a payload in this client's suite.
+/**
+ * Bytes `e4c_client_protect` adds to a payload in this client's suite.
+ */
 size_t e4c_client_overhead(struct e4c_client *client);
 
-// Write the client's key material, as `e4c_client_new` takes it, to `out`
-// (room for `max` bytes); `*len` receives its length (also when `max` is
-// too small, with `E4_ERROR_CIPHERTEXT_TOO_SHORT`). Secret: wipe it after
-// use.
+/**
+ * Write the client's key material, as `e4c_client_new` takes it, to `out`
+ * (room for `max` bytes); `*len` receives its length (also when `max` is
+ * too small, with `E4_ERROR_CIPHERTEXT_TOO_SHORT`). Secret: wipe it after
+ * use.
+ */
 int e4c_client_export_secret(struct e4c_client *client, uint8_t *out, size_t max, size_t *len);
 
-// The client's signature public key, which other devices need
-// (`e4c_client_set_pubkey`) and C2 distributes: Ed25519 (32 bytes), ML-DSA
-// or the hybrid composite. `E4_ERROR_UNSUPPORTED_OPERATION` in the
-// symmetric suite.
+/**
+ * The client's signature public key, which other devices need
+ * (`e4c_client_set_pubkey`) and C2 distributes: Ed25519 (32 bytes), ML-DSA
+ * or the hybrid composite. `E4_ERROR_UNSUPPORTED_OPERATION` in the
+ * symmetric suite.
+ */
 int e4c_client_public_key(struct e4c_client *client, uint8_t *out, size_t max, size_t *len);
 
-// The client's KEM public key, which C2 encapsulates commands to
-// (post-quantum and hybrid suites; `E4_ERROR_UNSUPPORTED_OPERATION`
-// otherwise).
+/**
+ * The client's KEM public key, which C2 encapsulates commands to
+ * (post-quantum and hybrid suites; `E4_ERROR_UNSUPPORTED_OPERATION`
+ * otherwise).
+ */
 int e4c_client_kem_public_key(struct e4c_client *client, uint8_t *out, size_t max, size_t *len);
 
-// Set the key (`E4_KEY_LEN` bytes) of a topic, given by name.
+/**
+ * Set the key (`E4_KEY_LEN` bytes) of a topic, given by name.
+ */
 int e4c_client_set_topic_key(struct e4c_client *client, const char *topic, const uint8_t *key);
 
-// Set the signature public key of the device `id` (`E4_ID_LEN` bytes),
-// whose messages this client then accepts (signed suites only).
+/**
+ * Set the signature public key of the device `id` (`E4_ID_LEN` bytes),
+ * whose messages this client then accepts (signed suites only).
+ */
 int e4c_client_set_pubkey(struct e4c_client *client,
                           const uint8_t *id,
                           const uint8_t *key,
                           size_t key_len);
 
-// Protect `message` for `topic` into `ciphertext` (room for
-// `ciphertext_max_len` bytes, at least `message_len` +
-// `e4c_client_overhead`); `*ciphertext_len` receives the length.
+/**
+ * Protect `message` for `topic` into `ciphertext` (room for
+ * `ciphertext_max_len` bytes, at least `message_len` +
+ * `e4c_client_overhead`); `*ciphertext_len` receives the length.
+ */
 int e4c_client_protect(struct e4c_client *client,
                        uint8_t *ciphertext,
                        size_t ciphertext_max_len,
@@ -245,11 +363,13 @@ int e4c_client_protect(struct e4c_client *client,
                        size_t message_len,
                        const char *topic);
 
-// Unprotect `ciphertext` received on `topic` into `message` (room for
-// `message_max_len` bytes, at least `ciphertext_len` -
-// `e4c_client_overhead`). On the client's control topic the message is a
-// command from C2, applied to the client: `E4_RESULT_OK_CONTROL`,
-// `*message_len` 0.
+/**
+ * Unprotect `ciphertext` received on `topic` into `message` (room for
+ * `message_max_len` bytes, at least `ciphertext_len` -
+ * `e4c_client_overhead`). On the client's control topic the message is a
+ * command from C2, applied to the client: `E4_RESULT_OK_CONTROL`,
+ * `*message_len` 0.
+ */
 int e4c_client_unprotect(struct e4c_client *client,
                          uint8_t *message,
                          size_t message_max_len,
@@ -258,79 +378,117 @@ int e4c_client_unprotect(struct e4c_client *client,
                          size_t ciphertext_len,
                          const char *topic);
 
-// Initialise a storage (no id, no keys, no file). Must be called first;
-// calling it again on an initialised storage wipes it.
+/**
+ * Initialise a storage (no id, no keys, no file). Must be called first;
+ * calling it again on an initialised storage wipes it.
+ */
 int e4c_pubkey_init(void *store);
 
-// Wipe a storage (keys zeroized). Not in libe4.
+/**
+ * Wipe a storage (keys zeroized). Not in libe4.
+ */
 int e4c_pubkey_destroy(void *store);
 
-// Set the state file (`params`: a NUL-terminated path of at most
-// `E4_MAX_PATH` bytes); every later change is saved to it.
+/**
+ * Set the state file (`params`: a NUL-terminated path of at most
+ * `E4_MAX_PATH` bytes); every later change is saved to it.
+ */
 int e4c_pubkey_configure_storage(void *store, const void *params);
 
-// Set the client id (`E4_ID_LEN` bytes).
+/**
+ * Set the client id (`E4_ID_LEN` bytes).
+ */
 int e4c_pubkey_set_id(void *store, const uint8_t *id);
 
-// Copy the client id (zeros if not set) to `id` (`E4_ID_LEN` bytes).
+/**
+ * Copy the client id (zeros if not set) to `id` (`E4_ID_LEN` bytes).
+ */
 int e4c_pubkey_get_id(void *store, uint8_t *id);
 
-// Set the device's Ed25519 secret key: `E4_PK_EDDSA_PRIVKEY_LEN` bytes,
-// the 32-byte seed then the public key (e4go's and the `e4` tool's
-// format; libe4 took its own expanded form).
+/**
+ * Set the device's Ed25519 secret key: `E4_PK_EDDSA_PRIVKEY_LEN` bytes,
+ * the 32-byte seed then the public key (e4go's and the `e4` tool's
+ * format; libe4 took its own expanded form).
+ */
 int e4c_pubkey_set_idseckey(void *store, const uint8_t *key);
 
-// Check the device's Ed25519 public key (`E4_PK_EDDSA_PUBKEY_LEN` bytes)
-// against the secret key, whose second half it is: `E4_RESULT_OK` if
-// equal or if no secret key is set yet, `E4_ERROR_PARAMETER_INVALID`
-// otherwise. Nothing is stored: the secret key carries the public key.
+/**
+ * Check the device's Ed25519 public key (`E4_PK_EDDSA_PUBKEY_LEN` bytes)
+ * against the secret key, whose second half it is: `E4_RESULT_OK` if
+ * equal or if no secret key is set yet, `E4_ERROR_PARAMETER_INVALID`
+ * otherwise. Nothing is stored: the secret key carries the public key.
+ */
 int e4c_pubkey_set_idpubkey(void *store, const uint8_t *pubkey);
 
-// Copy the device's Ed25519 public key (zeros if no secret key is set).
+/**
+ * Copy the device's Ed25519 public key (zeros if no secret key is set).
+ */
 int e4c_pubkey_get_idpubkey(void *store, uint8_t *key);
 
-// Set C2's X25519 public key (`E4_PK_X25519_PUBKEY_LEN` bytes).
+/**
+ * Set C2's X25519 public key (`E4_PK_X25519_PUBKEY_LEN` bytes).
+ */
 int e4c_pubkey_set_c2_pubkey(void *store, const uint8_t *key);
 
-// libe4 derived and stored the command key here; it is derived whenever
-// the secret key or C2's key changes. Returns `E4_RESULT_OK` when the
-// id, the secret key and C2's key are all set (the storage can then
-// unprotect), `E4_ERROR_PARAMETER_INVALID` otherwise.
+/**
+ * libe4 derived and stored the command key here; it is derived whenever
+ * the secret key or C2's key changes. Returns `E4_RESULT_OK` when the
+ * id, the secret key and C2's key are all set (the storage can then
+ * unprotect), `E4_ERROR_PARAMETER_INVALID` otherwise.
+ */
 int e4c_pubkey_c2sharedsecret_derivestore(void *storage);
 
-// Set the key of a topic given by its hash (the previous key stays valid
-// for the 3600 s key transition).
+/**
+ * Set the key of a topic given by its hash (the previous key stays valid
+ * for the 3600 s key transition).
+ */
 int e4c_pubkey_set_topic_key(void *store, const uint8_t *topic_hash, const uint8_t *key);
 
-// Remove a topic's key; `E4_ERROR_TOPICKEY_MISSING` if there was none.
+/**
+ * Remove a topic's key; `E4_ERROR_TOPICKEY_MISSING` if there was none.
+ */
 int e4c_pubkey_remove_topic(void *store, const uint8_t *topic_hash);
 
-// Remove every topic key.
+/**
+ * Remove every topic key.
+ */
 int e4c_pubkey_reset_topics(void *store);
 
-// Set the Ed25519 public key (`E4_PK_EDDSA_PUBKEY_LEN` bytes) of the device
-// `id` (`E4_ID_LEN` bytes), whose messages it verifies.
+/**
+ * Set the Ed25519 public key (`E4_PK_EDDSA_PUBKEY_LEN` bytes) of the device
+ * `id` (`E4_ID_LEN` bytes), whose messages it verifies.
+ */
 int e4c_pubkey_set_device_key(void *store, const uint8_t *id, const uint8_t *key);
 
-// Remove a device's public key; `E4_ERROR_DEVICEPK_MISSING` if there was
-// none.
+/**
+ * Remove a device's public key; `E4_ERROR_DEVICEPK_MISSING` if there was
+ * none.
+ */
 int e4c_pubkey_remove_device(void *store, const uint8_t *id);
 
-// Remove every device public key.
+/**
+ * Remove every device public key.
+ */
 int e4c_pubkey_reset_devices(void *store);
 
-// Load the state from `path` (NULL: the configured path), libe4's `E42P`
-// layout (with the secret key as seed and public key). On error the
-// storage is unchanged (but for the path).
+/**
+ * Load the state from `path` (NULL: the configured path), libe4's `E42P`
+ * layout (with the secret key as seed and public key). On error the
+ * storage is unchanged (but for the path).
+ */
 int e4c_pubkey_load(void *store, const char *path);
 
-// Save the state to the configured file.
+/**
+ * Save the state to the configured file.
+ */
 int e4c_pubkey_sync(void *store);
 
-// Protect `message` for `topic_name`: timestamp, id, AES-SIV under the
-// topic key, Ed25519 signature; `ciphertext_max_len` must be at least
-// `message_len + E4_PK_TOPICMSGHDR_LEN + E4_PK_EDDSA_SIG_LEN`. Needs the
-// id, the secret key and C2's key.
+/**
+ * Protect `message` for `topic_name`: timestamp, id, AES-SIV under the
+ * topic key, Ed25519 signature; `ciphertext_max_len` must be at least
+ * `message_len + E4_PK_TOPICMSGHDR_LEN + E4_PK_EDDSA_SIG_LEN`. Needs the
+ * id, the secret key and C2's key.
+ */
 int e4c_pubkey_protect_message(uint8_t *ciphertext,
                                size_t ciphertext_max_len,
                                size_t *ciphertext_len,
@@ -340,13 +498,15 @@ int e4c_pubkey_protect_message(uint8_t *ciphertext,
                                void *storage,
                                uint32_t proto_opts);
 
-// Unprotect a message received on `topic_name`: a command from C2 on the
-// control topic (applied, `E4_RESULT_OK_CONTROL`), else a signed message
-// from a device whose public key is known. `message_max_len` must be at
-// least `ciphertext_len - E4_PK_TOPICMSGHDR_LEN - E4_PK_EDDSA_SIG_LEN`.
-// `E4_OPTION_IGNORE_TIMESTAMP` accepts application messages of any age;
-// `E4_OPTION_IGNORE_MISSING_PUBKEY` is ignored (an unverifiable message is
-// refused).
+/**
+ * Unprotect a message received on `topic_name`: a command from C2 on the
+ * control topic (applied, `E4_RESULT_OK_CONTROL`), else a signed message
+ * from a device whose public key is known. `message_max_len` must be at
+ * least `ciphertext_len - E4_PK_TOPICMSGHDR_LEN - E4_PK_EDDSA_SIG_LEN`.
+ * `E4_OPTION_IGNORE_TIMESTAMP` accepts application messages of any age;
+ * `E4_OPTION_IGNORE_MISSING_PUBKEY` is ignored (an unverifiable message is
+ * refused).
+ */
 int e4c_pubkey_unprotect_message(uint8_t *message,
                                  size_t message_max_len,
                                  size_t *message_len,
@@ -356,51 +516,75 @@ int e4c_pubkey_unprotect_message(uint8_t *message,
                                  void *storage,
                                  uint32_t proto_opts);
 
-// Initialise a storage: no id, no key, no topic, no file. Must be called
-// first; calling it again on an initialised storage wipes it.
+/**
+ * Initialise a storage: no id, no key, no topic, no file. Must be called
+ * first; calling it again on an initialised storage wipes it.
+ */
 int e4c_symkey_init(void *store);
 
-// Wipe a storage (keys zeroized); `e4c_symkey_init` makes it usable again.
-// Not in libe4.
+/**
+ * Wipe a storage (keys zeroized); `e4c_symkey_init` makes it usable again.
+ * Not in libe4.
+ */
 int e4c_symkey_destroy(void *store);
 
-// Set the state file: `params` is a NUL-terminated path of at most
-// `E4_MAX_PATH` bytes. Once set, every change (API or command) is saved.
+/**
+ * Set the state file: `params` is a NUL-terminated path of at most
+ * `E4_MAX_PATH` bytes. Once set, every change (API or command) is saved.
+ */
 int e4c_symkey_configure_storage(void *store, const void *params);
 
-// Set the client id (`E4_ID_LEN` bytes).
+/**
+ * Set the client id (`E4_ID_LEN` bytes).
+ */
 int e4c_symkey_set_id(void *store, const uint8_t *id);
 
-// Copy the client id (`E4_ID_LEN` bytes; zeros if not set) to `id`.
+/**
+ * Copy the client id (`E4_ID_LEN` bytes; zeros if not set) to `id`.
+ */
 int e4c_symkey_get_id(void *store, uint8_t *id);
 
-// Set the client key (`E4_KEY_LEN` bytes, not all zero), which protects
-// the commands of the control topic.
+/**
+ * Set the client key (`E4_KEY_LEN` bytes, not all zero), which protects
+ * the commands of the control topic.
+ */
 int e4c_symkey_set_idkey(void *store, const uint8_t *key);
 
-// Set the key of a topic given by its hash (`E4_TOPICHASH_LEN` bytes);
-// an existing key stays valid for the 3600 s key transition.
+/**
+ * Set the key of a topic given by its hash (`E4_TOPICHASH_LEN` bytes);
+ * an existing key stays valid for the 3600 s key transition.
+ */
 int e4c_symkey_set_topic_key(void *store, const uint8_t *topic_hash, const uint8_t *key);
 
-// Remove a topic's key; `E4_ERROR_TOPICKEY_MISSING` if there was none.
+/**
+ * Remove a topic's key; `E4_ERROR_TOPICKEY_MISSING` if there was none.
+ */
 int e4c_symkey_remove_topic(void *store, const uint8_t *topic_hash);
 
-// Remove every topic key.
+/**
+ * Remove every topic key.
+ */
 int e4c_symkey_reset_topics(void *store);
 
-// Load the state from `path` (NUL-terminated; NULL: the configured path),
-// which becomes the configured path. The file is libe4's `E41P` layout.
-// On error the storage is unchanged (but for the path).
+/**
+ * Load the state from `path` (NUL-terminated; NULL: the configured path),
+ * which becomes the configured path. The file is libe4's `E41P` layout.
+ * On error the storage is unchanged (but for the path).
+ */
 int e4c_symkey_load(void *store, const char *path);
 
-// Save the state to the configured file (`E4_ERROR_PERSISTENCE_ERROR` if
-// none is configured).
+/**
+ * Save the state to the configured file (`E4_ERROR_PERSISTENCE_ERROR` if
+ * none is configured).
+ */
 int e4c_symkey_sync(void *store);
 
-// Protect `message` (`message_len` bytes) for `topic_name` into
-// `ciphertext` (room for `ciphertext_max_len` bytes, at least
-// `message_len + E4_MSGHDR_LEN`); `*ciphertext_len` receives the length.
-// `proto_opts` is unused.
+/**
+ * Protect `message` (`message_len` bytes) for `topic_name` into
+ * `ciphertext` (room for `ciphertext_max_len` bytes, at least
+ * `message_len + E4_MSGHDR_LEN`); `*ciphertext_len` receives the length.
+ * `proto_opts` is unused.
+ */
 int e4c_symkey_protect_message(uint8_t *ciphertext,
                                size_t ciphertext_max_len,
                                size_t *ciphertext_len,
@@ -410,14 +594,16 @@ int e4c_symkey_protect_message(uint8_t *ciphertext,
                                void *storage,
                                uint32_t proto_opts);
 
-// Unprotect `ciphertext` received on `topic_name` into `message` (room for
-// `message_max_len` bytes, at least `ciphertext_len - E4_MSGHDR_LEN`);
-// `*message_len` receives the length. On the client's control topic the
-// message is a command: it is applied to the storage (and saved if a file
-// is configured), `*message_len` is 0 and the result
-// `E4_RESULT_OK_CONTROL`. `E4_OPTION_IGNORE_TIMESTAMP` in `proto_opts`
-// accepts application messages of any age (never commands). Needs the id
-// and the client key (`E4_ERROR_PARAMETER_INVALID` otherwise).
+/**
+ * Unprotect `ciphertext` received on `topic_name` into `message` (room for
+ * `message_max_len` bytes, at least `ciphertext_len - E4_MSGHDR_LEN`);
+ * `*message_len` receives the length. On the client's control topic the
+ * message is a command: it is applied to the storage (and saved if a file
+ * is configured), `*message_len` is 0 and the result
+ * `E4_RESULT_OK_CONTROL`. `E4_OPTION_IGNORE_TIMESTAMP` in `proto_opts`
+ * accepts application messages of any age (never commands). Needs the id
+ * and the client key (`E4_ERROR_PARAMETER_INVALID` otherwise).
+ */
 int e4c_symkey_unprotect_message(uint8_t *message,
                                  size_t message_max_len,
                                  size_t *message_len,
@@ -427,41 +613,55 @@ int e4c_symkey_unprotect_message(uint8_t *message,
                                  void *storage,
                                  uint32_t proto_opts);
 
-// Set the time (unix seconds) every storage and client of this process
-// uses, for devices without a clock and for tests; 0 returns to the
-// system clock. (libe4 on AVR reads a global `secs1970` instead.)
+/**
+ * Set the time (unix seconds) every storage and client of this process
+ * uses, for devices without a clock and for tests; 0 returns to the
+ * system clock. (libe4 on AVR reads a global `secs1970` instead.)
+ */
 void e4c_set_time(uint64_t unix_seconds);
 
-// The time this library uses (unix seconds).
+/**
+ * The time this library uses (unix seconds).
+ */
 uint64_t e4c_get_time(void);
 
-// Derive a client id: SHA3-256 of the name, truncated to `E4_ID_LEN`
-// bytes. `clientidlen` must be `E4_ID_LEN`.
-//
-// Returns `E4_RESULT_OK`, or `E4_ERROR_PARAMETER_INVALID` for a null
-// pointer or another length (libe4 returned `E4_ID_LEN`).
+/**
+ * Derive a client id: SHA3-256 of the name, truncated to `E4_ID_LEN`
+ * bytes. `clientidlen` must be `E4_ID_LEN`.
+ *
+ * Returns `E4_RESULT_OK`, or `E4_ERROR_PARAMETER_INVALID` for a null
+ * pointer or another length (libe4 returned `E4_ID_LEN`).
+ */
 int e4c_derive_clientid(uint8_t *clientid,
                         size_t clientidlen,
                         const char *clientname,
                         size_t clientnamelen);
 
-// Derive a topic hash: SHA3-256 of the NUL-terminated topic, truncated to
-// `E4_TOPICHASH_LEN` bytes (`topichash_len` must be that).
+/**
+ * Derive a topic hash: SHA3-256 of the NUL-terminated topic, truncated to
+ * `E4_TOPICHASH_LEN` bytes (`topichash_len` must be that).
+ */
 int e4c_derive_topichash(uint8_t *topichash, size_t topichash_len, const char *topic);
 
-// Write the control topic of a `E4_ID_LEN`-byte id, `e4/` and the id in
-// lower-case hex, NUL-terminated, into `topic` (at least
-// `E4_CTRLTOPIC_LEN + 1` bytes, else `E4_ERROR_CIPHERTEXT_TOO_SHORT`;
-// libe4 returned the size needed).
+/**
+ * Write the control topic of a `E4_ID_LEN`-byte id, `e4/` and the id in
+ * lower-case hex, NUL-terminated, into `topic` (at least
+ * `E4_CTRLTOPIC_LEN + 1` bytes, else `E4_ERROR_CIPHERTEXT_TOO_SHORT`;
+ * libe4 returned the size needed).
+ */
 int e4c_derive_control_topic(char *topic, size_t topiclen, const uint8_t *clientid);
 
-// Decode `hexstringlen` hex digits into `bytes` (room for `byteslen`).
-// Returns the number of digits decoded, 0 on any error (empty or odd
-// input, a non-hex digit, not enough room), as libe4.
+/**
+ * Decode `hexstringlen` hex digits into `bytes` (room for `byteslen`).
+ * Returns the number of digits decoded, 0 on any error (empty or odd
+ * input, a non-hex digit, not enough room), as libe4.
+ */
 int e4c_hex_decode(char *bytes_out, size_t byteslen, const char *hexstring, size_t hexstringlen);
 
-// A static, NUL-terminated English description of a result code (never
-// null; unknown codes have one too).
+/**
+ * A static, NUL-terminated English description of a result code (never
+ * null; unknown codes have one too).
+ */
 const char *e4c_strerror(int code);
 
 #ifdef __cplusplus
