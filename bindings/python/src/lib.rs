@@ -65,6 +65,7 @@ impl From<e4_client::Error> for Failure {
             e4_client::Error::Config(c) => config_category(c),
             e4_client::Error::CleartextRefused { .. } => "cleartext_refused",
             e4_client::Error::ControlTopic { .. } => "control_topic",
+            e4_client::Error::TopicName { .. } => "invalid_topic",
             e4_client::Error::TopicFormat { .. } => "topic_format",
             e4_client::Error::State(_) => "state",
             _ => "e4_error",

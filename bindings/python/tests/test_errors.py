@@ -144,6 +144,20 @@ def test_bad_key_lengths() -> None:
         q.set_pubkey(e4rs.generate_id(), b"\x01" * 32)
 
 
+def test_invalid_topic_names() -> None:
+    c = e4rs.Client.symmetric("t", e4rs.generate_key())
+    for bad in ("", "a/\x00/b", "e4c2/announce/x", "e4/not-mine", "a/#/b", "a+"):
+        with pytest.raises(e4rs.InvalidTopic) as info:
+            c.set_topic_key(bad, e4rs.generate_key())
+        assert info.value.category == "invalid_topic"
+        assert isinstance(info.value, ValueError)
+        with pytest.raises(e4rs.InvalidTopic):
+            c.protect(bad, b"x")
+    # The client's own control topic has its own error.
+    with pytest.raises(e4rs.ControlTopicRefused):
+        c.protect(c.control_topic, b"x")
+
+
 def test_invalid_keys_and_arguments() -> None:
     with pytest.raises(e4rs.InvalidArgument):
         e4rs.Client.symmetric("x", bytes(32))  # all zeros

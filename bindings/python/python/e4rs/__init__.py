@@ -60,6 +60,7 @@ from ._errors import (
     InvalidPassword,
     InvalidProtectedLen,
     InvalidSignature,
+    InvalidTopic,
     NegotiationRefused,
     NotAuthentic,
     PubKeyNotFound,

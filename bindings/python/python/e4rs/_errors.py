@@ -26,6 +26,7 @@ __all__ = [
     "UnsupportedOperation",
     "InvalidArgument",
     "InvalidKeyLength",
+    "InvalidTopic",
     "InvalidPassword",
     "UnsupportedSuite",
     "UnknownSuite",
@@ -142,6 +143,14 @@ class InvalidKeyLength(InvalidArgument):
     category = "invalid_key_length"
 
 
+class InvalidTopic(InvalidArgument):
+    """A topic name that breaks the topic-name rules: empty, longer than
+    65535 bytes, a control character, a misplaced MQTT wildcard, or under
+    the reserved ``e4/`` and ``e4c2/``."""
+
+    category = "invalid_topic"
+
+
 class InvalidPassword(E4Error, ValueError):
     """A password shorter than 16 bytes or not valid UTF-8."""
 
@@ -238,6 +247,7 @@ BY_CATEGORY: Dict[str, Type[E4Error]] = {
         UnsupportedOperation,
         InvalidArgument,
         InvalidKeyLength,
+        InvalidTopic,
         InvalidPassword,
         UnsupportedSuite,
         UnknownSuite,
