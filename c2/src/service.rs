@@ -400,7 +400,11 @@ impl Service {
         topics::insert(w.conn(), &row).await?;
         w.commit().await?;
         self.events.emit(EventKind::TopicAdded, None, Some(topic));
-        tracing::info!(topic, format = row.format.map_or("first member's suite", |f| f.name()), "topic added");
+        tracing::info!(
+            topic,
+            format = row.format.map_or("first member's suite", |f| f.name()),
+            "topic added"
+        );
         Ok(row.info())
     }
 
