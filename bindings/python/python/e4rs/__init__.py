@@ -22,6 +22,8 @@ Errors are :class:`E4Error` subclasses carrying a ``category``
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from . import _errors
 from ._e4rs import (
     ALL_SUITES,
@@ -76,6 +78,7 @@ from ._errors import (
     UnknownSuite,
     UnsupportedOperation,
     UnsupportedSuite,
+    exception_for,
 )
 
 __all__ = [
@@ -101,11 +104,40 @@ __all__ = [
     "suites",
     "topic_hash",
     "bench",
-    *_errors.__all__,
+    "E4Error",
+    "TooShortCiphertext",
+    "InvalidProtectedLen",
+    "TimestampTooOld",
+    "TimestampInFuture",
+    "NotAuthentic",
+    "InvalidSignature",
+    "PubKeyNotFound",
+    "TopicKeyNotFound",
+    "InvalidCommand",
+    "InvalidCommandLength",
+    "UnsupportedOperation",
+    "InvalidArgument",
+    "InvalidKeyLength",
+    "InvalidTopic",
+    "InvalidPassword",
+    "UnsupportedSuite",
+    "UnknownSuite",
+    "UnknownProvider",
+    "StoreFull",
+    "Replayed",
+    "BufferTooSmall",
+    "CryptoFailure",
+    "NegotiationRefused",
+    "ControlTopicRefused",
+    "CleartextRefused",
+    "TopicFormatRefused",
+    "StateError",
+    "BY_CATEGORY",
+    "exception_for",
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     # e4rs.bench is imported on first use (it imports dataclasses and,
     # when asked for a DataFrame, pandas).
     if name == "bench":

@@ -2,7 +2,32 @@
 
 from typing import List, Optional, Tuple, Union, final
 
-Buffer = Union[bytes, bytearray, memoryview]
+__all__ = [
+    "Client",
+    "Command",
+    "KemKeys",
+    "SuiteInfo",
+    "ProviderInfo",
+    "suites",
+    "providers",
+    "topic_hash",
+    "id_from_name",
+    "control_topic",
+    "key_from_password",
+    "ed25519_from_password",
+    "generate_key",
+    "generate_id",
+    "generate_ed25519",
+    "ed25519_public_key",
+    "generate_x25519",
+    "generate_signing_keys",
+    "generate_kem_keys",
+    "_measure",
+    "DEFAULT_PROVIDER",
+    "ALL_SUITES",
+]
+
+_Buffer = Union[bytes, bytearray, memoryview]
 """Byte arguments accept bytes, bytearray and memoryview."""
 
 DEFAULT_PROVIDER: str
@@ -35,20 +60,20 @@ class Command:
     @property
     def topic_hash(self) -> Optional[bytes]:
         """The topic hash a SetTopicFormat applies to."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class KemKeys:
     """The key pairs of a post-quantum or hybrid device."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         suite: str,
-        sig_secret_key: Buffer,
-        sig_public_key: Buffer,
-        kem_secret_key: Buffer,
-        kem_public_key: Buffer,
-    ) -> None: ...
+        sig_secret_key: _Buffer,
+        sig_public_key: _Buffer,
+        kem_secret_key: _Buffer,
+        kem_public_key: _Buffer,
+    ) -> "KemKeys": ...
     @property
     def suite(self) -> str: ...
     @property
@@ -85,7 +110,7 @@ class SuiteInfo:
     def c2_public_key_bytes(self) -> int: ...
     @property
     def providers(self) -> List[str]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class ProviderInfo:
@@ -97,7 +122,7 @@ class ProviderInfo:
     def suites(self) -> List[str]: ...
     @property
     def default(self) -> bool: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class Client:
@@ -107,8 +132,8 @@ class Client:
 
     @staticmethod
     def symmetric(
-        name_or_id: Union[str, Buffer, None],
-        key: Buffer,
+        name_or_id: Union[str, _Buffer, None],
+        key: _Buffer,
         *,
         provider: Optional[str] = None,
         now: Optional[int] = None,
@@ -119,9 +144,9 @@ class Client:
         or None for a random id. key: the 32-byte client key."""
     @staticmethod
     def pubkey(
-        name_or_id: Union[str, Buffer, None],
-        signing_key: Buffer,
-        c2_public_key: Buffer,
+        name_or_id: Union[str, _Buffer, None],
+        signing_key: _Buffer,
+        c2_public_key: _Buffer,
         *,
         provider: Optional[str] = None,
         now: Optional[int] = None,
@@ -131,8 +156,8 @@ class Client:
         c2_public_key: C2's 32-byte Curve25519 key."""
     @staticmethod
     def post_quantum(
-        name_or_id: Union[str, Buffer, None],
-        c2_public_key: Buffer,
+        name_or_id: Union[str, _Buffer, None],
+        c2_public_key: _Buffer,
         *,
         keys: Optional[KemKeys] = None,
         draft: bool = False,
@@ -144,8 +169,8 @@ class Client:
         keys: default generated now."""
     @staticmethod
     def hybrid(
-        name_or_id: Union[str, Buffer, None],
-        c2_public_key: Buffer,
+        name_or_id: Union[str, _Buffer, None],
+        c2_public_key: _Buffer,
         *,
         keys: Optional[KemKeys] = None,
         provider: Optional[str] = None,
@@ -155,10 +180,10 @@ class Client:
     @staticmethod
     def from_password(
         name: str,
-        password: Union[str, Buffer],
+        password: Union[str, _Buffer],
         *,
         suite: str = "symmetric",
-        c2_public_key: Optional[Buffer] = None,
+        c2_public_key: Optional[_Buffer] = None,
         provider: Optional[str] = None,
         now: Optional[int] = None,
     ) -> "Client":
@@ -194,15 +219,15 @@ class Client:
     def is_control_topic(self, topic: str) -> bool: ...
     def topic_hashes(self) -> List[bytes]: ...
     def pubkey_ids(self) -> List[bytes]: ...
-    def set_topic_key(self, topic: str, key: Buffer) -> None:
+    def set_topic_key(self, topic: str, key: _Buffer) -> None:
         """Set the 32-byte key of topic."""
-    def set_topic_key_hash(self, topic_hash: Buffer, key: Buffer) -> None:
+    def set_topic_key_hash(self, topic_hash: _Buffer, key: _Buffer) -> None:
         """set_topic_key by the topic's 16-byte hash."""
-    def set_pubkey(self, id: Buffer, key: Buffer) -> None:
+    def set_pubkey(self, id: _Buffer, key: _Buffer) -> None:
         """Set the signature public key of device id (16 bytes)."""
-    def protect(self, topic: str, payload: Buffer) -> bytes:
+    def protect(self, topic: str, payload: _Buffer) -> bytes:
         """Protect payload for topic: the bytes to publish."""
-    def unprotect(self, topic: str, data: Buffer) -> Union[bytes, Command]:
+    def unprotect(self, topic: str, data: _Buffer) -> Union[bytes, Command]:
         """The plaintext, or on the control topic the Command applied.
         Raises an E4Error subclass when data is refused."""
 
@@ -212,19 +237,19 @@ def suites() -> List[SuiteInfo]:
 def providers() -> List[ProviderInfo]:
     """The crypto providers compiled into this build, default first."""
 
-def topic_hash(topic: Union[str, Buffer]) -> bytes:
+def topic_hash(topic: Union[str, _Buffer]) -> bytes:
     """SHA3-256(topic)[:16]."""
 
-def id_from_name(name: Union[str, Buffer]) -> bytes:
+def id_from_name(name: Union[str, _Buffer]) -> bytes:
     """SHA3-256(name)[:16] (e4go's HashIDAlias)."""
 
-def control_topic(id: Buffer) -> str:
+def control_topic(id: _Buffer) -> str:
     """"e4/" + id.hex() for an id of 1 to 64 bytes."""
 
-def key_from_password(password: Union[str, Buffer]) -> bytes:
+def key_from_password(password: Union[str, _Buffer]) -> bytes:
     """The 32-byte symmetric key e4go derives from a password."""
 
-def ed25519_from_password(password: Union[str, Buffer]) -> bytes:
+def ed25519_from_password(password: Union[str, _Buffer]) -> bytes:
     """The 64-byte Ed25519 private key e4go derives from a password."""
 
 def generate_key() -> bytes:
@@ -236,7 +261,7 @@ def generate_id() -> bytes:
 def generate_ed25519() -> Tuple[bytes, bytes]:
     """(64-byte private key, 32-byte public key)."""
 
-def ed25519_public_key(private_key: Buffer) -> bytes:
+def ed25519_public_key(private_key: _Buffer) -> bytes:
     """The public key of an Ed25519 private key (64 bytes or 32-byte seed)."""
 
 def generate_x25519(*, provider: Optional[str] = None) -> Tuple[bytes, bytes]:
