@@ -18,8 +18,12 @@ TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== build libe4.a (e4-ffi) and e4"
 # The e4 tool with the suites the interop uses and the RustCrypto provider
 # only (no PQClean or libcrux to compile): a clean build takes half the time.
-cargo build -p e4-ffi -p e4-client --lib --bin e4 --no-default-features \
-  --features e4-client/cli,e4-client/symmetric,e4-client/pubkey,e4-client/rustcrypto
+# scripts/test.sh has built the whole workspace already (E4_WORKSPACE_BUILT=1):
+# its libe4.a and e4 are used as they are.
+if [ "${E4_WORKSPACE_BUILT:-0}" != 1 ]; then
+  cargo build -p e4-ffi -p e4-client --lib --bin e4 --no-default-features \
+    --features e4-client/cli,e4-client/symmetric,e4-client/pubkey,e4-client/rustcrypto
+fi
 LIB="$TARGET/debug/libe4.a"
 E4="$TARGET/debug/e4"
 OUT="$(mktemp -d)"

@@ -1000,13 +1000,23 @@ pub async fn events(g: &ConnArgs, conn: OutputArgs) -> Result<()> {
 }
 
 /// `e4c2 health`.
-pub async fn health(g: &ConnArgs, conn: OutputArgs) -> Result<()> {
-    let mut api = connect(g).await?;
-    let h = api
-        .health_check(pb::Empty {})
-        .await
-        .map_err(status)?
-        .into_inner();
+pub async fn health(g: &ConnArgs, conn: OutputArgs, wait: f64) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait.max(0.0));
+    let h = loop {
+        let attempt = async {
+            let mut api = connect(g).await?;
+            let h = api.health_check(pb::Empty {}).await.map_err(status)?;
+            Ok::<_, anyhow::Error>(h.into_inner())
+        }
+        .await;
+        match attempt {
+            Ok(h) => break h,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e),
+        }
+    };
     if conn.json {
         println!(
             "{}",

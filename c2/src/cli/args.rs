@@ -82,6 +82,10 @@ pub enum Cmd {
     Health {
         #[command(flatten)]
         conn: OutputArgs,
+        /// Wait up to SECONDS for the server to answer (for scripts that
+        /// start `e4c2 serve` in the background).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        wait: f64,
     },
     /// The fleet's suite negotiation policy (show, or `policy set`).
     Policy(PolicyArgs),

@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             protected,
         } => admin::unprotect(g, conn, topic, protected).await,
         Cmd::Events { conn } => admin::events(g, conn).await,
-        Cmd::Health { conn } => admin::health(g, conn).await,
+        Cmd::Health { conn, wait } => admin::health(g, conn, wait).await,
         Cmd::Policy(a) => admin::policy(g, a).await,
         Cmd::ClientPolicy {
             conn,
