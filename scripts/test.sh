@@ -21,3 +21,9 @@ echo "== test"
 cargo test --workspace
 echo "== test the 8-bit backend (feature small) on the host"
 cargo test -p e4-backends --features small --lib small
+echo "== the README's quickstart, as written"
+bash scripts/test-quickstart.sh
+echo "== the C library (bindings/c): C tests under AddressSanitizer, libe4 example, interop with e4"
+E4_WORKSPACE_BUILT=1 bash scripts/test-c.sh
+echo "== the Python package (bindings/python): wheel in a virtual environment, pytest"
+bash scripts/test-python.sh

@@ -144,6 +144,8 @@ Available commands:
   negotiate                        announce now (suite negotiation)
   report                           send C2 a state report now (it answers with
                                    the commands this client missed)
+  wait-key <topic> [seconds]       wait (30 s by default) until C2 has given this
+                                   client the topic's key (for scripts)
   state                            show the client's state
   exit                             disconnect and exit
 Quote topics and messages holding spaces: e4msg 'living room/temp' \"21.5 C\"
@@ -645,9 +647,51 @@ impl Shell {
                 self.mqtt.report_now();
                 println!("state report: sending now");
             }
+            "wait-key" => {
+                let (topic, seconds) = match args {
+                    [t] => (t, 30.0),
+                    [t, s] => (
+                        t,
+                        s.parse::<f64>()
+                            .ok()
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .ok_or_else(|| format!("wait-key: {s:?} is not a number of seconds"))?,
+                    ),
+                    _ => return Err("wait-key: expected wait-key <topic> [seconds]".into()),
+                };
+                self.wait_key(topic, Duration::from_secs_f64(seconds)).await?;
+            }
             _ => return Err(format!("unknown command `{cmd}`: type help")),
         }
         Ok(Flow::Continue)
+    }
+
+    /// Wait until the client holds a key for `topic`, showing what arrives
+    /// meanwhile.
+    async fn wait_key(&mut self, topic: &str, limit: Duration) -> Result<(), String> {
+        e4_proto::check_topic_name(topic)
+            .map_err(|e| format!("wait-key: invalid topic {}: {e}", shown(topic)))?;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.mqtt.with_client(|c| c.has_topic_key(topic)) {
+                self.known.insert(topic.to_owned());
+                println!("key of topic {} present", shown(topic));
+                return Ok(());
+            }
+            tokio::select! {
+                event = self.mqtt.next_event() => match event {
+                    Some(e) => self.show(e),
+                    None => return Err("wait-key: the connection ended".into()),
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(format!(
+                        "wait-key: no key for topic {} after {} s",
+                        shown(topic),
+                        limit.as_secs_f64()
+                    ));
+                }
+            }
+        }
     }
 
     async fn subscribe(&mut self, filter: &str) -> Result<(), String> {
