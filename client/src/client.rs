@@ -204,11 +204,13 @@ impl<C: Clock + Clone> Client<C> {
         clock: C,
         provider: &'static CryptoProvider,
     ) -> Result<Self, Error> {
-        let file = FileStore::create(path)?;
+        // The configuration first: a bad one creates no file at all.
         let client = Self::with_clock_and_provider(config, clock, provider)?;
-        client
-            .persist(&client.inner, &client.commands, &client.neg, &file)
-            .map_err(|e| e.0)?;
+        let file = FileStore::create(path)?;
+        if let Err(e) = client.persist(&client.inner, &client.commands, &client.neg, &file) {
+            file.abandon();
+            return Err(e.0);
+        }
         Ok(Client {
             file: Some(file),
             ..client

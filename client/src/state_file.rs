@@ -42,6 +42,8 @@ pub struct FileStore {
     path: PathBuf,
     tmp: PathBuf,
     _lock: File,
+    /// This process created the lock file (for a new state).
+    new_lock: bool,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
@@ -70,7 +72,9 @@ impl FileStore {
     pub fn create(path: impl AsRef<Path>) -> Result<FileStore, StateError> {
         let store = FileStore::lock(path.as_ref())?;
         if fs::symlink_metadata(&store.path).is_ok() {
-            return Err(StateError::AlreadyExists(store.path.clone()));
+            let path = store.path.clone();
+            store.drop_new_lock();
+            return Err(StateError::AlreadyExists(path));
         }
         Ok(store)
     }
@@ -89,6 +93,7 @@ impl FileStore {
 
     fn lock(path: &Path) -> Result<FileStore, StateError> {
         let lock_path = with_suffix(path, ".lock");
+        let new_lock = fs::symlink_metadata(&lock_path).is_err();
         let lock = secret_file_options()
             .read(true)
             .write(true)
@@ -119,14 +124,35 @@ impl FileStore {
             path: path.to_owned(),
             tmp: with_suffix(path, ".tmp"),
             _lock: lock,
+            new_lock,
         };
         // A leftover from a save that was interrupted: it may hold keys.
         match fs::remove_file(&store.tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove stale", &store.tmp)(e)),
+            Err(e) => {
+                let err = io_err("remove stale", &store.tmp)(e);
+                store.drop_new_lock();
+                return Err(err);
+            }
         }
         Ok(store)
+    }
+
+    /// Give up a new state that could not be written: the lock file this
+    /// process created is removed (while still locked), so a failed
+    /// creation leaves nothing behind.
+    pub fn abandon(self) {
+        if fs::symlink_metadata(&self.path).is_err() {
+            self.drop_new_lock();
+        }
+    }
+
+    /// Remove the lock file if this process created it.
+    fn drop_new_lock(self) {
+        if self.new_lock {
+            let _ = fs::remove_file(with_suffix(&self.path, ".lock"));
+        }
     }
 
     /// The state file's path.

@@ -109,6 +109,31 @@ fn existing_missing_and_locked_files() {
     Client::open_with_clock(&path, clock).unwrap();
 }
 
+#[test]
+fn a_failed_creation_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.e4");
+    let clock = ManualClock::new(T0);
+    // A bad configuration: refused before any file is made.
+    let bad = Client::create_with_clock(
+        &path,
+        Config::sym_id_and_key(None, SymKey::new([0; 32])),
+        clock.clone(),
+    );
+    assert!(matches!(bad, Err(Error::Config(_))));
+    // The state cannot be written (its name is taken by a directory).
+    fs::create_dir(&path).unwrap();
+    let unwritable = Client::create_with_clock(&path, sym_config(), clock.clone());
+    assert!(unwritable.is_err());
+    fs::remove_dir(&path).unwrap();
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    Client::create_with_clock(&path, sym_config(), clock).unwrap();
+}
+
 /// Damage a copy of a good state file in many ways: each is refused with
 /// the right error, and the file is left exactly as it was.
 #[test]
