@@ -659,7 +659,8 @@ impl Shell {
                     ),
                     _ => return Err("wait-key: expected wait-key <topic> [seconds]".into()),
                 };
-                self.wait_key(topic, Duration::from_secs_f64(seconds)).await?;
+                self.wait_key(topic, Duration::from_secs_f64(seconds))
+                    .await?;
             }
             _ => return Err(format!("unknown command `{cmd}`: type help")),
         }
@@ -810,7 +811,7 @@ impl Shell {
                     .find(|n| c.topic_hash(n) == t.hash)
                     .map_or(String::new(), |n| format!(" ({})", shown(n)));
                 let transition = t.replaced_at.map_or(String::new(), |ts| {
-                    format!(", previous key kept since {ts}")
+                    format!(", previous key kept since {}", iso_time(ts))
                 });
                 println!("  {}{name}{transition}", t.hash);
             }
@@ -910,5 +911,18 @@ mod tests {
             exactly::<1>("subscribe", &[], "<filter>").unwrap_err(),
             "subscribe: expected subscribe <filter>, got 0 arguments"
         );
+    }
+}
+
+/// A Unix time as ISO 8601 (UTC).
+fn iso_time(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn state_times_are_iso_8601_utc() {
+        assert_eq!(super::iso_time(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 }
