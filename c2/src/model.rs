@@ -178,8 +178,8 @@ impl Page {
     }
 }
 
-/// A request to register a client.
-#[derive(Debug, Clone, Default)]
+/// A request to register a client. Its Debug prints no key.
+#[derive(Clone, Default)]
 pub struct NewClient {
     /// Name.
     pub name: String,
@@ -193,6 +193,19 @@ pub struct NewClient {
     pub sig_pk: Option<Vec<u8>>,
     /// KEM public key (kem suites).
     pub kem_pk: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClient")
+            .field("name", &self.name)
+            .field("id", &self.id.as_deref().map(hex::encode))
+            .field("suite", &self.suite)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("sig_pk", &self.sig_pk.as_deref().map(hex::encode))
+            .field("kem_pk", &self.kem_pk.as_deref().map(hex::encode))
+            .finish()
+    }
 }
 
 /// Events published to the event stream.

@@ -1,6 +1,7 @@
 //! The two APIs over the one [`crate::service::Service`].
 
 pub mod grpc;
+mod redact;
 pub mod rest;
 
 use crate::error::C2Error;

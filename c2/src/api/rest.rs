@@ -229,8 +229,8 @@ fn client_json(c: model::ClientInfo) -> ClientJson {
     }
 }
 
-/// A request to register a client.
-#[derive(Deserialize, ToSchema, Debug)]
+/// A request to register a client. Its Debug prints no key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClientBody {
     /// Name (unique).
@@ -253,14 +253,37 @@ pub struct NewClientBody {
     pub kem_public_key: Option<String>,
 }
 
-/// A registered client, with its key when C2 generated it.
-#[derive(Serialize, Deserialize, ToSchema, Debug)]
+/// A registered client, with its key when C2 generated it. Its Debug
+/// prints no key.
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct NewClientReply {
     /// The client.
     pub client: ClientJson,
     /// Generated symmetric key (hex); shown only once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for NewClientBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClientBody")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .field("suite", &self.suite)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("sig_public_key", &self.sig_public_key)
+            .field("kem_public_key", &self.kem_public_key)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewClientReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClientReply")
+            .field("client", &self.client)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A page of clients.

@@ -292,6 +292,16 @@ fn print_ok(json: bool, what: &str) {
     }
 }
 
+/// A rate for people: whole numbers of commands per second, one decimal
+/// below 10.
+fn rate(per_sec: f64) -> String {
+    if per_sec >= 10.0 {
+        format!("{per_sec:.0} commands/s")
+    } else {
+        format!("{per_sec:.1} commands/s")
+    }
+}
+
 /// Print what was queued and, unless told not to, follow delivery with a
 /// progress bar.
 async fn queued(
@@ -316,9 +326,15 @@ async fn queued(
     let bar = indicatif::ProgressBar::new(q.count);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40.cyan/blue} {pos}/{len} acknowledged by the broker ({per_sec}, eta {eta}) {msg}",
+            "{bar:40.cyan/blue} {pos}/{len} acknowledged by the broker ({rate}, eta {eta}) {msg}",
         )
-        .expect("static template"),
+        .expect("static template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}", rate(state.per_sec()));
+            },
+        ),
     );
     let mut s = api
         .watch_commands(pb::CommandRange {
@@ -1054,4 +1070,13 @@ pub async fn health(g: &ConnArgs, conn: OutputArgs, wait: f64) -> Result<()> {
         print!("{}", table::render(&["FIELD", "VALUE"], &rows));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_have_sensible_precision() {
+        assert_eq!(super::rate(1234.5678), "1235 commands/s");
+        assert_eq!(super::rate(2.345), "2.3 commands/s");
+    }
 }
