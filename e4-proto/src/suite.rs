@@ -447,6 +447,25 @@ impl fmt::Debug for Suite {
 mod tests {
     use super::*;
 
+    /// The overheads of docs/formats.md, pinned: a change to the suite
+    /// table (and so to the wire format) fails here as well as in the
+    /// conformance suite, which checks every encoder against the table.
+    #[test]
+    fn overheads_are_pinned() {
+        let pinned = [
+            (SuiteId::Symmetric, 24, 24),
+            (SuiteId::PubKey, 104, 24),
+            (SuiteId::PostQuantum, 3_350, 4_422),
+            (SuiteId::PqDraft, 3_350, 4_422),
+            (SuiteId::Hybrid, 3_414, 4_518),
+        ];
+        assert_eq!(pinned.len(), SuiteId::ALL.len());
+        for (suite, message, command) in pinned {
+            assert_eq!(suite.message_overhead(), message, "{suite} message");
+            assert_eq!(suite.command_overhead(), command, "{suite} command");
+        }
+    }
+
     #[test]
     fn codes_and_names_round_trip() {
         for s in SuiteId::ALL {
