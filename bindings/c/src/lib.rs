@@ -8,7 +8,8 @@
 //!
 //! Every exported function:
 //! * catches panics and returns [`E4_ERROR_INTERNAL`] instead of unwinding
-//!   into C;
+//!   into C (with the `std` feature; without it, for `no_std` targets such
+//!   as the ATmega2560, the build uses `panic = "abort"`);
 //! * returns [`E4_ERROR_PARAMETER_INVALID`] for a null pointer, a storage
 //!   that was not initialised with `e4c_*_init`, or a misaligned one;
 //! * returns [`E4_ERROR_CIPHERTEXT_TOO_SHORT`] when an output buffer is too
@@ -18,19 +19,36 @@
 //! (`e4storage_pubkey`, `e4c_pubkey_*`), [`util`] (the `e4c_derive_*`
 //! helpers, `e4c_strerror`, the clock), [`generic`] (`e4c_client_*`, every
 //! suite through an opaque handle).
+//!
+//! Without the default feature `std` the crate is `no_std` and holds only
+//! [`symkey`] and [`util`] (`bindings/c/avr/build.sh` builds it so for the
+//! ATmega2560).
+#![cfg_attr(not(feature = "std"), no_std)]
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
 use core::ffi::c_int;
+#[cfg(feature = "std")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use e4_proto::Error;
 
+#[cfg(feature = "std")]
 pub mod generic;
+#[cfg(feature = "std")]
 mod persist;
+#[cfg(feature = "std")]
 pub mod pubkey;
 pub mod symkey;
 pub mod util;
+
+/// Bare-metal builds (`no_std`, e.g. `avr-none`): a panic stops the
+/// program (the profile has `panic = "abort"`; no unwinding into C).
+#[cfg(all(not(feature = "std"), not(test), target_os = "none"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
 
 // ---------------------------------------------------------------------------
 // Protocol sizes (libe4's proto.h values).
@@ -63,7 +81,12 @@ pub const E4_PK_X25519_PRIVKEY_LEN: usize = 32;
 /// Header of a public-key message: timestamp, sender id, tag.
 pub const E4_PK_TOPICMSGHDR_LEN: usize = E4_TAG_LEN + E4_TIMESTAMP_LEN + E4_ID_LEN;
 /// Topic keys a storage holds (libe4's default).
+#[cfg(not(feature = "small-storage"))]
 pub const E4_TOPICS_MAX: usize = 100;
+/// Topic keys a storage holds: the small storages of `E4_SMALL_STORAGE`
+/// (cargo feature `small-storage`, the ATmega2560 build).
+#[cfg(feature = "small-storage")]
+pub const E4_TOPICS_MAX: usize = 4;
 /// Device public keys an `e4storage_pubkey` holds (libe4's default).
 pub const E4_DEVICES_MAX: usize = 100;
 /// Longest persistence path, without the terminating NUL.
@@ -148,10 +171,19 @@ pub(crate) fn code(e: Error) -> c_int {
 }
 
 /// Run an entry point's body, turning a panic into [`E4_ERROR_INTERNAL`].
+#[cfg(feature = "std")]
 pub(crate) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) | Ok(Err(r)) => r,
         Err(_) => E4_ERROR_INTERNAL,
+    }
+}
+
+/// Run an entry point's body (`no_std`: panics abort, nothing to catch).
+#[cfg(not(feature = "std"))]
+pub(crate) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
+    match f() {
+        Ok(r) | Err(r) => r,
     }
 }
 
@@ -283,7 +315,7 @@ pub(crate) unsafe fn slot_destroy<T>(p: *mut core::ffi::c_void, magic: u64) -> R
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

@@ -8,18 +8,28 @@ use e4_proto::message;
 use e4_proto::store::{FixedStore, Store, TopicEntry};
 use e4_proto::{Client, Id, Identity, SuiteId, SymKey, TopicHash};
 
+#[cfg(feature = "std")]
 use crate::persist::StatePath;
 use crate::util::{provider, FfiClock};
 use crate::*;
 
 /// Size of [`e4storage_symkey`] in 8-byte words.
+#[cfg(not(feature = "small-storage"))]
 pub const E4_STORAGE_SYMKEY_WORDS: usize = 2048;
+/// Size of [`e4storage_symkey`] in 8-byte words: the small storage
+/// (`E4_SMALL_STORAGE`, 4 topics, 8 remembered messages): 896 bytes, for
+/// the `no_std` build on 16-bit targets (the AVR state is 882 bytes; a
+/// 64-bit build needs more and fails to compile with `small-storage`).
+#[cfg(feature = "small-storage")]
+pub const E4_STORAGE_SYMKEY_WORDS: usize = 112;
 
 /// The state of a symmetric-key client: allocate it (static, stack or
 /// heap), then call `e4c_symkey_init` on it before anything else. Its
 /// content is private; its size is fixed (16 KiB: 100 topic keys with
 /// their previous keys during a key transition, the replay cache, the
-/// persistence path). `e4c_symkey_destroy` wipes it.
+/// persistence path; with `E4_SMALL_STORAGE` defined, the size of the
+/// `no_std` build for 8-bit devices: 4 topic keys, see the README).
+/// `e4c_symkey_destroy` wipes it.
 #[repr(C)]
 pub struct e4storage_symkey {
     /// Opaque.
@@ -28,9 +38,13 @@ pub struct e4storage_symkey {
 
 const MAGIC: u64 = u64::from_le_bytes(*b"e4rsSYM1");
 /// Messages remembered to refuse replays.
+#[cfg(not(feature = "small-storage"))]
 const REPLAY_SLOTS: usize = 32;
+#[cfg(feature = "small-storage")]
+const REPLAY_SLOTS: usize = 8;
 /// Largest command message (SetTopicKey: 24 + 1 + 32 + 16 bytes).
 const COMMAND_MAX: usize = 128;
+#[cfg(feature = "std")]
 const FILE_MAGIC: &[u8; 4] = b"E41P";
 
 type Topics = FixedStore<E4_TOPICS_MAX, 0>;
@@ -50,12 +64,14 @@ enum Core {
 
 pub(crate) struct SymState {
     core: Core,
+    #[cfg(feature = "std")]
     path: StatePath,
 }
 
 const _: () = assert!(
     core::mem::size_of::<Slot<SymState>>() <= core::mem::size_of::<e4storage_symkey>()
-        && core::mem::align_of::<Slot<SymState>>() <= core::mem::align_of::<e4storage_symkey>()
+        && core::mem::align_of::<Slot<SymState>>() <= core::mem::align_of::<e4storage_symkey>(),
+    "the state does not fit e4storage_symkey (small-storage is sized for the no_std build on 16-bit targets such as AVR)"
 );
 
 fn assemble(id: Option<Id>, key: Option<SymKey>, topics: Topics) -> Core {
@@ -101,6 +117,7 @@ impl SymState {
                 key: None,
                 topics: Topics::new(),
             },
+            #[cfg(feature = "std")]
             path: StatePath::new(),
         }
     }
@@ -119,6 +136,7 @@ impl SymState {
         }
     }
 
+    #[cfg(feature = "std")]
     fn key(&self) -> Option<SymKey> {
         match &self.core {
             Core::Parts { key, .. } => key.clone(),
@@ -159,6 +177,7 @@ impl SymState {
     }
 
     /// Save to the configured file, if there is one.
+    #[cfg(feature = "std")]
     fn autosync(&mut self) -> Result<(), c_int> {
         if self.path.is_set() {
             self.sync()
@@ -167,6 +186,13 @@ impl SymState {
         }
     }
 
+    /// `no_std`: no files, nothing to save.
+    #[cfg(not(feature = "std"))]
+    fn autosync(&mut self) -> Result<(), c_int> {
+        Ok(())
+    }
+
+    #[cfg(feature = "std")]
     fn sync(&mut self) -> Result<(), c_int> {
         let id = self.id().map(|i| i.0).unwrap_or([0; E4_ID_LEN]);
         let key =
@@ -190,6 +216,7 @@ impl SymState {
         })
     }
 
+    #[cfg(feature = "std")]
     fn load(&mut self) -> Result<(), c_int> {
         let mut f = self.path.open()?;
         if &f.get::<4>()? != FILE_MAGIC {
@@ -248,6 +275,8 @@ pub unsafe extern "C" fn e4c_symkey_destroy(store: *mut c_void) -> c_int {
 
 /// Set the state file: `params` is a NUL-terminated path of at most
 /// `E4_MAX_PATH` bytes. Once set, every change (API or command) is saved.
+/// Without files (the `no_std` build, AVR) it only checks its arguments
+/// and returns `E4_RESULT_OK`, as libe4's memory storage (`E4_STORE_NONE`).
 #[no_mangle]
 pub unsafe extern "C" fn e4c_symkey_configure_storage(
     store: *mut c_void,
@@ -256,7 +285,10 @@ pub unsafe extern "C" fn e4c_symkey_configure_storage(
     guard(|| {
         let s = unsafe { state(store) }?;
         let path = unsafe { cstr(params.cast()) }?;
+        #[cfg(feature = "std")]
         s.path.set(path)?;
+        #[cfg(not(feature = "std"))]
+        let _ = (s, path);
         Ok(E4_RESULT_OK)
     })
 }
@@ -358,27 +390,38 @@ pub unsafe extern "C" fn e4c_symkey_reset_topics(store: *mut c_void) -> c_int {
 
 /// Load the state from `path` (NUL-terminated; NULL: the configured path),
 /// which becomes the configured path. The file is libe4's `E41P` layout.
-/// On error the storage is unchanged (but for the path).
+/// On error the storage is unchanged (but for the path). Without files
+/// (the `no_std` build) the storage is left as it is and the result is
+/// `E4_RESULT_OK`, as libe4's memory storage.
 #[no_mangle]
 pub unsafe extern "C" fn e4c_symkey_load(store: *mut c_void, path: *const c_char) -> c_int {
     guard(|| {
         let s = unsafe { state(store) }?;
-        if !path.is_null() {
-            let p = unsafe { cstr(path) }?;
-            s.path.set(p)?;
+        #[cfg(feature = "std")]
+        {
+            if !path.is_null() {
+                let p = unsafe { cstr(path) }?;
+                s.path.set(p)?;
+            }
+            s.load()?;
         }
-        s.load()?;
+        #[cfg(not(feature = "std"))]
+        let _ = (s, path);
         Ok(E4_RESULT_OK)
     })
 }
 
 /// Save the state to the configured file (`E4_ERROR_PERSISTENCE_ERROR` if
-/// none is configured).
+/// none is configured). Without files (the `no_std` build) it does nothing
+/// and returns `E4_RESULT_OK`, as libe4's memory storage.
 #[no_mangle]
 pub unsafe extern "C" fn e4c_symkey_sync(store: *mut c_void) -> c_int {
     guard(|| {
         let s = unsafe { state(store) }?;
+        #[cfg(feature = "std")]
         s.sync()?;
+        #[cfg(not(feature = "std"))]
+        let _ = s;
         Ok(E4_RESULT_OK)
     })
 }

@@ -3,6 +3,7 @@
 
 use core::cell::Cell;
 use core::ffi::{c_char, c_int};
+#[cfg(feature = "std")]
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use e4_proto::crypto::CryptoProvider;
@@ -15,7 +16,60 @@ pub(crate) fn provider() -> &'static CryptoProvider {
     e4_backends::providers::default_provider()
 }
 
+#[cfg(feature = "std")]
 static TIME_OVERRIDE: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(feature = "std")]
+fn time_override() -> u64 {
+    TIME_OVERRIDE.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "std")]
+fn set_time_override(t: u64) {
+    TIME_OVERRIDE.store(t, Ordering::Relaxed)
+}
+
+/// `no_std` (8-bit targets have no 64-bit atomics): the time set by
+/// [`e4c_set_time`], for a single-threaded program. An interrupt handler
+/// that keeps the time must not run during `e4c_set_time` or a protect /
+/// unprotect (libe4's AVR `secs1970` has the same rule).
+#[cfg(not(feature = "std"))]
+struct TimeCell(core::cell::UnsafeCell<u64>);
+
+// SAFETY: see above: single-threaded use only (documented on e4c_set_time).
+#[cfg(not(feature = "std"))]
+unsafe impl Sync for TimeCell {}
+
+#[cfg(not(feature = "std"))]
+static TIME_OVERRIDE: TimeCell = TimeCell(core::cell::UnsafeCell::new(0));
+
+#[cfg(not(feature = "std"))]
+fn time_override() -> u64 {
+    // SAFETY: single-threaded (see `TimeCell`).
+    unsafe { TIME_OVERRIDE.0.get().read_volatile() }
+}
+
+#[cfg(not(feature = "std"))]
+fn set_time_override(t: u64) {
+    // SAFETY: single-threaded (see `TimeCell`).
+    unsafe { TIME_OVERRIDE.0.get().write_volatile(t) }
+}
+
+/// The system's clock (unix seconds).
+#[cfg(feature = "std")]
+fn system_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `no_std`: there is no system clock, only [`e4c_set_time`]'s (0 until
+/// it is called).
+#[cfg(not(feature = "std"))]
+fn system_time() -> u64 {
+    0
+}
 
 /// The clock of a storage: [`e4c_set_time`]'s value when set, else the
 /// system's; one call may pin it (`E4_OPTION_IGNORE_TIMESTAMP`).
@@ -35,11 +89,8 @@ impl Clock for FfiClock {
         if let Some(t) = self.pinned.get() {
             return t;
         }
-        match TIME_OVERRIDE.load(Ordering::Relaxed) {
-            0 => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+        match time_override() {
+            0 => system_time(),
             t => t,
         }
     }
@@ -47,10 +98,13 @@ impl Clock for FfiClock {
 
 /// Set the time (unix seconds) every storage and client of this process
 /// uses, for devices without a clock and for tests; 0 returns to the
-/// system clock. (libe4 on AVR reads a global `secs1970` instead.)
+/// system clock. (libe4 on AVR reads a global `secs1970` instead.) In the
+/// `no_std` build (AVR) this is the only clock: call it at start and as
+/// time passes, from the main program, not from an interrupt handler that
+/// may interrupt a protect or unprotect.
 #[no_mangle]
 pub extern "C" fn e4c_set_time(unix_seconds: u64) {
-    TIME_OVERRIDE.store(unix_seconds, Ordering::Relaxed);
+    set_time_override(unix_seconds);
 }
 
 /// The time this library uses (unix seconds).
@@ -143,8 +197,8 @@ pub unsafe extern "C" fn e4c_hex_decode(
         if hexstringlen > c_int::MAX as usize {
             return Err(0);
         }
-        let src = unsafe { bytes(hexstring.cast(), hexstringlen) }.map_err(|_| 0)?;
-        let dst = unsafe { bytes_mut(bytes_out.cast(), byteslen) }.map_err(|_| 0)?;
+        let src = unsafe { bytes(hexstring.cast(), hexstringlen) }.map_err(|_| 0 as c_int)?;
+        let dst = unsafe { bytes_mut(bytes_out.cast(), byteslen) }.map_err(|_| 0 as c_int)?;
         let digit = |c: u8| match c {
             b'0'..=b'9' => Some(c - b'0'),
             b'a'..=b'f' => Some(c - b'a' + 10),

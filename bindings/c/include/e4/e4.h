@@ -77,10 +77,20 @@
  */
 #define E4_PK_TOPICMSGHDR_LEN ((E4_TAG_LEN + E4_TIMESTAMP_LEN) + E4_ID_LEN)
 
+#if !defined(E4_SMALL_STORAGE)
 /**
  * Topic keys a storage holds (libe4's default).
  */
 #define E4_TOPICS_MAX 100
+#endif
+
+#if defined(E4_SMALL_STORAGE)
+/**
+ * Topic keys a storage holds: the small storages of `E4_SMALL_STORAGE`
+ * (cargo feature `small-storage`, the ATmega2560 build).
+ */
+#define E4_TOPICS_MAX 4
+#endif
 
 /**
  * Device public keys an `e4storage_pubkey` holds (libe4's default).
@@ -226,10 +236,22 @@
  */
 #define E4_STORAGE_PUBKEY_WORDS 2560
 
+#if !defined(E4_SMALL_STORAGE)
 /**
  * Size of [`e4storage_symkey`] in 8-byte words.
  */
 #define E4_STORAGE_SYMKEY_WORDS 2048
+#endif
+
+#if defined(E4_SMALL_STORAGE)
+/**
+ * Size of [`e4storage_symkey`] in 8-byte words: the small storage
+ * (`E4_SMALL_STORAGE`, 4 topics, 8 remembered messages): 896 bytes, for
+ * the `no_std` build on 16-bit targets (the AVR state is 882 bytes; a
+ * 64-bit build needs more and fails to compile with `small-storage`).
+ */
+#define E4_STORAGE_SYMKEY_WORDS 112
+#endif
 
 /**
  * A client of any suite. Opaque: created by `e4c_client_new` or
@@ -243,7 +265,9 @@ typedef struct e4c_client e4c_client;
  * heap), then call `e4c_symkey_init` on it before anything else. Its
  * content is private; its size is fixed (16 KiB: 100 topic keys with
  * their previous keys during a key transition, the replay cache, the
- * persistence path). `e4c_symkey_destroy` wipes it.
+ * persistence path; with `E4_SMALL_STORAGE` defined, the size of the
+ * `no_std` build for 8-bit devices: 4 topic keys, see the README).
+ * `e4c_symkey_destroy` wipes it.
  */
 typedef struct e4storage_symkey {
   /**
@@ -531,6 +555,8 @@ int e4c_symkey_destroy(void *store);
 /**
  * Set the state file: `params` is a NUL-terminated path of at most
  * `E4_MAX_PATH` bytes. Once set, every change (API or command) is saved.
+ * Without files (the `no_std` build, AVR) it only checks its arguments
+ * and returns `E4_RESULT_OK`, as libe4's memory storage (`E4_STORE_NONE`).
  */
 int e4c_symkey_configure_storage(void *store, const void *params);
 
@@ -569,13 +595,16 @@ int e4c_symkey_reset_topics(void *store);
 /**
  * Load the state from `path` (NUL-terminated; NULL: the configured path),
  * which becomes the configured path. The file is libe4's `E41P` layout.
- * On error the storage is unchanged (but for the path).
+ * On error the storage is unchanged (but for the path). Without files
+ * (the `no_std` build) the storage is left as it is and the result is
+ * `E4_RESULT_OK`, as libe4's memory storage.
  */
 int e4c_symkey_load(void *store, const char *path);
 
 /**
  * Save the state to the configured file (`E4_ERROR_PERSISTENCE_ERROR` if
- * none is configured).
+ * none is configured). Without files (the `no_std` build) it does nothing
+ * and returns `E4_RESULT_OK`, as libe4's memory storage.
  */
 int e4c_symkey_sync(void *store);
 
@@ -616,7 +645,10 @@ int e4c_symkey_unprotect_message(uint8_t *message,
 /**
  * Set the time (unix seconds) every storage and client of this process
  * uses, for devices without a clock and for tests; 0 returns to the
- * system clock. (libe4 on AVR reads a global `secs1970` instead.)
+ * system clock. (libe4 on AVR reads a global `secs1970` instead.) In the
+ * `no_std` build (AVR) this is the only clock: call it at start and as
+ * time passes, from the main program, not from an interrupt handler that
+ * may interrupt a protect or unprotect.
  */
 void e4c_set_time(uint64_t unix_seconds);
 
