@@ -22,7 +22,7 @@ echo "== build libe4.a (e4-ffi) and e4"
 # its libe4.a and e4 are used as they are.
 if [ "${E4_WORKSPACE_BUILT:-0}" != 1 ]; then
   cargo build -p e4-ffi -p e4-client --lib --bin e4 --no-default-features \
-    --features e4-client/cli,e4-client/symmetric,e4-client/pubkey,e4-client/rustcrypto
+    --features e4-ffi/std,e4-client/cli,e4-client/symmetric,e4-client/pubkey,e4-client/rustcrypto
 fi
 LIB="$TARGET/debug/libe4.a"
 E4="$TARGET/debug/e4"
