@@ -41,6 +41,10 @@ pub struct ServeOptions {
     pub grpc_listen: SocketAddr,
     /// REST address.
     pub http_listen: SocketAddr,
+    /// A separate listener (plain HTTP) serving only `/metrics`, without
+    /// a token, for a Prometheus on a private network. Without it
+    /// `/metrics` is on the REST listener and needs the admin token.
+    pub metrics_listen: Option<SocketAddr>,
     /// TLS certificate (PEM).
     pub tls_cert: Option<PathBuf>,
     /// TLS key (PEM).
@@ -80,6 +84,7 @@ impl ServeOptions {
             mqtt_listen: local,
             grpc_listen: local,
             http_listen: local,
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
             passphrase_file: None,
@@ -138,6 +143,8 @@ pub struct Running {
     pub grpc: SocketAddr,
     /// REST.
     pub http: SocketAddr,
+    /// The metrics listener, if any.
+    pub metrics: Option<SocketAddr>,
     /// Broker.
     pub broker: BrokerAddr,
 }
@@ -161,6 +168,14 @@ pub async fn serve(
         .map_err(|e| C2Error::Unavailable(format!("gRPC on {}: {e}", opts.grpc_listen)))?;
     let http_listener = std::net::TcpListener::bind(opts.http_listen)
         .map_err(|e| C2Error::Unavailable(format!("HTTP on {}: {e}", opts.http_listen)))?;
+    let metrics_listener = match opts.metrics_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| C2Error::Unavailable(format!("metrics on {a}: {e}")))?,
+        ),
+        None => None,
+    };
     if opts.broker.is_none() {
         embedded::check_port(opts.mqtt_listen)?;
     }
@@ -309,6 +324,25 @@ pub async fn serve(
         .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
         .handle(handle.clone());
     let http_task = tokio::spawn(async move { http_server.serve(app.into_make_service()).await });
+    let metrics_addr = match metrics_listener {
+        Some(l) => {
+            let a = l
+                .local_addr()
+                .map_err(|e| C2Error::internal(e.to_string()))?;
+            let app = rest::metrics_router(svc.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                axum::serve(l, app.into_make_service())
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            });
+            tracing::info!(addr = %a, "metrics (no token) listening");
+            Some(a)
+        }
+        None => None,
+    };
 
     dir.write_endpoints(&Endpoints {
         grpc: grpc_addr.to_string(),
@@ -330,6 +364,7 @@ pub async fn serve(
             service: svc.clone(),
             grpc: grpc_addr,
             http: http_addr,
+            metrics: metrics_addr,
             broker: broker.clone(),
         });
     }

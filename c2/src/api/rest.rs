@@ -1092,6 +1092,26 @@ async fn metrics_mw(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> 
     resp
 }
 
+/// Prometheus metrics (OpenMetrics text).
+async fn metrics_text(State(s): Svc) -> impl IntoResponse {
+    // Refreshes the outbox gauges from the database.
+    let _ = s.health().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+}
+
+/// The router of `--metrics-listen`: `/metrics` only, without a token.
+pub fn metrics_router(svc: Arc<Service>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(svc)
+}
+
 /// The REST router.
 pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
     let metrics = svc.metrics.clone();
@@ -1129,25 +1149,14 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/messages/unprotect", post(unprotect))
         .route("/v1/commands/progress", get(progress))
         .route("/v1/events", get(events))
+        // With the admin token; `--metrics-listen` serves it without one
+        // on a separate listener.
+        .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(verifier, auth_mw));
     Router::new()
         .merge(protected)
         .route("/v1/health", get(health))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-        .route(
-            "/metrics",
-            get(|State(s): Svc| async move {
-                // Refreshes the outbox gauges from the database.
-                let _ = s.health().await;
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    s.metrics.render(),
-                )
-            }),
-        )
         .route_layer(middleware::from_fn_with_state(metrics, metrics_mw))
         .with_state(svc)
         .layer(axum::extract::DefaultBodyLimit::max(4 << 20))

@@ -162,6 +162,11 @@ pub struct ServeArgs {
     /// REST address (TLS).
     #[arg(long, default_value = "127.0.0.1:8888")]
     pub http_listen: SocketAddr,
+    /// Serve `/metrics` (only) on this address, in plain HTTP and without
+    /// a token, for a Prometheus on a private network. Without it,
+    /// `/metrics` is on the REST listener and needs the admin token.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// TLS certificate (PEM); default: self-signed, generated at first start.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

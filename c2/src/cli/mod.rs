@@ -47,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 mqtt_listen: a.mqtt_listen,
                 grpc_listen: a.grpc_listen,
                 http_listen: a.http_listen,
+                metrics_listen: a.metrics_listen,
                 tls_cert: a.tls_cert,
                 tls_key: a.tls_key,
                 passphrase_file: a.passphrase_file,

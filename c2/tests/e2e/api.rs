@@ -279,6 +279,42 @@ async fn post_quantum_devices_receive_kem_commands() {
     c2.stop().await;
 }
 
+/// `/metrics` needs the admin token on the REST listener; with
+/// `--metrics-listen` it is also served, without one, on its own listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_token_or_their_own_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(e4_c2::server::ServeOptions {
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..common::options(dir.path(), None, None)
+    })
+    .await;
+    let (s, _) = c2.rest().with_token(None).text("/metrics").await;
+    assert_eq!(s, 401);
+    let (s, text) = c2.rest().text("/metrics").await;
+    assert_eq!(s, 200);
+    assert!(text.contains("e4c2_commands_queued_total"), "{text}");
+    let addr = c2.running.metrics.expect("metrics listener");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("e4c2_commands_queued_total"), "{reply}");
+    // Only metrics there.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /v1/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    c2.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_completes_with_open_event_streams() {
     let dir = tempfile::tempdir().unwrap();

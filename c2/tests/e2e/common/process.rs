@@ -119,7 +119,9 @@ impl C2Process {
     /// A Prometheus metric's value from `/metrics` (0 when absent).
     pub async fn metric(&self, name: &str) -> f64 {
         let ca = std::fs::read(self.dir.join("tls/cert.pem")).unwrap();
-        let rest = super::http::Rest::new(super::addr(self.http), ca, None);
+        let token = std::fs::read_to_string(self.dir.join("admin.token")).unwrap();
+        let rest =
+            super::http::Rest::new(super::addr(self.http), ca, Some(token.trim().to_string()));
         let (_, text) = rest.text("/metrics").await;
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))

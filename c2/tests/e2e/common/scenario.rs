@@ -393,7 +393,10 @@ pub async fn full_flow(c2: &C2) {
         .map(|s| s["suite"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(suites, ["symmetric", "pubkey", "pq", "pq-draft", "hybrid"]);
-    let (s, text) = rest.with_token(None).text("/metrics").await;
+    // /metrics needs the admin token (or --metrics-listen).
+    let (s, _) = rest.with_token(None).text("/metrics").await;
+    assert_eq!(s, 401);
+    let (s, text) = rest.text("/metrics").await;
     assert_eq!(s, 200);
     assert!(text.contains("e4c2_commands_queued_total"), "{text}");
     assert!(text.contains("e4c2_commands_sent_total"));
@@ -452,7 +455,7 @@ pub async fn full_flow(c2: &C2) {
 
 /// Read one metric's value from /metrics.
 pub async fn metric(c2: &C2, name: &str) -> f64 {
-    let (_, text) = c2.rest().with_token(None).text("/metrics").await;
+    let (_, text) = c2.rest().text("/metrics").await;
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
         .unwrap_or(0.0)
