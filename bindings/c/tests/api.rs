@@ -1,6 +1,8 @@
 //! The C API driven from Rust where C2's side is needed: commands sealed
 //! by `e4_proto::c2` in both modes, applied through `e4c_*_unprotect_message`
-//! (libe4's command bugs fixed), key transition, persistence of commands.
+//! (libe4's command bugs fixed), key transition, persistence of commands;
+//! suite negotiation of an `e4c_client` against C2's side of
+//! `e4_proto::negotiation`.
 
 use core::ffi::{c_char, c_void};
 
@@ -318,4 +320,246 @@ fn symmetric_set_id_key_and_transition_persisted() {
         assert_eq!(e4c_symkey_destroy(s2), 0);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Suite negotiation through e4c_client_* (C2's side: e4_proto::negotiation).
+
+use e4::generic::*;
+use e4_proto::command::Command;
+use e4_proto::negotiation::{answer, verify_announce, verify_confirm, DeviceMaterial};
+use e4_proto::Identity;
+
+/// What the negotiation callback received.
+#[derive(Default)]
+struct Events(Vec<(i32, u8, String, Vec<u8>)>);
+
+unsafe extern "C" fn on_event(
+    user: *mut c_void,
+    event: i32,
+    suite: u8,
+    topic: *const c_char,
+    msg: *const u8,
+    len: usize,
+) {
+    let events = unsafe { &mut *(user as *mut Events) };
+    let topic = unsafe { std::ffi::CStr::from_ptr(topic) }
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let msg = if msg.is_null() {
+        Vec::new()
+    } else {
+        unsafe { std::slice::from_raw_parts(msg, len) }.to_vec()
+    };
+    events.0.push((event, suite, topic, msg));
+}
+
+fn client_unprotect(client: *mut e4c_client, topic: &std::ffi::CStr, msg: &[u8]) -> i32 {
+    let mut out = vec![0u8; msg.len()];
+    let mut n = 0usize;
+    unsafe {
+        e4c_client_unprotect(
+            client,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+            msg.as_ptr(),
+            msg.len(),
+            topic.as_ptr(),
+        )
+    }
+}
+
+#[test]
+fn a_symmetric_client_negotiates_post_quantum_through_the_c_api() {
+    let p = provider();
+    let mut rng = e4_backends::rng::OsRng;
+    // The system's clock: the other tests of this file run in parallel and
+    // read it too (e4c_set_time is process-wide).
+    let id = Id::from_alias(p.hash, b"gateway-1");
+    let key = [0x42u8; 32];
+    let mut client: *mut e4c_client = core::ptr::null_mut();
+    assert_eq!(
+        unsafe {
+            e4c_client_new(
+                E4C_SUITE_SYMMETRIC,
+                id.0.as_ptr(),
+                key.as_ptr(),
+                32,
+                core::ptr::null(),
+                0,
+                &mut client,
+            )
+        },
+        E4_RESULT_OK
+    );
+    let ctrl = control_topic(&id.0);
+    let announce_topic = format!("e4c2/announce/{id}");
+    let topic_key = [9u8; 32];
+    let t = c("plant/temperature");
+    unsafe {
+        assert_eq!(
+            e4c_client_set_topic_key(client, t.as_ptr(), topic_key.as_ptr()),
+            0
+        );
+        // nothing to deliver the Confirm with, no capabilities: refused
+        assert_eq!(e4c_client_announce(client), E4_ERROR_PARAMETER_INVALID);
+    }
+    let mut events = Box::new(Events::default());
+    let user = &mut *events as *mut Events as *mut c_void;
+    unsafe {
+        assert_eq!(
+            e4c_client_set_negotiation_callback(client, Some(on_event), user),
+            0
+        );
+        assert_eq!(e4c_client_announce(client), E4_ERROR_PARAMETER_INVALID);
+        assert_eq!(
+            e4c_client_set_capabilities(client, [0x7f].as_ptr(), 1),
+            E4_ERROR_UNSUPPORTED_SUITE
+        );
+        let caps = [E4C_SUITE_SYMMETRIC, E4C_SUITE_PQ];
+        assert_eq!(e4c_client_set_capabilities(client, caps.as_ptr(), 2), 0);
+        assert_eq!(e4c_client_negotiation_status(client), E4C_NEGOTIATION_IDLE);
+        assert_eq!(e4c_client_confirm_retry(client), E4_ERROR_INVALID_COMMAND);
+        assert_eq!(e4c_client_announce(client), 0);
+        assert_eq!(
+            e4c_client_negotiation_status(client),
+            E4C_NEGOTIATION_ANNOUNCED
+        );
+    }
+    let (ev, suite, topic, announce) = events.0.pop().unwrap();
+    assert_eq!((ev, suite), (E4C_NEGOTIATION_ANNOUNCE, E4C_SUITE_SYMMETRIC));
+    assert_eq!(topic, announce_topic);
+
+    // C2: verify the Announce with the registered client key, answer with
+    // post-quantum (its ML-DSA key), seal the SetSuite under symmetric.
+    let now = e4c_get_time();
+    let material = DeviceMaterial::of_identity(&Identity::Symmetric(SymKey::new(key)));
+    let a = verify_announce(p, &announce, &id, SuiteId::Symmetric, &material, None, now).unwrap();
+    assert!(a.offer().suites.contains(SuiteId::PostQuantum));
+    let sig = p.suite(SuiteId::PostQuantum).unwrap().sig().unwrap();
+    let mut c2_sk = vec![0u8; sig.secret_key_len()];
+    let mut c2_pk = vec![0u8; sig.public_key_len()];
+    sig.generate(&mut rng, &mut c2_sk, &mut c2_pk).unwrap();
+    let (set, pending) = answer(p, &a, SuiteId::PostQuantum, &c2_pk, &mut rng).unwrap();
+    let set_suite = seal_command_vec(
+        p,
+        SuiteId::Symmetric,
+        &id,
+        material.device_key(),
+        C2Secret::None,
+        now,
+        set.encode().as_bytes(),
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        client_unprotect(client, &ctrl, &set_suite),
+        E4_RESULT_OK_CONTROL
+    );
+    assert_eq!(
+        unsafe { e4c_client_negotiation_status(client) },
+        E4C_NEGOTIATION_ACCEPTED
+    );
+    // still symmetric until C2 commits; a second Announce is refused
+    assert_eq!(
+        unsafe { e4c_client_suite(client) },
+        E4C_SUITE_SYMMETRIC as i32
+    );
+    assert_eq!(
+        unsafe { e4c_client_announce(client) },
+        E4_ERROR_INVALID_COMMAND
+    );
+    let (ev, suite, topic, confirm) = events.0.pop().unwrap();
+    assert_eq!((ev, suite), (E4C_NEGOTIATION_CONFIRM, E4C_SUITE_PQ));
+    assert_eq!(topic, announce_topic);
+    verify_confirm(p, &confirm, &pending, now).unwrap();
+    // a retried Confirm verifies too
+    assert_eq!(unsafe { e4c_client_confirm_retry(client) }, 0);
+    let (ev, _, _, retry) = events.0.pop().unwrap();
+    assert_eq!(ev, E4C_NEGOTIATION_CONFIRM);
+    let now = e4c_get_time();
+    verify_confirm(p, &retry, &pending, now).unwrap();
+
+    // C2 commits and sends a topic key under post-quantum: the client
+    // switches on it.
+    let other = c("plant/pressure");
+    let new_key = [7u8; 32];
+    let cmd = Command::SetTopicKey {
+        key: &new_key,
+        topic: TopicHash::of(p.hash, b"plant/pressure"),
+    }
+    .to_vec();
+    let sealed = seal_command_vec(
+        p,
+        SuiteId::PostQuantum,
+        &id,
+        pending.material.device_key(),
+        C2Secret::Signing(&c2_sk),
+        now,
+        &cmd,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        client_unprotect(client, &ctrl, &sealed),
+        E4_RESULT_OK_CONTROL
+    );
+    let (ev, suite, _, msg) = events.0.pop().unwrap();
+    assert_eq!((ev, suite), (E4C_NEGOTIATION_SUITE_CHANGED, E4C_SUITE_PQ));
+    assert!(msg.is_empty() && events.0.is_empty());
+    unsafe {
+        assert_eq!(e4c_client_suite(client), E4C_SUITE_PQ as i32);
+        assert_eq!(e4c_client_negotiation_status(client), E4C_NEGOTIATION_IDLE);
+    }
+
+    // The upgraded client signs with the keys C2 registered: its messages
+    // on the carried-over topic and on the new one open with them.
+    let mut pk = vec![0u8; 4096];
+    let mut pk_len = 0usize;
+    unsafe {
+        assert_eq!(
+            e4c_client_public_key(client, pk.as_mut_ptr(), pk.len(), &mut pk_len),
+            0
+        );
+        assert_eq!(
+            e4c_client_set_pubkey(client, id.0.as_ptr(), pk.as_ptr(), pk_len),
+            0
+        );
+    }
+    for (topic, payload) in [(&t, &b"21.5 C"[..]), (&other, &b"1013 hPa"[..])] {
+        let mut sealed = vec![0u8; payload.len() + unsafe { e4c_client_overhead(client) }];
+        let mut n = 0usize;
+        let mut plain = vec![0u8; sealed.len()];
+        let mut m = 0usize;
+        unsafe {
+            assert_eq!(
+                e4c_client_protect(
+                    client,
+                    sealed.as_mut_ptr(),
+                    sealed.len(),
+                    &mut n,
+                    payload.as_ptr(),
+                    payload.len(),
+                    topic.as_ptr(),
+                ),
+                0
+            );
+            assert_eq!(
+                e4c_client_unprotect(
+                    client,
+                    plain.as_mut_ptr(),
+                    plain.len(),
+                    &mut m,
+                    sealed.as_ptr(),
+                    n,
+                    topic.as_ptr(),
+                ),
+                0
+            );
+        }
+        assert_eq!(&plain[..m], payload);
+    }
+    unsafe { e4c_client_free(client) };
 }

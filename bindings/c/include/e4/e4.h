@@ -232,6 +232,42 @@
 #define E4C_SUITE_HYBRID 32
 
 /**
+ * Negotiation event: publish `message` (an Announce) on `topic`
+ * (`e4c2/announce/<hex id>`); `suite` is the client's current suite.
+ */
+#define E4C_NEGOTIATION_ANNOUNCE 1
+
+/**
+ * Negotiation event: publish `message` (a Confirm) on `topic`; `suite` is
+ * the suite C2 chose, which the client runs after C2's next command.
+ */
+#define E4C_NEGOTIATION_CONFIRM 2
+
+/**
+ * Negotiation event: the client now runs `suite` (the first command under
+ * it arrived; its keys replace the old suite's, topic keys are kept,
+ * public keys of other devices are dropped); `message` is NULL.
+ */
+#define E4C_NEGOTIATION_SUITE_CHANGED 3
+
+/**
+ * `e4c_client_negotiation_status`: nothing outstanding.
+ */
+#define E4C_NEGOTIATION_IDLE 0
+
+/**
+ * `e4c_client_negotiation_status`: an Announce was published, no answer
+ * yet.
+ */
+#define E4C_NEGOTIATION_ANNOUNCED 1
+
+/**
+ * `e4c_client_negotiation_status`: a SetSuite was accepted and its
+ * Confirm published; waiting for C2's first command under the new suite.
+ */
+#define E4C_NEGOTIATION_ACCEPTED 2
+
+/**
  * Size of [`e4storage_pubkey`] in 8-byte words.
  */
 #define E4_STORAGE_PUBKEY_WORDS 2560
@@ -259,6 +295,22 @@
  * two threads at once.
  */
 typedef struct e4c_client e4c_client;
+
+/**
+ * The negotiation callback: `(user, event, suite, topic, message,
+ * message_len)`, with `event` an `E4C_NEGOTIATION_*` event, `suite` an
+ * `E4C_SUITE_*` value, `topic` a NUL-terminated string and `message` the
+ * bytes to publish (both valid during the call only). It is called from
+ * `e4c_client_announce`, `e4c_client_confirm_retry` and
+ * `e4c_client_unprotect`, after the client's state has changed; it must
+ * not call functions on the same client.
+ */
+typedef void (*e4c_negotiation_callback)(void *user,
+                                         int event,
+                                         uint8_t suite,
+                                         const char *topic,
+                                         const uint8_t *message,
+                                         size_t message_len);
 
 /**
  * The state of a symmetric-key client: allocate it (static, stack or
@@ -392,7 +444,10 @@ int e4c_client_protect(struct e4c_client *client,
  * `message_max_len` bytes, at least `ciphertext_len` -
  * `e4c_client_overhead`). On the client's control topic the message is a
  * command from C2, applied to the client: `E4_RESULT_OK_CONTROL`,
- * `*message_len` 0.
+ * `*message_len` 0. With a negotiation under way, that includes C2's
+ * SetSuite (accepted: the callback gets `E4C_NEGOTIATION_CONFIRM`) and the
+ * first command under the accepted suite (the client switches to it: the
+ * callback gets `E4C_NEGOTIATION_SUITE_CHANGED`).
  */
 int e4c_client_unprotect(struct e4c_client *client,
                          uint8_t *message,
@@ -401,6 +456,55 @@ int e4c_client_unprotect(struct e4c_client *client,
                          const uint8_t *ciphertext,
                          size_t ciphertext_len,
                          const char *topic);
+
+/**
+ * Set the negotiation callback and its user data (NULL: none). See
+ * `e4c_negotiation_callback`.
+ */
+int e4c_client_set_negotiation_callback(struct e4c_client *client,
+                                        e4c_negotiation_callback callback,
+                                        void *user);
+
+/**
+ * Set the suites the client may run (`count` `E4C_SUITE_*` values; none:
+ * it does not negotiate, the default). An Announce offers those ranked
+ * above the current suite (symmetric < public key < post-quantum <
+ * hybrid). Changing them drops an Announce not answered yet; an accepted
+ * upgrade goes on. `E4_ERROR_UNSUPPORTED_SUITE` for a suite unknown or not
+ * compiled in.
+ */
+int e4c_client_set_capabilities(struct e4c_client *client, const uint8_t *suites, size_t count);
+
+/**
+ * Build an Announce (fresh keys for each offered suite, authenticated
+ * with the current suite's keys; it supersedes the previous one) and hand
+ * it to the callback (`E4C_NEGOTIATION_ANNOUNCE`) to publish on
+ * `e4c2/announce/<hex id>`. Within the second of the latest Announce, that
+ * one is handed again (C2 accepts only strictly newer ones). With
+ * capabilities but none above the current suite the Announce offers
+ * nothing (it tells C2 the device negotiates; no answer comes). Call it
+ * after each connection and again when no SetSuite arrives.
+ *
+ * `E4_ERROR_PARAMETER_INVALID` without a callback or without
+ * capabilities; `E4_ERROR_INVALID_COMMAND` once a SetSuite was accepted
+ * (use `e4c_client_confirm_retry`).
+ */
+int e4c_client_announce(struct e4c_client *client);
+
+/**
+ * Sign the Confirm of the accepted SetSuite again, now, and hand it to
+ * the callback (`E4C_NEGOTIATION_CONFIRM`): to resend while no command
+ * arrives under the new suite. `E4_ERROR_INVALID_COMMAND` when no
+ * SetSuite was accepted, `E4_ERROR_PARAMETER_INVALID` without a callback.
+ */
+int e4c_client_confirm_retry(struct e4c_client *client);
+
+/**
+ * Where the client is in a negotiation: `E4C_NEGOTIATION_IDLE`,
+ * `E4C_NEGOTIATION_ANNOUNCED` or `E4C_NEGOTIATION_ACCEPTED` (or an error
+ * code).
+ */
+int e4c_client_negotiation_status(struct e4c_client *client);
 
 /**
  * Initialise a storage (no id, no keys, no file). Must be called first;
