@@ -4,7 +4,10 @@
 //! messages (the broker, or anyone on the path) could deliver one again and
 //! again for ten minutes. This client remembers what it accepted, keyed by
 //! timestamp and SIV (AES-SIV derives the SIV from key, timestamp and
-//! plaintext, so a byte-identical message has the same one):
+//! plaintext, so a byte-identical message has the same one), and in the
+//! signed formats by sender too (`e4_proto::replay::replay_tag`: two
+//! members sending the same payload in the same second, or one re-signing
+//! the other's message, do not suppress each other):
 //!
 //! * topic messages: `e4_proto::replay::ReplayCache` with
 //!   [`MESSAGE_REPLAY_SLOTS`] entries (40 bytes each, about 40 KiB), in
@@ -25,6 +28,7 @@
 
 use e4_proto::crypto::SIV_LEN;
 use e4_proto::message::{SignedMessage, SymMessage};
+use e4_proto::replay::replay_tag;
 use e4_proto::time::MAX_MESSAGE_AGE;
 use e4_proto::{Error, Family, Suite};
 
@@ -36,7 +40,9 @@ pub const COMMAND_LOG_SLOTS: usize = 64;
 /// A remembered message: its timestamp and SIV.
 pub(crate) type Tag = (u64, [u8; SIV_LEN]);
 
-/// Timestamp and SIV of a topic message that already authenticated.
+/// Timestamp and replay tag (the SIV, combined with the sender's id in the
+/// signed formats: [`replay_tag`]) of a topic message that already
+/// authenticated.
 pub(crate) fn message_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
     match suite.id.family() {
         Family::E4Symmetric => {
@@ -45,11 +51,11 @@ pub(crate) fn message_tag(suite: &Suite, msg: &[u8]) -> Result<Tag, Error> {
         }
         Family::E4PublicKey => {
             let m = SignedMessage::parse_pubkey(msg)?;
-            Ok((m.ts, *m.siv_part()?.0))
+            Ok((m.ts, replay_tag(m.siv_part()?.0, Some(&m.sender))))
         }
         Family::Kem => {
             let m = SignedMessage::parse_kem(msg, suite.id)?;
-            Ok((m.ts, *m.siv_part()?.0))
+            Ok((m.ts, replay_tag(m.siv_part()?.0, Some(&m.sender))))
         }
     }
 }

@@ -451,7 +451,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
                 sig.verify(pk, m.signed, m.sig)?;
                 let (tag, ct) = m.siv_part()?;
                 let n = open_with_transition(siv, entry, now, m.ad, tag, ct, out)?;
-                (m.ts, n, *tag)
+                (m.ts, n, crate::replay::replay_tag(tag, Some(&m.sender)))
             }
         };
         if self.replay_on {

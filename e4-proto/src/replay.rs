@@ -6,6 +6,8 @@
 //! byte-identical message has the same SIV) and timestamp of the last `N`
 //! accepted messages, across topics, in fixed memory (`N * 40` bytes).
 //!
+//! Signed messages are remembered per sender ([`replay_tag`]).
+//!
 //! When the cache is full of entries still inside the window, the entry with
 //! the oldest timestamp is evicted and its timestamp becomes a floor: any
 //! later message with a timestamp at or below the floor is refused. So a
@@ -19,8 +21,28 @@
 //! rejection off where E4's 600 s window is enough.
 
 use crate::error::Error;
-use crate::ids::TopicHash;
+use crate::ids::{Id, TopicHash};
 use crate::time::MAX_MESSAGE_AGE;
+
+/// The value a replay cache remembers of an accepted message: its SIV, and
+/// for the signed formats the SIV combined (XOR) with the authenticated
+/// sender's id. Two members that publish the same payload in the same
+/// second produce the same SIV (the sender is not part of it), and a member
+/// can re-sign another's message as its own; keyed by sender, neither
+/// suppresses the other's genuine message, while a byte-identical copy is
+/// still refused. A sender cannot steer the XOR onto another sender's
+/// entry: it would need an SIV, a PRF output under the topic key, of its
+/// choosing. Symmetric messages carry no sender: identical bytes are one
+/// message.
+pub fn replay_tag(siv: &[u8; 16], sender: Option<&Id>) -> [u8; 16] {
+    let mut tag = *siv;
+    if let Some(id) = sender {
+        for (t, s) in tag.iter_mut().zip(id.0) {
+            *t ^= s;
+        }
+    }
+    tag
+}
 
 #[derive(Clone, Copy)]
 struct Seen {
