@@ -6,6 +6,16 @@
 //! edits. Oracles: edited commands are refused and change nothing; genuine
 //! ones give exactly `Command::parse`'s verdict and, when applied, have the
 //! command's effect; a replay is refused.
+//!
+//! Both judgements are exact. A raw input the device accepts is C2's only
+//! if it is byte-identical to C2's protection of its plaintext for this
+//! device at C2's time ([`SuiteKeys::sealed_by_c2`]): libFuzzer's comparison
+//! hooks hand genuine commands of earlier runs to the raw modes, and those
+//! are then judged like the protected mode's. A replayed command is judged
+//! against the keys the device holds after the first application: if a
+//! SetIdKey or SetC2Key replaced them, the command no longer authenticates
+//! (`NotAuthentic`, before the replay cache is consulted); otherwise it is
+//! `Replayed` ([`SuiteKeys::authentic_under`]).
 #![no_main]
 
 use e4_fuzz::*;
@@ -74,9 +84,25 @@ fn run(suite: SuiteId, sel: u8, rest: &[u8], dev: &mut FuzzClient) {
                 let age = rest.first().copied().unwrap_or(0);
                 steer(suite, &mut msg, age, None);
             }
-            let r = apply(dev, &msg);
-            assert!(r.is_err(), "forged command accepted: {r:?}");
-            assert_eq!(snapshot(dev), before);
+            // The plaintext, if the bytes authenticate (nothing is applied).
+            let mut scratch = vec![0u8; msg.len()];
+            let plain = dev
+                .open_control(&msg, &mut scratch)
+                .map(|o| o.plaintext().to_vec());
+            match plain {
+                Ok(cmd) => {
+                    assert!(
+                        keys.sealed_by_c2(dev.id(), &before.identity, &msg, &cmd),
+                        "forged command authenticated: {cmd:?}"
+                    );
+                    judge(suite, dev, &cmd, &msg, &before);
+                }
+                Err(_) => {
+                    let r = apply(dev, &msg);
+                    assert!(r.is_err(), "forged command accepted: {r:?}");
+                    assert_eq!(snapshot(dev), before);
+                }
+            }
         }
         _ => {
             let Some((&len, rest)) = rest.split_first() else {
@@ -93,41 +119,51 @@ fn run(suite: SuiteId, sel: u8, rest: &[u8], dev: &mut FuzzClient) {
                 assert!(r.is_err(), "edited command accepted: {r:?}");
                 assert_eq!(snapshot(dev), before);
             }
-            let lengths = suite.command_lengths();
-            // As the device parses it (the other E4 mode's identity key is
-            // e4go's invalid argument: see control::parse_command).
-            let parsed = control::parse_command(cmd, &lengths);
-            let r = apply(dev, &msg);
-            match (parsed, r) {
-                // E4 refuses protected commands of 24 bytes or less (as e4go)
-                (_, r) if cmd.is_empty() => {
-                    assert_eq!(r, Err(Error::TooShortCiphertext));
-                    assert_eq!(snapshot(dev), before);
-                }
-                (Err(e), r) => {
-                    assert_eq!(r, Err(e));
-                    assert_eq!(snapshot(dev), before);
-                }
-                (Ok(c), Ok(op)) => {
-                    assert_eq!(op, c.opcode());
-                    check_effect(dev, &c, &before);
-                    let after = snapshot(dev);
-                    assert_eq!(apply(dev, &msg), Err(Error::Replayed));
-                    assert_eq!(snapshot(dev), after);
-                }
-                (Ok(c), Err(e)) => {
-                    assert!(
-                        matches!(
-                            e,
-                            Error::InvalidArgument
-                                | Error::PubKeyNotFound
-                                | Error::UnsupportedOperation
-                        ),
-                        "{c:?} failed with {e:?}"
-                    );
-                    assert_eq!(snapshot(dev), before);
-                }
-            }
+            judge(suite, dev, cmd, &msg, &before);
+        }
+    }
+}
+
+/// Deliver `msg`, C2's protection of the command bytes `cmd` for `dev`
+/// (in the state `before`), then deliver it again.
+fn judge(suite: SuiteId, dev: &mut FuzzClient, cmd: &[u8], msg: &[u8], before: &Snapshot) {
+    let keys = keys(suite);
+    let lengths = suite.command_lengths();
+    // As the device parses it (the other E4 mode's identity key is
+    // e4go's invalid argument: see control::parse_command).
+    let parsed = control::parse_command(cmd, &lengths);
+    let r = apply(dev, msg);
+    match (parsed, r) {
+        // E4 refuses protected commands of 24 bytes or less (as e4go)
+        (_, r) if cmd.is_empty() => {
+            assert_eq!(r, Err(Error::TooShortCiphertext));
+            assert_eq!(&snapshot(dev), before);
+        }
+        (Err(e), r) => {
+            assert_eq!(r, Err(e));
+            assert_eq!(&snapshot(dev), before);
+        }
+        (Ok(c), Ok(op)) => {
+            assert_eq!(op, c.opcode());
+            check_effect(dev, &c, before);
+            let after = snapshot(dev);
+            // judged against the keys the device holds now
+            let replay = match keys.authentic_under(&after.identity, msg, cmd) {
+                Ok(()) => Error::Replayed,
+                Err(e) => e,
+            };
+            assert_eq!(apply(dev, msg), Err(replay), "{c:?} delivered twice");
+            assert_eq!(snapshot(dev), after);
+        }
+        (Ok(c), Err(e)) => {
+            assert!(
+                matches!(
+                    e,
+                    Error::InvalidArgument | Error::PubKeyNotFound | Error::UnsupportedOperation
+                ),
+                "{c:?} failed with {e:?}"
+            );
+            assert_eq!(&snapshot(dev), before);
         }
     }
 }

@@ -15,9 +15,11 @@ use e4_proto::crypto::Rng;
 use e4_proto::message;
 use e4_proto::store::MemStore;
 use e4_proto::suite::CommandLengths;
-use e4_proto::{Client, FixedClock, Id, Identity, SuiteId, SymKey};
+use e4_proto::{Client, Error, FixedClock, Id, Identity, SuiteId, SymKey};
 use e4_testkit::{identity, sig_keypair, TestRng};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
 /// The receiver's clock.
@@ -116,8 +118,20 @@ impl SuiteKeys {
     }
 
     /// C2: protect command bytes `cmd` for `client` at `ts` (kem suites
-    /// refuse an empty command: None).
+    /// refuse an empty command: None). Every kem-suite command sealed here
+    /// is recorded for [`SuiteKeys::sealed_by_c2`].
     pub fn protect_command(&self, client: &FuzzClient, ts: u64, cmd: &[u8]) -> Option<Vec<u8>> {
+        self.protect_command_for(client.id(), client.identity(), ts, cmd)
+    }
+
+    /// [`SuiteKeys::protect_command`] for a device `id` holding `identity`.
+    fn protect_command_for(
+        &self,
+        id: &Id,
+        identity: &Identity,
+        ts: u64,
+        cmd: &[u8],
+    ) -> Option<Vec<u8>> {
         let p = provider();
         let suite = p.suite(self.suite).unwrap();
         let sym = |key: &SymKey| {
@@ -125,7 +139,7 @@ impl SuiteKeys {
             message::seal_symmetric(p.siv, key, ts, cmd, &mut out).unwrap();
             out
         };
-        match client.identity() {
+        match identity {
             Identity::Symmetric(k) => Some(sym(k)),
             Identity::PubKey { signing, .. } => {
                 let x = suite.x25519().unwrap();
@@ -148,7 +162,7 @@ impl SuiteKeys {
                     p,
                     suite,
                     &self.c2_sig_sk,
-                    client.id(),
+                    id,
                     &k.kem_pk,
                     ts,
                     cmd,
@@ -156,10 +170,128 @@ impl SuiteKeys {
                     &mut out,
                 )
                 .unwrap();
+                SEALED.with(|s| s.borrow_mut().insert(fingerprint(&out)));
                 Some(out)
             }
         }
     }
+
+    /// Whether C2 produced `msg` for the device `id` holding `identity`
+    /// (its state before `msg` was applied), as the protection of `cmd` at
+    /// [`NOW`]: byte-identical to C2's protection of `cmd` (deterministic
+    /// for the E4 suites, whose commands are AES-SIV under a fixed key, and
+    /// for kem suites whose KEM draws from the seeded RNG) or, for kem
+    /// suites whose encapsulation takes its randomness from the OS, one of
+    /// the commands sealed by this process.
+    pub fn sealed_by_c2(&self, id: &Id, identity: &Identity, msg: &[u8], cmd: &[u8]) -> bool {
+        if matches!(identity, Identity::Kem(_))
+            && SEALED.with(|s| s.borrow().contains(&fingerprint(msg)))
+        {
+            return true;
+        }
+        self.protect_command_for(id, identity, NOW, cmd).as_deref() == Some(msg)
+    }
+
+    /// Whether the command `msg` (the protection of `cmd`, applied once)
+    /// still authenticates under the keys the device holds now
+    /// (`identity`): a command that replaced the device key (SetIdKey) or
+    /// C2's key (SetC2Key) with different material is judged against the
+    /// new keys, as the device derives them (E4 public-key suite: the
+    /// X25519 secret from the Ed25519 seed, with C2's Curve25519 key).
+    /// The error is the one the device must give: `NotAuthentic` for
+    /// AES-SIV, the signature scheme's for C2's signature (kem suites).
+    pub fn authentic_under(
+        &self,
+        identity: &Identity,
+        msg: &[u8],
+        cmd: &[u8],
+    ) -> Result<(), Error> {
+        let p = provider();
+        let suite = p.suite(self.suite).unwrap();
+        let resealed = |key: &SymKey| {
+            let mut out = vec![0u8; cmd.len() + message::SYM_OVERHEAD];
+            message::seal_symmetric(p.siv, key, NOW, cmd, &mut out).unwrap();
+            if out == msg {
+                Ok(())
+            } else {
+                Err(Error::NotAuthentic)
+            }
+        };
+        match identity {
+            Identity::Symmetric(k) => resealed(k),
+            Identity::PubKey { signing, c2_public } => {
+                let x = suite.x25519().unwrap();
+                let secret = x.secret_from_ed25519_seed(signing.seed());
+                resealed(&command::pubkey_command_key(p, suite, &secret, c2_public).unwrap())
+            }
+            Identity::Kem(k) => {
+                // Only C2's key can change (SetIdKey is unsupported); the
+                // device's KEM key, hence the rest of the check, is as before.
+                let sig = suite.sig().unwrap();
+                let split = msg.len() - suite.id.params().signature;
+                sig.verify(&k.c2_sig_pk, &msg[..split], &msg[split..])
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Fingerprints of the kem-suite commands sealed by this process.
+    static SEALED: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+    /// Per suite: whether the sender's protection is deterministic (None:
+    /// not checked yet in this process).
+    static DETERMINISTIC: Cell<[Option<bool>; 4]> = const { Cell::new([None; 4]) };
+    /// Fingerprints of the messages the sender produced in this process,
+    /// for the suites whose protection is not deterministic.
+    static SENT: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+}
+
+/// A 64-bit fingerprint of `bytes` (SipHash with fixed keys).
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// The message the genuine sender of `suite` produces for `payload` on
+/// [`TOPIC`] at [`NOW`] (the sender's clock). Whether the suite's protection
+/// is deterministic is checked once per suite and process (AES-SIV and
+/// Ed25519 are; ML-DSA signing may be hedged, with fresh randomness, as the
+/// default provider's is): if it is not, every message produced is recorded
+/// for [`is_genuine_message`].
+pub fn genuine_message(suite: SuiteId, payload: &[u8]) -> Vec<u8> {
+    let protect = || {
+        with_sender(suite, |tx| {
+            let mut msg = vec![0u8; payload.len() + tx.overhead()];
+            let n = tx.protect(TOPIC, payload, &mut msg).unwrap();
+            assert_eq!(n, msg.len());
+            msg
+        })
+    };
+    let msg = protect();
+    let i = slot(suite);
+    let mut d = DETERMINISTIC.with(Cell::get);
+    if d[i].is_none() {
+        d[i] = Some(protect() == msg);
+        DETERMINISTIC.with(|c| c.set(d));
+    }
+    if d[i] == Some(false) {
+        SENT.with(|s| s.borrow_mut().insert(fingerprint(&msg)));
+    }
+    msg
+}
+
+/// Whether `msg`, which a receiver accepted with `payload`, is the genuine
+/// sender's: byte-identical to the sender's protection of `payload` at
+/// [`NOW`] (deterministic suites), or one of the messages the sender
+/// produced in this process (suites that sign with fresh randomness: a
+/// valid signature the sender did not make is a forgery too).
+pub fn is_genuine_message(suite: SuiteId, msg: &[u8], payload: &[u8]) -> bool {
+    if genuine_message(suite, payload) == msg {
+        return true;
+    }
+    DETERMINISTIC.with(Cell::get)[slot(suite)] == Some(false)
+        && SENT.with(|s| s.borrow().contains(&fingerprint(msg)))
 }
 
 /// The key material of `suite`, generated on first use.
