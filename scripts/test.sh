@@ -15,15 +15,15 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 
-echo "== build"
+echo "== build ($(date +%T))"
 cargo build --workspace --all-targets
-echo "== test"
+echo "== test ($(date +%T))"
 cargo test --workspace
-echo "== test the 8-bit backend (feature small) on the host"
+echo "== test the 8-bit backend (feature small) on the host ($(date +%T))"
 cargo test -p e4-backends --features small --lib small
-echo "== the README's quickstart, as written"
+echo "== the README's quickstart, as written ($(date +%T))"
 bash scripts/test-quickstart.sh
-echo "== the C library (bindings/c): C tests under AddressSanitizer, libe4 example, interop with e4"
+echo "== the C library (bindings/c): C tests under AddressSanitizer, libe4 example, interop with e4 ($(date +%T))"
 E4_WORKSPACE_BUILT=1 bash scripts/test-c.sh
-echo "== the Python package (bindings/python): wheel in a virtual environment, pytest"
+echo "== the Python package (bindings/python): wheel in a virtual environment, pytest ($(date +%T))"
 bash scripts/test-python.sh
