@@ -152,6 +152,41 @@ pub fn parse_suite_set(names: &[String]) -> C2Result<SuiteSet> {
     })
 }
 
+/// Whether `policy` still lets a device be moved to `suite`: allowed, and
+/// not below the minimum.
+fn permits(policy: &Policy, suite: SuiteId) -> bool {
+    policy.allowed.contains(suite)
+        && policy.ranking.rank(suite) >= policy.ranking.rank(policy.minimum)
+}
+
+/// Drop the pending answers the policy no longer permits (the device's
+/// Confirm will then be refused and it stays where it is): `only` one
+/// device, or all.
+async fn drop_unpermitted(
+    conn: &mut sqlx::AnyConnection,
+    only: Option<&Id>,
+) -> C2Result<Vec<(Id, SuiteId)>> {
+    let fleet = read_policy(conn).await?;
+    let mut dropped = Vec::new();
+    for (id, suite) in negotiations::all_targets(conn).await? {
+        if only.is_some_and(|o| *o != id) {
+            continue;
+        }
+        let policy = match clients::find(conn, &ClientRef::Id(id)).await? {
+            Some(row) => match row.allowed_suites {
+                Some(allowed) => fleet.with_allowed(allowed),
+                None => fleet,
+            },
+            None => fleet,
+        };
+        if !permits(&policy, suite) {
+            negotiations::remove(conn, &id).await?;
+            dropped.push((id, suite));
+        }
+    }
+    Ok(dropped)
+}
+
 pub(crate) fn refused(e: impl std::fmt::Display) -> C2Error {
     C2Error::NegotiationRefused(e.to_string())
 }
@@ -188,8 +223,12 @@ impl Service {
         let bytes = serde_json::to_vec(&PolicyView::of(&p))
             .map_err(|e| C2Error::internal(e.to_string()))?;
         meta::set(w.conn(), POLICY_KEY, &bytes).await?;
+        let dropped = drop_unpermitted(w.conn(), None).await?;
         w.commit().await?;
         tracing::info!(allowed = ?p.allowed, minimum = %p.minimum, "negotiation policy set");
+        for (id, suite) in dropped {
+            tracing::info!(client = %id, suite = %suite, "pending upgrade dropped: the policy no longer allows it");
+        }
         Ok(p)
     }
 
@@ -203,7 +242,11 @@ impl Service {
         let row = clients::get(w.conn(), r).await?;
         clients::set_allowed(w.conn(), &row.id, allowed).await?;
         let row = clients::get(w.conn(), &ClientRef::Id(row.id)).await?;
+        let dropped = drop_unpermitted(w.conn(), Some(&row.id)).await?;
         w.commit().await?;
+        for (_, suite) in dropped {
+            tracing::info!(client = %row.name, suite = %suite, "pending upgrade dropped: the policy no longer allows it");
+        }
         tracing::info!(client = %row.name, allowed = ?allowed, "device policy set");
         Ok(row.info())
     }
@@ -367,6 +410,20 @@ impl Service {
         };
         let pending = self.pending_of(&n)?;
         let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
+        // The choice is checked again: the policy may have changed since
+        // the answer (its change drops such rows; this covers a race).
+        let mut policy = read_policy(w.conn()).await?;
+        if let Some(allowed) = row.allowed_suites {
+            policy = policy.with_allowed(allowed);
+        }
+        if !permits(&policy, pending.suite) {
+            negotiations::remove(w.conn(), id).await?;
+            w.commit().await?;
+            return Err(refused(format!(
+                "the policy no longer allows moving {} to {}",
+                row.name, pending.suite
+            )));
+        }
         let from = row.suite;
         // The pending row stores the material in the clients columns' shape.
         clients::set_suite(

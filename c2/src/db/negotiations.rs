@@ -68,6 +68,22 @@ pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Re
     Ok(())
 }
 
+/// Every pending answer: (device, suite it is moved to). At most one per
+/// device mid-upgrade.
+pub async fn all_targets(conn: &mut AnyConnection) -> C2Result<Vec<(Id, SuiteId)>> {
+    let rows = sqlx::query("SELECT client_id, suite FROM negotiations")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: Vec<u8> = r.try_get(0)?;
+        let suite: String = r.try_get(1)?;
+        let id = Id::from_slice(&id).ok_or_else(|| C2Error::internal("stored client id length"))?;
+        out.push((id, stored_suite(&suite)?));
+    }
+    Ok(out)
+}
+
 /// Forget the pending answer of a device.
 pub async fn remove(conn: &mut AnyConnection, id: &Id) -> C2Result<()> {
     sqlx::query("DELETE FROM negotiations WHERE client_id = $1")

@@ -331,6 +331,57 @@ async fn interrupted_upgrade(db: Option<String>) {
     c2.stop().await;
 }
 
+/// Issue 12, item 6: a policy change between C2's answer and the device's
+/// Confirm drops the pending upgrade; the Confirm is then refused and the
+/// device stays in its suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_drops_a_pending_upgrade() {
+    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let (id, key) = register_symmetric(&svc, "sensor-p").await;
+    // Confirms are held back until the policy has changed.
+    proxy.set_rule(
+        Rule::new(|_, _, payload, _| match payload.get(8) {
+            Some(2) => Action::Drop,
+            _ => Action::Forward,
+        })
+        .direction(Direction::ToBroker)
+        .topic("e4c2/announce/+"),
+    );
+    let state = dir.path().join("sensor-p.json");
+    let client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(client, &[SuiteId::PostQuantum], proxy.addr());
+    until(&mut dev, "the SetSuite to be accepted", |c| {
+        format!("{:?}", c.negotiation_status()).contains("Accepted")
+    })
+    .await;
+    assert_eq!(
+        c2_suite(&svc, &id).await,
+        (SuiteId::Symmetric, Some(SuiteId::PostQuantum))
+    );
+    // The operator pins the device to its suite: the pending answer goes.
+    svc.set_client_policy(&ClientRef::Id(id), Some(SuiteSet::of(&[])))
+        .await
+        .unwrap();
+    assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Symmetric, None));
+    // The device's Confirm now gets through, and is refused.
+    proxy.clear_rule();
+    let refused = svc.metrics.negotiation_refused.get();
+    drop(dev.disconnect().await);
+    let client = Client::open(&state).unwrap();
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    let start = Instant::now();
+    while svc.metrics.negotiation_refused.get() == refused {
+        assert!(start.elapsed() < PATIENCE, "the Confirm was not refused");
+        tokio::time::timeout(Duration::from_millis(50), dev.next_event())
+            .await
+            .ok();
+    }
+    assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Symmetric, None));
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Symmetric);
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}
+
 /// `e4c2 demo` (the README's first command) runs to the end and reports
 /// every device in its final suite, and a broker that saw no plaintext.
 #[test]
