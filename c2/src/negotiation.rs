@@ -187,6 +187,31 @@ async fn drop_unpermitted(
     Ok(dropped)
 }
 
+/// Refuse what the fleet's minimum forbids: a `device` (name, suite)
+/// running below it gets no topic keys, and no topic uses a `format` below
+/// it. The refusal names the rule.
+pub(crate) async fn check_minimum(
+    conn: &mut sqlx::AnyConnection,
+    device: Option<(&str, SuiteId)>,
+    format: Option<SuiteId>,
+) -> C2Result<()> {
+    let p = read_policy(conn).await?;
+    let below = |s: SuiteId| p.ranking.rank(s) < p.ranking.rank(p.minimum);
+    if let Some((name, suite)) = device.filter(|(_, s)| below(*s)) {
+        return Err(C2Error::FailedPrecondition(format!(
+            "policy minimum {}: {name:?} runs {suite}, below it, and gets no topic keys until it is upgraded",
+            p.minimum
+        )));
+    }
+    if let Some(f) = format.filter(|f| below(*f)) {
+        return Err(C2Error::FailedPrecondition(format!(
+            "policy minimum {}: topic format {f} is below it",
+            p.minimum
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn refused(e: impl std::fmt::Display) -> C2Error {
     C2Error::NegotiationRefused(e.to_string())
 }
@@ -271,6 +296,7 @@ impl Service {
         crate::model::check_topic(topic)?;
         crate::model::parse_suite(self.provider, Some(format.name()))?;
         let (mut w, mut q) = self.begin_commands().await?;
+        check_minimum(w.conn(), None, Some(format)).await?;
         let t = topics::lock_get(w.conn(), topic).await?;
         let mut members = Vec::new();
         let mut after = Vec::new();

@@ -397,6 +397,7 @@ impl Service {
             key_version: 1,
         };
         let mut w = self.db.begin_write().await?;
+        crate::negotiation::check_minimum(w.conn(), None, format).await?;
         topics::insert(w.conn(), &row).await?;
         w.commit().await?;
         self.events.emit(EventKind::TopicAdded, None, Some(topic));
@@ -513,6 +514,12 @@ impl Service {
         let (mut w, mut q) = self.begin_commands().await?;
         let c = clients::get(w.conn(), r).await?;
         let t = topics::lock_get(w.conn(), topic).await?;
+        crate::negotiation::check_minimum(
+            w.conn(),
+            Some((&c.name, c.suite)),
+            Some(t.format.unwrap_or(c.suite)),
+        )
+        .await?;
         let rejoin = topics::is_member(w.conn(), topic, &c.id).await?;
         let format = match t.format {
             Some(f) => f,

@@ -382,6 +382,47 @@ async fn a_policy_change_drops_a_pending_upgrade() {
     c2.stop().await;
 }
 
+/// Issue 12, item 6: the fleet minimum is enforced in key delivery and
+/// topic formats, with a refusal naming the rule (409 / FAILED_PRECONDITION).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_minimum_is_enforced_in_keys_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let (id, _) = register_symmetric(&svc, "old-sensor").await;
+    svc.new_topic("plant/any").await.unwrap();
+    let mut view = e4_c2::negotiation::PolicyView::of(&svc.policy().await.unwrap());
+    view.minimum = "pq".into();
+    svc.set_policy(&view).await.unwrap();
+
+    let e = svc
+        .add_client_to_topic(&ClientRef::Id(id), "plant/any")
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status().as_u16(), 409, "{e}");
+    assert!(e.to_string().contains("policy minimum pq"), "{e}");
+    assert_eq!(svc.count_clients_for_topic("plant/any").await.unwrap(), 0);
+    let e = svc
+        .new_topic_with_format("plant/sym", Some(SuiteId::Symmetric))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("topic format symmetric is below it"),
+        "{e}"
+    );
+    assert!(svc.get_topic("plant/sym").await.is_err(), "nothing created");
+    let e = svc
+        .set_topic_format("plant/any", SuiteId::Symmetric)
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status().as_u16(), 409, "{e}");
+    // At the minimum or above, nothing changes.
+    svc.new_topic_with_format("plant/pq", Some(SuiteId::PostQuantum))
+        .await
+        .unwrap();
+    c2.stop().await;
+}
+
 /// `e4c2 demo` (the README's first command) runs to the end and reports
 /// every device in its final suite, and a broker that saw no plaintext.
 #[test]
