@@ -353,11 +353,20 @@ pub async fn serve(
     new_dir.keep();
     // Every listener is up: now the one-time display of a new token.
     if let Some(t) = new_token.filter(|_| opts.print_token) {
-        println!(
-            "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}",
+        // One write, and no panic if stdout is gone: the token is in the
+        // data directory either way.
+        let text = Zeroizing::new(format!(
+            "e4c2: admin token (shown once; also saved to {} with mode 0600):\n{}\n",
             dir.token_file().display(),
             *t
-        );
+        ));
+        let mut out = std::io::stdout().lock();
+        if std::io::Write::write_all(&mut out, text.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .is_err()
+        {
+            tracing::warn!(file = %dir.token_file().display(), "the admin token could not be shown (stdout closed); read it from the file");
+        }
     }
     if let Some(tx) = started {
         let _ = tx.send(Running {

@@ -323,13 +323,13 @@ fn a_failed_start_leaves_nothing_and_keeps_the_token_display() {
     // The next start is a first start: the token is shown.
     let log = tmp.path().join("serve.log");
     let mut c = serve_logged(&dir, &log);
+    let mut out = BufReader::new(c.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    out.read_line(&mut first).unwrap();
     assert!(first.contains("admin token"), "{first}");
     wait_up(&dir);
     stop(c);
+    drop(out);
 }
 
 #[test]
