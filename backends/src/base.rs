@@ -72,8 +72,27 @@ impl Siv for AesSiv {
         Expanded::new(key).open(ad, siv, buf)
     }
 
+    fn open_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        ct: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        Expanded::new(key).open_from(ad, siv, Some(ct), out)
+    }
+
     fn seal_many(&self, key: &SymKey, items: &mut [SivItem<'_>]) {
         Expanded::new(key).seal_many(items)
+    }
+
+    #[cfg(feature = "alloc")]
+    fn prepare_key(
+        &self,
+        key: &SymKey,
+    ) -> Option<alloc::boxed::Box<dyn e4_proto::crypto::PreparedSivKey>> {
+        Some(alloc::boxed::Box::new(PreparedSiv::new(key)))
     }
 }
 
@@ -295,8 +314,26 @@ fn ctr_block(q: Counter, i: usize) -> Block {
 /// (whose first byte is block `first`'s).
 #[inline(always)]
 fn ctr<B: BlockBackend<BlockSize = U16>>(be: &mut B, q: Counter, first: usize, buf: &mut [u8]) {
+    ctr_from(be, q, first, None, buf)
+}
+
+/// [`ctr`] reading the input from `src` (as long as `buf`) when given, so
+/// that decryption and the copy out of the message are one pass.
+#[inline(always)]
+fn ctr_from<B: BlockBackend<BlockSize = U16>>(
+    be: &mut B,
+    q: Counter,
+    first: usize,
+    src: Option<&[u8]>,
+    buf: &mut [u8],
+) {
     let par = B::ParBlocksSize::USIZE;
     let mut i = first;
+    let input = |p: &[u8], at: usize| match src {
+        Some(s) => ld(&s[at..]),
+        None => ld(p),
+    };
+    let mut at = 0;
     let mut chunks = buf.chunks_exact_mut(16 * par);
     for chunk in &mut chunks {
         let mut ks: ParBlocks<B> = Default::default();
@@ -305,7 +342,8 @@ fn ctr<B: BlockBackend<BlockSize = U16>>(be: &mut B, q: Counter, first: usize, b
         }
         be.proc_par_blocks((&mut ks).into());
         for (p, k) in chunk.chunks_exact_mut(16).zip(ks.iter()) {
-            st(p, ld(p) ^ from_block(k));
+            st(p, input(p, at) ^ from_block(k));
+            at += 16;
         }
         i += par;
     }
@@ -314,13 +352,17 @@ fn ctr<B: BlockBackend<BlockSize = U16>>(be: &mut B, q: Counter, first: usize, b
     for p in &mut blocks {
         let mut k = ctr_block(q, i);
         be.proc_block((&mut k).into());
-        st(p, ld(p) ^ from_block(&k));
+        st(p, input(p, at) ^ from_block(&k));
+        at += 16;
         i += 1;
     }
     let last = blocks.into_remainder();
     if !last.is_empty() {
         let mut k = ctr_block(q, i);
         be.proc_block((&mut k).into());
+        if let Some(s) = src {
+            last.copy_from_slice(&s[at..]);
+        }
         for (p, k) in last.iter_mut().zip(k.iter()) {
             *p ^= k;
         }
@@ -362,11 +404,13 @@ impl BlockClosure for SealOne<'_> {
 }
 
 /// One open: CTR, interleaved with the CMAC of the blocks already
-/// decrypted, then the end of S2V.
+/// decrypted, then the end of S2V. The ciphertext is `buf` itself, or `src`
+/// (as long as `buf`) decrypted into `buf`.
 struct OpenOne<'a> {
     sk: &'a Subkeys,
     ad: &'a [u8],
     siv: X,
+    src: Option<&'a [u8]>,
     buf: &'a mut [u8],
     out: &'a mut X,
 }
@@ -389,7 +433,8 @@ impl BlockClosure for OpenOne<'_> {
         let mut dec = 0; // blocks decrypted
         let step = 16 * par;
         while 16 * dec + step <= 16 * plain {
-            ctr(be, q, dec, &mut self.buf[16 * dec..16 * dec + step]);
+            let src = self.src.map(|s| &s[16 * dec..16 * dec + step]);
+            ctr_from(be, q, dec, src, &mut self.buf[16 * dec..16 * dec + step]);
             dec += par;
             // Absorb the chunk before the one just decrypted, so that its
             // CTR overlaps this CMAC chain.
@@ -398,7 +443,8 @@ impl BlockClosure for OpenOne<'_> {
                 done += 1;
             }
         }
-        ctr(be, q, dec, &mut self.buf[16 * dec..]);
+        let src = self.src.map(|s| &s[16 * dec..]);
+        ctr_from(be, q, dec, src, &mut self.buf[16 * dec..]);
         while done < plain {
             x = enc(be, x ^ ld(&self.buf[16 * done..]));
             done += 1;
@@ -613,12 +659,28 @@ impl Expanded {
 
     #[inline]
     fn open(&self, ad: &[u8], siv: &[u8; SIV_LEN], buf: &mut [u8]) -> Result<(), Error> {
+        self.open_from(ad, siv, None, buf)
+    }
+
+    /// Open `src` (or `buf` in place) into `buf`; `src` is as long as `buf`.
+    #[inline]
+    fn open_from(
+        &self,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        src: Option<&[u8]>,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        if src.is_some_and(|s| s.len() != buf.len()) {
+            return Err(Error::BufferTooSmall);
+        }
         let mut v = X::ZERO;
         let expected = X(*siv);
         self.aes.encrypt_with_backend(OpenOne {
             sk: &self.sk,
             ad,
             siv: expected,
+            src,
             buf: &mut *buf,
             out: &mut v,
         });
@@ -726,12 +788,37 @@ impl Siv for PreparedSiv {
         }
     }
 
+    fn open_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        ct: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        if self.is_key(key) {
+            self.x.open_from(ad, siv, Some(ct), out)
+        } else {
+            AesSiv.open_to(key, ad, siv, ct, out)
+        }
+    }
+
     fn seal_many(&self, key: &SymKey, items: &mut [SivItem<'_>]) {
         if self.is_key(key) {
             self.seal_many_prepared(items)
         } else {
             AesSiv.seal_many(key, items)
         }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl e4_proto::crypto::PreparedSivKey for PreparedSiv {
+    fn is_key(&self, key: &SymKey) -> bool {
+        PreparedSiv::is_key(self, key)
+    }
+    fn as_siv(&self) -> &dyn Siv {
+        self
     }
 }
 
@@ -791,6 +878,24 @@ mod tests {
                 let ta = AesSiv.seal(&key, &ad, &mut a);
                 let tb = reference_seal(&key, &ad, &mut b);
                 assert_eq!((ta, &a), (tb, &b), "len {n}, ad {ad_len}");
+                // Open from the ciphertext into another buffer, with the
+                // key prepared or not: the same plaintext.
+                let prepared = PreparedSiv::new(&key);
+                for siv in [&AesSiv as &dyn Siv, &prepared] {
+                    let mut o = vec![0xa5; n];
+                    siv.open_to(&key, &ad, &ta, &b, &mut o).unwrap();
+                    assert_eq!(o, pt, "open_to, len {n}, ad {ad_len}");
+                    if n > 0 {
+                        let mut c = b.clone();
+                        c[n - 1] ^= 1;
+                        let r = siv.open_to(&key, &ad, &ta, &c, &mut o);
+                        assert_eq!(r, Err(Error::NotAuthentic));
+                        assert!(o.iter().all(|&x| x == 0), "zeroed on failure");
+                    }
+                    let mut short = vec![0; n + 1];
+                    let r = siv.open_to(&key, &ad, &ta, &b, &mut short);
+                    assert_eq!(r, Err(Error::BufferTooSmall));
+                }
                 AesSiv.open(&key, &ad, &ta, &mut a).unwrap();
                 assert_eq!(a, pt);
                 if n > 0 {

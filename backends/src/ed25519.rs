@@ -1,6 +1,10 @@
 //! E4's public-key suite: Ed25519 (ed25519-dalek) and X25519 (x25519-dalek,
 //! curve25519-dalek for the Edwards-to-Montgomery conversion).
 
+#[cfg(feature = "alloc")]
+use alloc::boxed::Box;
+#[cfg(feature = "alloc")]
+use e4_proto::crypto::{PreparedVerifier, Signer};
 use e4_proto::crypto::{Rng, SignatureScheme, X25519};
 use e4_proto::keys::{ED25519_PK_LEN, ED25519_SIG_LEN, ED25519_SK_LEN};
 use e4_proto::Error;
@@ -71,6 +75,60 @@ impl SignatureScheme for Ed25519 {
         let sig: &[u8; 64] = sig.try_into().map_err(|_| Error::InvalidSignature)?;
         let vk = VerifyingKey::from_bytes(pk).map_err(|_| Error::InvalidSignature)?;
         vk.verify(msg, &Signature::from_bytes(sig))
+            .map_err(|_| Error::InvalidSignature)
+    }
+    #[cfg(feature = "alloc")]
+    fn prepare_signer(&self, sk: &[u8]) -> Option<Box<dyn Signer + Send + Sync>> {
+        let (expanded, verifying) = signing_parts(sk).ok()?;
+        Some(Box::new(PreparedSigner {
+            expanded,
+            verifying,
+        }))
+    }
+    #[cfg(feature = "alloc")]
+    fn prepare_verifier(&self, pk: &[u8]) -> Option<Box<dyn PreparedVerifier>> {
+        let pk: &[u8; 32] = pk.try_into().ok()?;
+        Some(Box::new(PreparedVerifyingKey(
+            VerifyingKey::from_bytes(pk).ok()?,
+        )))
+    }
+}
+
+/// A signing key decoded once: the expanded secret (zeroized on drop) and
+/// the public point.
+#[cfg(feature = "alloc")]
+struct PreparedSigner {
+    expanded: ExpandedSecretKey,
+    verifying: VerifyingKey,
+}
+
+#[cfg(feature = "alloc")]
+impl Signer for PreparedSigner {
+    fn signature_len(&self) -> usize {
+        ED25519_SIG_LEN
+    }
+    fn sign(&self, msg: &[u8], sig: &mut [u8]) -> Result<(), Error> {
+        if sig.len() != ED25519_SIG_LEN {
+            return Err(Error::BufferTooSmall);
+        }
+        sig.copy_from_slice(&raw_sign::<Sha512>(&self.expanded, msg, &self.verifying).to_bytes());
+        Ok(())
+    }
+}
+
+/// A public key decompressed once.
+#[cfg(feature = "alloc")]
+struct PreparedVerifyingKey(VerifyingKey);
+
+#[cfg(feature = "alloc")]
+impl PreparedVerifier for PreparedVerifyingKey {
+    fn public_key(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+        let sig: &[u8; 64] = sig.try_into().map_err(|_| Error::InvalidSignature)?;
+        self.0
+            .verify(msg, &Signature::from_bytes(sig))
             .map_err(|_| Error::InvalidSignature)
     }
 }

@@ -14,11 +14,12 @@
 //!   (the same shape as X-Wing and the TLS hybrid groups, which hash the
 //!   classical share and key with both secrets).
 
-use e4_proto::crypto::{Kem, Rng, SignatureScheme, X25519};
+use e4_proto::crypto::{Kem, PreparedVerifier, Rng, SignatureScheme, Signer, X25519};
 use e4_proto::{Error, SymKey};
 use sha3::{Digest, Sha3_256};
 use zeroize::Zeroizing;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// The label of the hybrid suite's composite signature.
@@ -115,6 +116,88 @@ impl SignatureScheme for CompositeSig {
         // Both always run, so timing does not tell which part failed.
         let ra = self.a.verify(pka, &m, siga);
         let rb = self.b.verify(pkb, &m, sigb);
+        ra.and(rb).map_err(|_| Error::InvalidSignature)
+    }
+    fn prepare_signer(&self, sk: &[u8]) -> Option<Box<dyn Signer + Send + Sync>> {
+        if sk.len() != self.secret_key_len() {
+            return None;
+        }
+        let (ska, rest) = sk.split_at(self.a.secret_key_len());
+        let (skb, pk) = rest.split_at(self.b.secret_key_len());
+        Some(Box::new(CompositeSigner {
+            sig: self.parts(),
+            a: self.a.prepare_signer(ska)?,
+            skb: e4_proto::keys::SecretBytes::from_slice(skb),
+            pk: pk.to_vec(),
+        }))
+    }
+    fn prepare_verifier(&self, pk: &[u8]) -> Option<Box<dyn PreparedVerifier>> {
+        if pk.len() != self.public_key_len() {
+            return None;
+        }
+        Some(Box::new(CompositeVerifier {
+            sig: self.parts(),
+            a: self.a.prepare_verifier(&pk[..self.a.public_key_len()])?,
+            pk: pk.to_vec(),
+        }))
+    }
+}
+
+impl CompositeSig {
+    fn parts(&self) -> CompositeSig {
+        CompositeSig {
+            a: self.a,
+            b: self.b,
+            label: self.label,
+        }
+    }
+}
+
+/// A composite signing key whose first part the backend prepared (the
+/// second is kept as bytes: ML-DSA decodes its key cheaply).
+struct CompositeSigner {
+    sig: CompositeSig,
+    a: Box<dyn Signer + Send + Sync>,
+    skb: e4_proto::keys::SecretBytes,
+    pk: Vec<u8>,
+}
+
+impl Signer for CompositeSigner {
+    fn signature_len(&self) -> usize {
+        self.sig.signature_len()
+    }
+    fn sign(&self, msg: &[u8], sig: &mut [u8]) -> Result<(), Error> {
+        if sig.len() != self.sig.signature_len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let m = self.sig.message(&self.pk, msg);
+        let (siga, sigb) = sig.split_at_mut(self.sig.a.signature_len());
+        self.a.sign(&m, siga)?;
+        self.sig.b.sign(self.skb.as_bytes(), &m, sigb)
+    }
+}
+
+/// A composite public key whose first part the backend decoded.
+struct CompositeVerifier {
+    sig: CompositeSig,
+    a: Box<dyn PreparedVerifier>,
+    pk: Vec<u8>,
+}
+
+impl PreparedVerifier for CompositeVerifier {
+    fn public_key(&self) -> &[u8] {
+        &self.pk
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+        if sig.len() != self.sig.signature_len() {
+            return Err(Error::InvalidSignature);
+        }
+        let m = self.sig.message(&self.pk, msg);
+        let (siga, sigb) = sig.split_at(self.sig.a.signature_len());
+        let pkb = &self.pk[self.sig.a.public_key_len()..];
+        // Both always run, as in CompositeSig::verify.
+        let ra = self.a.verify(&m, siga);
+        let rb = self.sig.b.verify(pkb, &m, sigb);
         ra.and(rb).map_err(|_| Error::InvalidSignature)
     }
 }

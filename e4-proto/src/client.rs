@@ -6,7 +6,7 @@
 
 use crate::command::{self, Command};
 use crate::control::{self, Opened};
-use crate::crypto::{CryptoProvider, Siv, SivItem, SIV_LEN};
+use crate::crypto::{CryptoProvider, KeySigner, Signer, Siv, SivItem, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{ClientId, ControlTopic, Id, TopicHash};
 use crate::keys::{is_all_zero, Ed25519Secret, SymKey, X25519_LEN};
@@ -84,6 +84,15 @@ pub struct Client<S: Store, C: Clock, const R: usize = DEFAULT_REPLAY_SLOTS> {
     replay_on: bool,
     #[cfg(feature = "alloc")]
     topics: core::cell::RefCell<crate::topic_cache::TopicCache>,
+    /// Topic keys prepared by the provider, per topic.
+    #[cfg(feature = "alloc")]
+    prepared: core::cell::RefCell<crate::prepared::PreparedTopics>,
+    /// Senders' public keys decoded by the provider.
+    #[cfg(feature = "alloc")]
+    senders: crate::prepared::PreparedSenders,
+    /// This client's signing key decoded by the provider (signed suites).
+    #[cfg(feature = "alloc")]
+    signer: Option<alloc::boxed::Box<dyn Signer + Send + Sync>>,
 }
 
 impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
@@ -120,6 +129,8 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             (None, _) => return Err(Error::InvalidArgument),
         };
         let command_key = derive_command_key(provider, suite, &identity)?;
+        #[cfg(feature = "alloc")]
+        let signer = prepare_signer(suite, &identity);
         Ok(Client {
             provider,
             suite,
@@ -133,6 +144,12 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             replay_on: true,
             #[cfg(feature = "alloc")]
             topics: Default::default(),
+            #[cfg(feature = "alloc")]
+            prepared: Default::default(),
+            #[cfg(feature = "alloc")]
+            senders: Default::default(),
+            #[cfg(feature = "alloc")]
+            signer,
         })
     }
 
@@ -204,6 +221,8 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
 
     /// Set a topic key directly (provisioning without C2, tests, tools).
     pub fn set_topic_key(&mut self, topic: &TopicHash, key: &SymKey) -> Result<(), Error> {
+        #[cfg(feature = "alloc")]
+        self.prepared.get_mut().forget(topic);
         self.apply_set_topic_key(topic, key.as_bytes())
     }
 
@@ -216,6 +235,8 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         if key.len() != lengths.pubkey || is_all_zero(key) {
             return Err(Error::InvalidArgument);
         }
+        #[cfg(feature = "alloc")]
+        self.senders.forget(id);
         self.store.set_pubkey(*id, key)
     }
 
@@ -233,7 +254,14 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.protect_hashed_with(self.provider.siv, topic, payload, out)
+        let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        #[cfg(feature = "alloc")]
+        if let Ok(mut prepared) = self.prepared.try_borrow_mut() {
+            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
+                return self.seal_entry(siv, entry, payload, out);
+            }
+        }
+        self.seal_entry(self.provider.siv, entry, payload, out)
     }
 
     /// [`Client::protect_hashed`] with AES-SIV from `siv` instead of the
@@ -247,33 +275,47 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        self.seal_entry(siv, entry, payload, out)
+    }
+
+    /// Seal `payload` under `entry`'s key in this client's message format.
+    fn seal_entry(
+        &self,
+        siv: &dyn Siv,
+        entry: &TopicEntry,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let ts = self.clock.now();
-        match &self.identity {
-            Identity::Symmetric(_) => message::seal_symmetric(siv, &entry.key, ts, payload, out),
-            Identity::PubKey { signing, .. } => message::seal_signed(
-                siv,
-                self.suite.sig()?,
-                signing.as_bytes(),
-                None,
-                &self.id,
-                &entry.key,
-                ts,
-                payload,
-                out,
-            ),
+        let (key, suite) = match &self.identity {
+            Identity::Symmetric(_) => {
+                return message::seal_symmetric(siv, &entry.key, ts, payload, out)
+            }
+            Identity::PubKey { signing, .. } => (&signing.as_bytes()[..], None),
             #[cfg(feature = "alloc")]
-            Identity::Kem(k) => message::seal_signed(
-                siv,
-                self.suite.sig()?,
-                k.sig_sk.as_bytes(),
-                Some(self.suite.id),
-                &self.id,
-                &entry.key,
-                ts,
-                payload,
-                out,
-            ),
+            Identity::Kem(k) => (k.sig_sk.as_bytes(), Some(self.suite.id)),
+        };
+        let unprepared;
+        let signer: &dyn Signer = match self.prepared_signer() {
+            Some(s) => s,
+            None => {
+                unprepared = KeySigner {
+                    scheme: self.suite.sig()?,
+                    key,
+                };
+                &unprepared
+            }
+        };
+        message::seal_signed(siv, signer, suite, &self.id, &entry.key, ts, payload, out)
+    }
+
+    /// This client's signing key as the provider prepared it, if it did.
+    fn prepared_signer(&self) -> Option<&dyn Signer> {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &self.signer {
+            return Some(&**s);
         }
+        None
     }
 
     /// Protect many payloads for one topic at once, at one clock reading.
@@ -291,6 +333,14 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         payloads: &[&[u8]],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        #[cfg(feature = "alloc")]
+        if let (Some(entry), Ok(mut prepared)) =
+            (self.store.topic(topic), self.prepared.try_borrow_mut())
+        {
+            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
+                return self.protect_batch_with(siv, topic, payloads, out);
+            }
+        }
         self.protect_batch_with(self.provider.siv, topic, payloads, out)
     }
 
@@ -359,13 +409,14 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
-        message::seal_symmetric(
-            self.provider.siv,
-            &entry.key,
-            self.clock.now(),
-            payload,
-            out,
-        )
+        let now = self.clock.now();
+        #[cfg(feature = "alloc")]
+        if let Ok(mut prepared) = self.prepared.try_borrow_mut() {
+            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
+                return message::seal_symmetric(siv, &entry.key, now, payload, out);
+            }
+        }
+        message::seal_symmetric(self.provider.siv, &entry.key, now, payload, out)
     }
 
     /// Unprotect a topic message in E4's symmetric message format, whatever
@@ -378,7 +429,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.unprotect_format(self.provider.siv, SuiteId::Symmetric, topic, msg, out)
+        self.unprotect_format(None, SuiteId::Symmetric, topic, msg, out)
     }
 
     /// Unprotect a message received on `topic`. On the control topic it is a
@@ -405,7 +456,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.unprotect_hashed_with(self.provider.siv, topic, msg, out)
+        self.unprotect_format(None, self.suite.id, topic, msg, out)
     }
 
     /// [`Client::unprotect_hashed`] with AES-SIV from `siv` instead of the
@@ -417,14 +468,16 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         msg: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.unprotect_format(siv, self.suite.id, topic, msg, out)
+        self.unprotect_format(Some(siv), self.suite.id, topic, msg, out)
     }
 
     /// Unprotect in the message format of `format`: this client's suite, or
-    /// the symmetric format (which needs only the topic key).
+    /// the symmetric format (which needs only the topic key). `siv`: the
+    /// caller's AES-SIV, or `None` for the provider's (with the topic's
+    /// prepared key).
     fn unprotect_format(
         &mut self,
-        siv: &dyn Siv,
+        siv: Option<&dyn Siv>,
         format: SuiteId,
         topic: &TopicHash,
         msg: &[u8],
@@ -432,6 +485,17 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        let siv = match siv {
+            Some(siv) => siv,
+            #[cfg(feature = "alloc")]
+            None => self
+                .prepared
+                .get_mut()
+                .get(self.provider.siv, topic, &entry.key)
+                .unwrap_or(self.provider.siv),
+            #[cfg(not(feature = "alloc"))]
+            None => self.provider.siv,
+        };
         let (ts, n, tag) = match format.family() {
             Family::E4Symmetric => {
                 let m = SymMessage::parse(msg)?;
@@ -448,6 +512,12 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
                 };
                 time::check_message(m.ts, now)?;
                 let pk = self.store.pubkey(&m.sender).ok_or(Error::PubKeyNotFound)?;
+                #[cfg(feature = "alloc")]
+                match self.senders.get(sig, &m.sender, pk) {
+                    Some(v) => v.verify(m.signed, m.sig)?,
+                    None => sig.verify(pk, m.signed, m.sig)?,
+                }
+                #[cfg(not(feature = "alloc"))]
                 sig.verify(pk, m.signed, m.sig)?;
                 let (tag, ct) = m.siv_part()?;
                 let n = open_with_transition(siv, entry, now, m.ad, tag, ct, out)?;
@@ -546,6 +616,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         if self.replay_on {
             self.replay.check(&control_slot, *ts, tag)?;
         }
+        self.forget_prepared(&cmd);
         match cmd {
             Command::RemoveTopic(h) => self.store.remove_topic(&h),
             Command::ResetTopics => self.store.clear_topics(),
@@ -569,6 +640,23 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             self.replay.record(&control_slot, *ts, tag, now);
         }
         Ok(cmd.opcode())
+    }
+
+    /// Drop the prepared keys a command replaces or removes (they would
+    /// not be used again, but their material should not outlive the key).
+    fn forget_prepared(&mut self, cmd: &Command<'_>) {
+        #[cfg(feature = "alloc")]
+        match cmd {
+            Command::RemoveTopic(h) | Command::SetTopicKey { topic: h, .. } => {
+                self.prepared.get_mut().forget(h)
+            }
+            Command::ResetTopics => self.prepared.get_mut().clear(),
+            Command::RemovePubKey(id) | Command::SetPubKey { id, .. } => self.senders.forget(id),
+            Command::ResetPubKeys => self.senders.clear(),
+            Command::SetIdKey(_) | Command::SetC2Key(_) => {}
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = cmd;
     }
 
     fn apply_set_topic_key(&mut self, topic: &TopicHash, key: &[u8; 32]) -> Result<(), Error> {
@@ -642,10 +730,29 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
 
     fn replace_identity(&mut self, identity: Identity) -> Result<(), Error> {
         let command_key = derive_command_key(self.provider, self.suite, &identity)?;
+        #[cfg(feature = "alloc")]
+        {
+            self.signer = prepare_signer(self.suite, &identity);
+        }
         self.identity = identity;
         self.command_key = command_key;
         Ok(())
     }
+}
+
+/// The signing key of `identity` prepared by the suite's scheme, if the
+/// suite signs and the scheme prepares keys.
+#[cfg(feature = "alloc")]
+fn prepare_signer(
+    suite: &Suite,
+    identity: &Identity,
+) -> Option<alloc::boxed::Box<dyn Signer + Send + Sync>> {
+    let sk = match identity {
+        Identity::Symmetric(_) => return None,
+        Identity::PubKey { signing, .. } => signing.as_bytes(),
+        Identity::Kem(k) => k.sig_sk.as_bytes(),
+    };
+    suite.sig().ok()?.prepare_signer(sk)
 }
 
 /// The AES-SIV key of commands for the E4 suites (None for kem suites,

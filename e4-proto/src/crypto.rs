@@ -9,6 +9,8 @@
 use crate::error::Error;
 use crate::keys::SymKey;
 use crate::suite::{Suite, SuiteId};
+#[cfg(feature = "alloc")]
+use alloc::boxed::Box;
 
 /// Length of an AES-SIV synthetic IV.
 pub const SIV_LEN: usize = 16;
@@ -41,6 +43,24 @@ pub trait Siv: Sync {
         buf: &mut [u8],
     ) -> Result<(), Error>;
 
+    /// [`Siv::open`] from `ct` into `out` (of the same length), for
+    /// backends that can decrypt while copying. The default copies, then
+    /// opens in place. On failure `out` is unspecified.
+    fn open_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        siv: &[u8; SIV_LEN],
+        ct: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        if ct.len() != out.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        out.copy_from_slice(ct);
+        self.open(key, ad, siv, out)
+    }
+
     /// Seal every item under the same key: `item.buf` is encrypted in place
     /// and `item.siv` receives its SIV. The result is exactly that of
     /// [`Siv::seal`] on each item in turn (the default does just that);
@@ -50,6 +70,61 @@ pub trait Siv: Sync {
             item.siv = self.seal(key, item.ad, item.buf);
         }
     }
+
+    /// `key` prepared for many calls (key schedule and CMAC subkeys kept),
+    /// or `None` where the backend gains nothing from it (the default).
+    /// The client keeps one per topic it uses ([`crate::prepared`]).
+    #[cfg(feature = "alloc")]
+    fn prepare_key(&self, key: &SymKey) -> Option<Box<dyn PreparedSivKey>> {
+        let _ = key;
+        None
+    }
+}
+
+/// An AES-SIV key a backend prepared once ([`Siv::prepare_key`]); zeroized on
+/// drop.
+#[cfg(feature = "alloc")]
+pub trait PreparedSivKey: Send + Sync {
+    /// Whether this is the preparation of `key` (constant time).
+    fn is_key(&self, key: &SymKey) -> bool;
+    /// The prepared key as a [`Siv`]: calls with its own key use the
+    /// preparation, calls with any other key are done unprepared.
+    fn as_siv(&self) -> &dyn Siv;
+}
+
+/// Something that signs with one key: a secret key with its scheme
+/// ([`KeySigner`]), or a key a backend prepared ([`SignatureScheme::prepare_signer`]).
+pub trait Signer {
+    /// Signature length.
+    fn signature_len(&self) -> usize;
+    /// Sign `msg` into `sig` (exact length).
+    fn sign(&self, msg: &[u8], sig: &mut [u8]) -> Result<(), Error>;
+}
+
+/// A secret key and its scheme, unprepared: each signature decodes the key.
+pub struct KeySigner<'a> {
+    /// The scheme.
+    pub scheme: &'a dyn SignatureScheme,
+    /// The secret key, in the scheme's encoding.
+    pub key: &'a [u8],
+}
+
+impl Signer for KeySigner<'_> {
+    fn signature_len(&self) -> usize {
+        self.scheme.signature_len()
+    }
+    fn sign(&self, msg: &[u8], sig: &mut [u8]) -> Result<(), Error> {
+        self.scheme.sign(self.key, msg, sig)
+    }
+}
+
+/// A public key a backend decoded once ([`SignatureScheme::prepare_verifier`]).
+#[cfg(feature = "alloc")]
+pub trait PreparedVerifier: Send + Sync {
+    /// The public key this was prepared from, as encoded.
+    fn public_key(&self) -> &[u8];
+    /// Verify as [`SignatureScheme::verify`] with that key.
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error>;
 }
 
 /// One message of a batch for [`Siv::seal_many`].
@@ -97,6 +172,24 @@ pub trait SignatureScheme: Sync {
     /// Verify; any failure (including malformed keys) is
     /// [`Error::InvalidSignature`].
     fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), Error>;
+
+    /// `sk` decoded once for many signatures (e.g. Ed25519's expanded
+    /// secret and public point), zeroized on drop; `None` where the backend
+    /// gains nothing from it (the default) or the key is malformed (the
+    /// unprepared [`SignatureScheme::sign`] then reports the error).
+    #[cfg(feature = "alloc")]
+    fn prepare_signer(&self, sk: &[u8]) -> Option<Box<dyn Signer + Send + Sync>> {
+        let _ = sk;
+        None
+    }
+
+    /// `pk` decoded once for many verifications (e.g. Ed25519's
+    /// decompressed point); `None` as for [`SignatureScheme::prepare_signer`].
+    #[cfg(feature = "alloc")]
+    fn prepare_verifier(&self, pk: &[u8]) -> Option<Box<dyn PreparedVerifier>> {
+        let _ = pk;
+        None
+    }
 }
 
 /// A key-encapsulation mechanism (ML-KEM, hybrids).

@@ -33,6 +33,8 @@ pub mod keys;
 pub mod message;
 #[cfg(feature = "alloc")]
 pub mod negotiation;
+#[cfg(feature = "alloc")]
+pub mod prepared;
 pub mod replay;
 pub mod store;
 pub mod suite;

@@ -11,7 +11,7 @@
 //! suites), so a kem-suite message cannot be reinterpreted under another
 //! suite. Signatures cover every byte before them. See `docs/formats.md`.
 
-use crate::crypto::{SignatureScheme, Siv, SIV_LEN};
+use crate::crypto::{Signer, Siv, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{Id, ID_LEN};
 use crate::keys::{SymKey, ED25519_SIG_LEN};
@@ -74,8 +74,7 @@ pub(crate) fn open_into(
     out: &mut [u8],
 ) -> Result<usize, Error> {
     let buf = out.get_mut(..ct.len()).ok_or(Error::BufferTooSmall)?;
-    buf.copy_from_slice(ct);
-    match siv.open(key, ad, tag, buf) {
+    match siv.open_to(key, ad, tag, ct, buf) {
         Ok(()) => Ok(ct.len()),
         Err(e) => {
             buf.fill(0);
@@ -187,8 +186,7 @@ impl<'a> SignedMessage<'a> {
 #[allow(clippy::too_many_arguments)]
 pub fn seal_signed(
     siv: &dyn Siv,
-    scheme: &dyn SignatureScheme,
-    signing_key: &[u8],
+    signer: &dyn Signer,
     suite: Option<SuiteId>,
     sender: &Id,
     key: &SymKey,
@@ -197,7 +195,7 @@ pub fn seal_signed(
     out: &mut [u8],
 ) -> Result<usize, Error> {
     let header = TIMESTAMP_LEN + usize::from(suite.is_some()) + ID_LEN;
-    let sig_len = scheme.signature_len();
+    let sig_len = signer.signature_len();
     let len = header + SIV_LEN + payload.len() + sig_len;
     let out = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
     out[..TIMESTAMP_LEN].copy_from_slice(&time::encode(ts));
@@ -211,6 +209,6 @@ pub fn seal_signed(
     body.copy_from_slice(payload);
     let tag = siv.seal(key, &head[..ad_len], body);
     head[header..].copy_from_slice(&tag);
-    scheme.sign(signing_key, signed, sig)?;
+    signer.sign(signed, sig)?;
     Ok(len)
 }
