@@ -62,6 +62,19 @@ impl Siv for AesSiv {
         Expanded::new(key).seal(ad, buf)
     }
 
+    fn seal_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; SIV_LEN], Error> {
+        if pt.len() != out.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        Ok(Expanded::new(key).seal_from(ad, Some(pt), out))
+    }
+
     fn open(
         &self,
         key: &SymKey,
@@ -369,10 +382,12 @@ fn ctr_from<B: BlockBackend<BlockSize = U16>>(
     }
 }
 
-/// One seal: S2V, then CTR.
+/// One seal: S2V, then CTR. The plaintext is `buf` itself, or `src` (as
+/// long as `buf`) encrypted into `buf`.
 struct SealOne<'a> {
     sk: &'a Subkeys,
     ad: &'a [u8],
+    src: Option<&'a [u8]>,
     buf: &'a mut [u8],
     siv: &'a mut X,
 }
@@ -387,18 +402,19 @@ impl BlockClosure for SealOne<'_> {
         // The CMAC of the AD and the first plaintext blocks are independent
         // chains: the CPU overlaps them.
         let d = s2v_ad(be, self.sk, self.ad);
-        let tail = s2v_tail(self.sk, d, self.buf);
+        let plain: &[u8] = self.src.unwrap_or(self.buf);
+        let tail = s2v_tail(self.sk, d, plain);
         // The chain state stays a `Block` (XORed in place) so that it lives
         // in a vector register from one AES call to the next.
         let mut x = Block::default();
-        for m in self.buf.chunks_exact(16).take(tail.plain) {
+        for m in plain.chunks_exact(16).take(tail.plain) {
             for (a, b) in x.iter_mut().zip(m) {
                 *a ^= b;
             }
             be.proc_block((&mut x).into());
         }
         let v = finish(be, from_block(&x), &tail);
-        ctr(be, counter(v), 0, self.buf);
+        ctr_from(be, counter(v), 0, self.src, self.buf);
         *self.siv = v;
     }
 }
@@ -647,10 +663,17 @@ impl Expanded {
 
     #[inline]
     fn seal(&self, ad: &[u8], buf: &mut [u8]) -> [u8; SIV_LEN] {
+        self.seal_from(ad, None, buf)
+    }
+
+    /// Seal `src` (or `buf` in place) into `buf`; `src` is as long as `buf`.
+    #[inline]
+    fn seal_from(&self, ad: &[u8], src: Option<&[u8]>, buf: &mut [u8]) -> [u8; SIV_LEN] {
         let mut v = X::ZERO;
         self.aes.encrypt_with_backend(SealOne {
             sk: &self.sk,
             ad,
+            src,
             buf,
             siv: &mut v,
         });
@@ -774,6 +797,22 @@ impl Siv for PreparedSiv {
         }
     }
 
+    fn seal_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; SIV_LEN], Error> {
+        if !self.is_key(key) {
+            return AesSiv.seal_to(key, ad, pt, out);
+        }
+        if pt.len() != out.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        Ok(self.x.seal_from(ad, Some(pt), out))
+    }
+
     fn open(
         &self,
         key: &SymKey,
@@ -878,10 +917,17 @@ mod tests {
                 let ta = AesSiv.seal(&key, &ad, &mut a);
                 let tb = reference_seal(&key, &ad, &mut b);
                 assert_eq!((ta, &a), (tb, &b), "len {n}, ad {ad_len}");
-                // Open from the ciphertext into another buffer, with the
-                // key prepared or not: the same plaintext.
+                // Seal from the plaintext into another buffer and open from
+                // the ciphertext into another buffer, with the key prepared
+                // or not: the same bytes.
                 let prepared = PreparedSiv::new(&key);
                 for siv in [&AesSiv as &dyn Siv, &prepared] {
+                    let mut o = vec![0xa5; n];
+                    assert_eq!(siv.seal_to(&key, &ad, &pt, &mut o), Ok(ta));
+                    assert_eq!(o, b, "seal_to, len {n}, ad {ad_len}");
+                    let mut short = vec![0; n + 1];
+                    let r = siv.seal_to(&key, &ad, &pt, &mut short);
+                    assert_eq!(r, Err(Error::BufferTooSmall));
                     let mut o = vec![0xa5; n];
                     siv.open_to(&key, &ad, &ta, &b, &mut o).unwrap();
                     assert_eq!(o, pt, "open_to, len {n}, ad {ad_len}");

@@ -69,6 +69,21 @@ fn symmetric_paths(c: &mut Criterion) {
     }
     g.finish();
 
+    let mut g = c.benchmark_group("unprotect_topic_name");
+    g.throughput(Throughput::Elements(1));
+    for n in SIZES {
+        let msg = f.message(n);
+        let mut out = vec![0u8; msg.len()];
+        g.bench_with_input(BenchmarkId::new("symmetric", n), &n, |b, _| {
+            b.iter(|| {
+                f.receiver
+                    .unprotect(TOPIC, black_box(&msg), &mut out)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+
     // Before: the client's path with aes-siv 0.7 as AES-SIV.
     let mut g = c.benchmark_group("protect_aes_siv_0_7");
     g.throughput(Throughput::Elements(1));

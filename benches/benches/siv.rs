@@ -77,6 +77,11 @@ fn seal(c: &mut Criterion) {
                 prepared.open_prepared(&AD, &tag, black_box(&mut buf))
             })
         });
+        // What a client does: decrypt from the message into the output
+        // buffer, one pass (Siv::open_to), no copy first.
+        g.bench_with_input(BenchmarkId::new("PreparedSiv_open_to", n), &n, |b, _| {
+            b.iter(|| prepared.open_to(&key, &AD, &tag, black_box(&ct), &mut buf))
+        });
     }
     g.finish();
 }

@@ -43,6 +43,23 @@ pub trait Siv: Sync {
         buf: &mut [u8],
     ) -> Result<(), Error>;
 
+    /// [`Siv::seal`] from `pt` into `out` (of the same length), for
+    /// backends that can encrypt while copying. The default copies, then
+    /// seals in place.
+    fn seal_to(
+        &self,
+        key: &SymKey,
+        ad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; SIV_LEN], Error> {
+        if pt.len() != out.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        out.copy_from_slice(pt);
+        Ok(self.seal(key, ad, out))
+    }
+
     /// [`Siv::open`] from `ct` into `out` (of the same length), for
     /// backends that can decrypt while copying. The default copies, then
     /// opens in place. On failure `out` is unspecified.
