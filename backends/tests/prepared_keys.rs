@@ -179,3 +179,15 @@ fn a_new_identity_signs_with_the_new_key() {
         PAYLOAD
     );
 }
+
+/// e4_proto::prepared documents 1 040 bytes per kept topic key (the
+/// RustCrypto AES keeps both key schedules under run-time detection) and
+/// 192 per Ed25519 sender.
+#[test]
+fn kept_keys_stay_within_the_documented_memory() {
+    let aes = std::mem::size_of::<e4_backends::base::PreparedSiv>();
+    let point = std::mem::size_of::<ed25519_dalek::VerifyingKey>();
+    println!("PreparedSiv {aes} B, VerifyingKey {point} B");
+    assert!(aes <= 1040, "PreparedSiv is {aes} bytes");
+    assert!(point <= 192, "VerifyingKey is {point} bytes");
+}
