@@ -590,6 +590,7 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
                 &k.c2_sig_pk,
                 &self.id,
                 k.kem_sk.as_bytes(),
+                &k.kem_pk,
                 now,
                 msg,
                 out,

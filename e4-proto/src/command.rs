@@ -10,7 +10,7 @@
 //! ```
 //!
 //! signed by C2 over every byte before the signature; the AES-SIV key is
-//! `SHA3-256("e4 kem command key v1" | suite | device id | kem ct | shared secret)`
+//! `SHA3-256("e4 kem command key v2" | suite | device id | device KEM pk | kem ct | shared secret)`
 //! and its associated data is `ts | suite`. See `docs/formats.md`.
 
 use crate::crypto::{CryptoProvider, Rng, SIV_LEN};
@@ -246,13 +246,19 @@ pub fn name_of(op: u8) -> &'static str {
     }
 }
 
-const KEM_COMMAND_LABEL: &[u8] = b"e4 kem command key v1";
+/// v2: the device's KEM public key is hashed in (v1 did not bind it).
+const KEM_COMMAND_LABEL: &[u8] = b"e4 kem command key v2";
 
-/// The AES-SIV key of a kem-suite command.
+/// The AES-SIV key of a kem-suite command:
+/// `SHA3-256(label ‖ suite ‖ device id ‖ device KEM public key ‖ KEM ct ‖
+/// shared secret)`. Hashing the recipient's public key with the ciphertext
+/// and the secret, as X-Wing does, binds the key to the exact key pair the
+/// command was encapsulated to, whatever the KEM's own binding.
 pub fn kem_command_key(
     provider: &CryptoProvider,
     suite: SuiteId,
     device: &Id,
+    device_kem_pk: &[u8],
     kem_ct: &[u8],
     shared: &SymKey,
 ) -> SymKey {
@@ -260,6 +266,7 @@ pub fn kem_command_key(
         KEM_COMMAND_LABEL,
         &[suite.code()],
         &device.0,
+        device_kem_pk,
         kem_ct,
         shared.as_bytes(),
     ]))
@@ -305,6 +312,7 @@ pub fn seal_kem_command(
         provider,
         suite.id,
         device,
+        device_kem_pk,
         &out[TIMESTAMP_LEN + 1..ct_end],
         &shared,
     );
@@ -327,6 +335,7 @@ pub fn open_kem_command(
     c2_public: &[u8],
     device: &Id,
     device_kem_sk: &[u8],
+    device_kem_pk: &[u8],
     now: u64,
     msg: &[u8],
     out: &mut [u8],
@@ -347,7 +356,7 @@ pub fn open_kem_command(
     let ct_end = TIMESTAMP_LEN + 1 + params.kem_ciphertext;
     let kem_ct = &msg[TIMESTAMP_LEN + 1..ct_end];
     let shared = kem.decapsulate(device_kem_sk, kem_ct)?;
-    let key = kem_command_key(provider, suite.id, device, kem_ct, &shared);
+    let key = kem_command_key(provider, suite.id, device, device_kem_pk, kem_ct, &shared);
     let tag: [u8; SIV_LEN] = msg[ct_end..ct_end + SIV_LEN].try_into().expect("16");
     let n = open_into(
         provider.siv,
