@@ -23,7 +23,7 @@ use crate::negotiation::{
     announce_topic, apply_topic_format, NegState, Negotiated, NegotiationStatus, Publish, Ranking,
     SuiteSet, SET_TOPIC_FORMAT_OPCODE,
 };
-use crate::replay::{message_tag, CommandLog, MESSAGE_REPLAY_SLOTS};
+use crate::replay::{message_tag, CommandLog, SavedMessages, MESSAGE_REPLAY_SLOTS};
 use crate::state::StateRef;
 use crate::state_file::FileStore;
 
@@ -99,6 +99,8 @@ pub struct Client<C: Clock + Clone = SystemClock> {
     clock: C,
     /// Timestamp of the last state report made (C2 accepts only newer ones).
     last_report: Option<u64>,
+    /// Set by [`Client::close`]: dropping saves nothing more.
+    closed: bool,
 }
 
 fn build<C: Clock>(
@@ -205,16 +207,14 @@ impl<C: Clock + Clone> Client<C> {
         provider: &'static CryptoProvider,
     ) -> Result<Self, Error> {
         // The configuration first: a bad one creates no file at all.
-        let client = Self::with_clock_and_provider(config, clock, provider)?;
+        let mut client = Self::with_clock_and_provider(config, clock, provider)?;
         let file = FileStore::create(path)?;
-        if let Err(e) = client.persist(&client.inner, &client.commands, &client.neg, &file) {
+        if let Err(e) = client.persist(&client.inner, &client.commands, &client.neg, &file, None) {
             file.abandon();
             return Err(e.0);
         }
-        Ok(Client {
-            file: Some(file),
-            ..client
-        })
+        client.file = Some(file);
+        Ok(client)
     }
 
     /// [`Client::open`] with the given clock.
@@ -236,7 +236,29 @@ impl<C: Clock + Clone> Client<C> {
         };
         let inner =
             build(provider, s.suite, s.id, s.identity, s.store, clock.clone()).map_err(unusable)?;
-        Self::from_inner(inner, s.commands, s.neg, clock, Some(file))
+        let mut client = Self::from_inner(inner, s.commands, s.neg, clock, Some(file))?;
+        // The messages the previous process accepted: saved by its clean
+        // close, or unknown after a crash (then every message stamped up to
+        // now is refused). See `crate::replay`.
+        let now = client.clock.now();
+        client.replay = Some(Box::new(match &s.messages {
+            Some(m) => ReplayCache::restore(m.floor, m.seen.iter().copied(), now),
+            None => {
+                let mut c = ReplayCache::new();
+                c.raise_floor(now);
+                c
+            }
+        }));
+        if s.messages.is_some() {
+            // The file no longer holds them: a crash from here on is seen
+            // as one by the next open.
+            if let Some(file) = &client.file {
+                client
+                    .persist(&client.inner, &client.commands, &client.neg, file, None)
+                    .map_err(|(e, _)| e)?;
+            }
+        }
+        Ok(client)
     }
 
     fn from_inner(
@@ -257,7 +279,30 @@ impl<C: Clock + Clone> Client<C> {
             file,
             clock,
             last_report: None,
+            closed: false,
         })
+    }
+
+    /// Save the message replay cache in the state file and close it, so
+    /// that the next process refuses exactly the messages this one
+    /// accepted (dropping the client does the same, ignoring errors; a
+    /// process that stops without either makes the next open refuse every
+    /// message stamped before it, see [`crate::replay`]).
+    pub fn close(mut self) -> Result<(), Error> {
+        self.closed = true;
+        self.save_messages()
+    }
+
+    fn save_messages(&self) -> Result<(), Error> {
+        let (Some(file), Some(cache)) = (&self.file, &self.replay) else {
+            return Ok(());
+        };
+        let saved = SavedMessages {
+            floor: cache.floor(),
+            seen: cache.live_entries(self.clock.now()).collect(),
+        };
+        self.persist(&self.inner, &self.commands, &self.neg, file, Some(&saved))
+            .map_err(|(e, _)| e)
     }
 
     /// The client id.
@@ -702,7 +747,7 @@ impl<C: Clock + Clone> Client<C> {
         let (id, identity, store) = scratch.into_parts();
         let inner = build(provider, suite, id, identity, store, self.clock.clone())?;
         if let Some(file) = &self.file {
-            if let Err((e, committed)) = self.persist(&inner, &commands, &neg, file) {
+            if let Err((e, committed)) = self.persist(&inner, &commands, &neg, file, None) {
                 if committed {
                     self.inner = inner;
                     self.suite = suite_ref;
@@ -725,6 +770,7 @@ impl<C: Clock + Clone> Client<C> {
         commands: &CommandLog,
         neg: &NegState,
         file: &FileStore,
+        messages: Option<&SavedMessages>,
     ) -> Result<(), (Error, bool)> {
         let s = StateRef {
             suite: inner.suite(),
@@ -733,9 +779,18 @@ impl<C: Clock + Clone> Client<C> {
             store: inner.store(),
             commands,
             neg,
+            messages,
         };
         file.save(inner.provider(), &s)
             .map_err(|e| (Error::State(e.error), e.committed))
+    }
+}
+
+impl<C: Clock + Clone> Drop for Client<C> {
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.save_messages();
+        }
     }
 }
 

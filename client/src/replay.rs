@@ -16,8 +16,14 @@
 //!   or below it are refused too. So a replay is never accepted; the price is
 //!   that more than [`MESSAGE_REPLAY_SLOTS`] messages stamped in the same
 //!   second, or one arriving after that many newer ones, may be refused.
-//!   After a restart the cache is empty: a message accepted by the previous
-//!   process can be accepted once more while it is younger than 600 s.
+//!   Across restarts: [`crate::Client::close`] (or dropping the client)
+//!   saves the entries younger than 600 s in the state file (at most about
+//!   140 KB of JSON when full), and opening the file takes them back, then
+//!   saves the state without them. A process that stopped without closing
+//!   (crash, kill) left no entries: the next open cannot know what it
+//!   accepted and refuses every message stamped at or before the moment of
+//!   opening (messages sent from then on are accepted). Either way a
+//!   message accepted before a restart is never accepted again.
 //! * commands: a [`CommandLog`] of [`COMMAND_LOG_SLOTS`] entries with the
 //!   same overflow rule, saved in the state file with every state change, so
 //!   a command is never applied twice, even across restarts.
@@ -30,7 +36,7 @@ use e4_proto::crypto::SIV_LEN;
 use e4_proto::message::{SignedMessage, SymMessage};
 use e4_proto::replay::replay_tag;
 use e4_proto::time::MAX_MESSAGE_AGE;
-use e4_proto::{Error, Family, Suite};
+use e4_proto::{Error, Family, Suite, TopicHash};
 
 /// Accepted topic messages remembered for replay rejection.
 pub const MESSAGE_REPLAY_SLOTS: usize = 1024;
@@ -39,6 +45,14 @@ pub const COMMAND_LOG_SLOTS: usize = 64;
 
 /// A remembered message: its timestamp and SIV.
 pub(crate) type Tag = (u64, [u8; SIV_LEN]);
+
+/// The topic-message replay cache as a clean close saves it in the state
+/// file: the overflow floor and the messages still inside the window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SavedMessages {
+    pub floor: Option<u64>,
+    pub seen: Vec<(TopicHash, u64, [u8; SIV_LEN])>,
+}
 
 /// Timestamp and replay tag (the SIV, combined with the sender's id in the
 /// signed formats: [`replay_tag`]) of a topic message that already

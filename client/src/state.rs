@@ -47,7 +47,7 @@ use e4_proto::negotiation::{
 use e4_proto::SuiteSet;
 
 use crate::negotiation::NegState;
-use crate::replay::{CommandLog, Tag};
+use crate::replay::{CommandLog, SavedMessages, Tag, MESSAGE_REPLAY_SLOTS};
 
 /// The `format` value of a state file.
 pub const FORMAT: &str = "e4-client-state";
@@ -62,6 +62,8 @@ pub(crate) struct StateRef<'a> {
     pub store: &'a MemStore,
     pub commands: &'a CommandLog,
     pub neg: &'a NegState,
+    /// The message replay cache, saved only by a clean close.
+    pub messages: Option<&'a SavedMessages>,
 }
 
 /// A decoded state.
@@ -72,6 +74,8 @@ pub(crate) struct Snapshot {
     pub store: MemStore,
     pub commands: CommandLog,
     pub neg: NegState,
+    /// The message replay cache, if the last process closed cleanly.
+    pub messages: Option<SavedMessages>,
 }
 
 /// Why a state could not be decoded (the file layer adds the path).
@@ -135,6 +139,24 @@ struct StateV1 {
     negotiation: Option<NegotiationV1>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     topic_formats: Vec<TopicFormatV1>,
+    /// Present only in a file written by a clean close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    messages: Option<MessagesV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesV1 {
+    floor: Option<u64>,
+    seen: Vec<MessageSeenV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageSeenV1 {
+    topic: Hex,
+    ts: u64,
+    tag: Hex,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -316,6 +338,18 @@ fn to_v1(s: &StateRef<'_>) -> StateV1 {
                 format: f.name().to_owned(),
             })
             .collect(),
+        messages: s.messages.map(|m| MessagesV1 {
+            floor: m.floor,
+            seen: m
+                .seen
+                .iter()
+                .map(|(topic, ts, tag)| MessageSeenV1 {
+                    topic: Hex::new(&topic.0),
+                    ts: *ts,
+                    tag: Hex::new(tag),
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -447,6 +481,7 @@ pub(crate) fn encode(p: &CryptoProvider, s: &StateRef<'_>) -> Zeroizing<Vec<u8>>
         + 300 * s.store.topic_count()
         + 2 * pubkeys_len
         + 80 * s.commands.seen().len()
+        + s.messages.map_or(0, |m| 140 * m.seen.len())
         + 100 * s.neg.formats.len();
     let estimate = estimate
         + s.neg.parts.as_ref().map_or(0, |n| {
@@ -646,6 +681,26 @@ fn from_v1(p: &'static CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeEr
             return Err(Corrupt(format!("topic {hash} has two formats")));
         }
     }
+    let messages = match &v1.messages {
+        None => None,
+        Some(m) if m.seen.len() > MESSAGE_REPLAY_SLOTS => {
+            return Err(Corrupt("too many remembered messages".into()))
+        }
+        Some(m) => {
+            let mut seen = Vec::with_capacity(m.seen.len());
+            for e in &m.seen {
+                seen.push((
+                    TopicHash(fixed("message topic", &e.topic)?),
+                    e.ts,
+                    fixed("message tag", &e.tag)?,
+                ));
+            }
+            Some(SavedMessages {
+                floor: m.floor,
+                seen,
+            })
+        }
+    };
     Ok(Snapshot {
         suite,
         id,
@@ -653,5 +708,6 @@ fn from_v1(p: &'static CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeEr
         store,
         commands,
         neg,
+        messages,
     })
 }

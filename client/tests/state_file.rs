@@ -86,6 +86,63 @@ fn state_survives_reopening_in_every_suite() {
     }
 }
 
+fn replayed(r: Result<Unprotected, Error>) -> bool {
+    r.err().and_then(|e| e.protocol()) == Some(e4_proto::Error::Replayed)
+}
+
+/// Issue 12, item 9: a message accepted before a restart is never accepted
+/// again within the freshness window: a clean close (or drop) saves the
+/// replay cache; after a crash the next open refuses everything stamped
+/// before it.
+#[test]
+fn message_replays_are_refused_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.e4");
+    let crashed = dir.path().join("crashed.e4");
+    let clock = ManualClock::new(T0);
+    let topic_key = SymKey::new(random());
+    let mut c = Client::create_with_clock(&path, sym_config(), clock.clone()).unwrap();
+    c.set_topic_key("plant/1", &topic_key).unwrap();
+    let first = c.protect(b"first", "plant/1").unwrap();
+    c.unprotect(&first, "plant/1").unwrap();
+    assert!(replayed(c.unprotect(&first, "plant/1")));
+    c.close().unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("\"messages\""),
+        "a clean close saves the cache"
+    );
+
+    // Reopened after a clean close: the same message is still a replay,
+    // a new one is accepted, and the file no longer holds the cache.
+    clock.advance(5);
+    let mut c = Client::open_with_clock(&path, clock.clone()).unwrap();
+    assert!(!fs::read_to_string(&path).unwrap().contains("\"messages\""));
+    assert!(replayed(c.unprotect(&first, "plant/1")));
+    let second = c.protect(b"second", "plant/1").unwrap();
+    c.unprotect(&second, "plant/1").unwrap();
+    // What a process killed now leaves behind: the file without the cache.
+    fs::copy(&path, &crashed).unwrap();
+    drop(c);
+
+    // Dropped (not closed): saved too.
+    clock.advance(5);
+    let mut c = Client::open_with_clock(&path, clock.clone()).unwrap();
+    assert!(replayed(c.unprotect(&second, "plant/1")));
+    assert!(replayed(c.unprotect(&first, "plant/1")));
+    c.close().unwrap();
+
+    // After the crash: what it accepted is unknown, so every message
+    // stamped up to the reopening is refused; later ones are accepted.
+    let mut c = Client::open_with_clock(&crashed, clock.clone()).unwrap();
+    assert!(replayed(c.unprotect(&second, "plant/1")));
+    let unseen_but_older = c.protect(b"sent before the restart", "plant/1").unwrap();
+    assert!(replayed(c.unprotect(&unseen_but_older, "plant/1")));
+    clock.advance(1);
+    let later = c.protect(b"after", "plant/1").unwrap();
+    c.unprotect(&later, "plant/1").unwrap();
+}
+
 #[test]
 fn existing_missing_and_locked_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,10 +152,11 @@ fn existing_missing_and_locked_files() {
     assert!(matches!(state_err(missing), StateError::NotFound(_)));
 
     let c = Client::create_with_clock(&path, sym_config(), clock.clone()).unwrap();
-    let before = fs::read(&path).unwrap();
     let busy = Client::open_with_clock(&path, clock.clone());
     assert!(matches!(state_err(busy), StateError::Locked(_)));
+    // Dropping the client saves its message replay cache.
     drop(c);
+    let before = fs::read(&path).unwrap();
     let exists = Client::create_with_clock(&path, sym_config(), clock.clone());
     assert!(matches!(state_err(exists), StateError::AlreadyExists(_)));
     assert_eq!(

@@ -127,6 +127,45 @@ impl<const N: usize> ReplayCache<N> {
     pub fn clear(&mut self) {
         *self = Self::default();
     }
+
+    /// The overflow floor: messages stamped at or below it are refused.
+    pub fn floor(&self) -> Option<u64> {
+        self.floor
+    }
+
+    /// Refuse every message stamped at or below `ts` from now on: what a
+    /// client does after a restart that could not save the cache, since it
+    /// cannot know what the previous process accepted.
+    pub fn raise_floor(&mut self, ts: u64) {
+        self.floor = Some(self.floor.map_or(ts, |f| f.max(ts)));
+    }
+
+    /// The remembered messages still inside the freshness window at `now`,
+    /// as (topic, timestamp, tag), to save them.
+    pub fn live_entries(&self, now: u64) -> impl Iterator<Item = (TopicHash, u64, [u8; 16])> + '_ {
+        let horizon = (now as i64).saturating_sub(MAX_MESSAGE_AGE);
+        self.seen
+            .iter()
+            .flatten()
+            .filter(move |s| (s.ts as i64) > horizon)
+            .map(|s| (s.topic, s.ts, s.siv))
+    }
+
+    /// A cache from what [`ReplayCache::floor`] and
+    /// [`ReplayCache::live_entries`] saved: the same messages are refused
+    /// (entries beyond `N` raise the floor as [`ReplayCache::record`] does).
+    pub fn restore(
+        floor: Option<u64>,
+        entries: impl IntoIterator<Item = (TopicHash, u64, [u8; 16])>,
+        now: u64,
+    ) -> Self {
+        let mut c = Self::default();
+        c.floor = floor;
+        for (topic, ts, tag) in entries {
+            c.record(&topic, ts, &tag, now);
+        }
+        c
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +173,34 @@ mod tests {
     use super::*;
 
     const T: TopicHash = TopicHash([1; 16]);
+
+    #[test]
+    fn a_restored_cache_refuses_what_the_saved_one_did() {
+        let mut c = ReplayCache::<4>::new();
+        for (i, ts) in [100u64, 101, 102, 103, 104].iter().enumerate() {
+            c.record(&T, *ts, &[i as u8; 16], 104);
+        }
+        let saved: std::vec::Vec<_> = c.live_entries(104).collect();
+        assert_eq!(saved.len(), 4);
+        let r = ReplayCache::<4>::restore(c.floor(), saved, 110);
+        assert_eq!(
+            r.check(&T, 100, &[0; 16]),
+            Err(Error::Replayed),
+            "below the floor"
+        );
+        assert_eq!(
+            r.check(&T, 104, &[4; 16]),
+            Err(Error::Replayed),
+            "remembered"
+        );
+        r.check(&T, 104, &[5; 16]).unwrap();
+        // Entries older than the window are not saved.
+        assert_eq!(r.live_entries(104 + 600).count(), 0);
+        let mut f = ReplayCache::<4>::new();
+        f.raise_floor(200);
+        assert_eq!(f.check(&T, 200, &[9; 16]), Err(Error::Replayed));
+        f.check(&T, 201, &[9; 16]).unwrap();
+    }
 
     #[test]
     fn duplicate_is_refused_distinct_is_accepted() {
