@@ -62,6 +62,7 @@ impl Siv for AesSiv {
         Expanded::new(key).seal(ad, buf)
     }
 
+    #[cfg(not(target_arch = "avr"))]
     fn seal_to(
         &self,
         key: &SymKey,
@@ -85,6 +86,7 @@ impl Siv for AesSiv {
         Expanded::new(key).open(ad, siv, buf)
     }
 
+    #[cfg(not(target_arch = "avr"))]
     fn open_to(
         &self,
         key: &SymKey,
@@ -797,6 +799,7 @@ impl Siv for PreparedSiv {
         }
     }
 
+    #[cfg(not(target_arch = "avr"))]
     fn seal_to(
         &self,
         key: &SymKey,
@@ -827,6 +830,7 @@ impl Siv for PreparedSiv {
         }
     }
 
+    #[cfg(not(target_arch = "avr"))]
     fn open_to(
         &self,
         key: &SymKey,

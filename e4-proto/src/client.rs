@@ -6,7 +6,9 @@
 
 use crate::command::{self, Command};
 use crate::control::{self, Opened};
-use crate::crypto::{CryptoProvider, KeySigner, Signer, Siv, SivItem, SIV_LEN};
+#[cfg(feature = "alloc")]
+use crate::crypto::Signer;
+use crate::crypto::{CryptoProvider, KeySigner, Siv, SivItem, SIV_LEN};
 use crate::error::Error;
 use crate::ids::{ClientId, ControlTopic, Id, TopicHash};
 use crate::keys::{is_all_zero, Ed25519Secret, SymKey, X25519_LEN};
@@ -295,27 +297,18 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
             #[cfg(feature = "alloc")]
             Identity::Kem(k) => (k.sig_sk.as_bytes(), Some(self.suite.id)),
         };
-        let unprepared;
-        let signer: &dyn Signer = match self.prepared_signer() {
-            Some(s) => s,
-            None => {
-                unprepared = KeySigner {
-                    scheme: self.suite.sig()?,
-                    key,
-                };
-                &unprepared
-            }
-        };
-        message::seal_signed(siv, signer, suite, &self.id, &entry.key, ts, payload, out)
-    }
-
-    /// This client's signing key as the provider prepared it, if it did.
-    fn prepared_signer(&self) -> Option<&dyn Signer> {
         #[cfg(feature = "alloc")]
-        if let Some(s) = &self.signer {
-            return Some(&**s);
+        if let Some(prepared) = &self.signer {
+            let signer: &dyn Signer = &**prepared;
+            return message::seal_signed(
+                siv, signer, suite, &self.id, &entry.key, ts, payload, out,
+            );
         }
-        None
+        let signer = KeySigner {
+            scheme: self.suite.sig()?,
+            key,
+        };
+        message::seal_signed(siv, &signer, suite, &self.id, &entry.key, ts, payload, out)
     }
 
     /// Protect many payloads for one topic at once, at one clock reading.

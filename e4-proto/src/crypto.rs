@@ -45,7 +45,9 @@ pub trait Siv: Sync {
 
     /// [`Siv::seal`] from `pt` into `out` (of the same length), for
     /// backends that can encrypt while copying. The default copies, then
-    /// seals in place.
+    /// seals in place. (Not on AVR, where the copy is cheap and every
+    /// trait method costs flash in each vtable: callers copy there.)
+    #[cfg(not(target_arch = "avr"))]
     fn seal_to(
         &self,
         key: &SymKey,
@@ -63,6 +65,7 @@ pub trait Siv: Sync {
     /// [`Siv::open`] from `ct` into `out` (of the same length), for
     /// backends that can decrypt while copying. The default copies, then
     /// opens in place. On failure `out` is unspecified.
+    #[cfg(not(target_arch = "avr"))]
     fn open_to(
         &self,
         key: &SymKey,

@@ -215,9 +215,9 @@ impl<'a> SignedMessage<'a> {
 /// Protect `payload` in a signed format into `out`. With `suite = None` this
 /// is E4's public-key format; with a kem suite, ours.
 #[allow(clippy::too_many_arguments)]
-pub fn seal_signed(
+pub fn seal_signed<S: Signer + ?Sized>(
     siv: &dyn Siv,
-    signer: &dyn Signer,
+    signer: &S,
     suite: Option<SuiteId>,
     sender: &Id,
     key: &SymKey,
