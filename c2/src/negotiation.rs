@@ -390,15 +390,20 @@ impl Service {
         negotiations::remove(w.conn(), id).await?;
         let outcome = match decision {
             Decision::Upgrade(suite) => {
-                let c2_public = match suite.family() {
-                    Family::E4Symmetric => Vec::new(),
+                // The version is pinned with the answer: a rotation before
+                // the device's first command under `suite` must not leave
+                // it with a key C2 no longer seals under.
+                let (c2_public, c2_version) = match suite.family() {
+                    Family::E4Symmetric => (Vec::new(), None),
                     Family::E4PublicKey | Family::Kem => {
-                        c2keys::require_current(w.conn(), suite).await?.public_key
+                        let k = c2keys::require_current(w.conn(), suite).await?;
+                        (k.public_key, Some(k.version))
                     }
                 };
                 let (set_suite, pending) =
                     answer(self.provider, &a, suite, &c2_public, &mut OsRng).map_err(refused)?;
-                let n = self.negotiation_row(&pending)?;
+                let mut n = self.negotiation_row(&pending)?;
+                n.c2_key_version = c2_version;
                 negotiations::put(w.conn(), &n, now_ms()).await?;
                 q.push_bytes(
                     w.conn(),
@@ -461,11 +466,18 @@ impl Service {
             n.kem_pk,
             &pending.transcript,
             confirm.ts as i64,
+            n.c2_key_version,
             now_ms(),
         )
         .await?;
         negotiations::remove(w.conn(), id).await?;
         let row = clients::get(w.conn(), &ClientRef::Id(*id)).await?;
+        // The device holds the C2 key its SetSuite carried: the first
+        // commands under the new suite are sealed under it (then a SetC2Key
+        // brings it to the newest, see resend_topics).
+        if let Some(v) = n.c2_key_version {
+            q.pin_c2_key(*id, v);
+        }
         // Public keys of the old scheme are meaningless now: devices that
         // held this one's are told to forget it, and the links go.
         let mut after = Vec::new();
@@ -479,7 +491,10 @@ impl Service {
         }
         links::remove_all_of(w.conn(), id).await?;
         requeue_pending(w.conn(), &self.master, &mut q, &row, SET_SUITE_OPCODE).await?;
-        let dropped = self.resend_topics(&mut w, &mut q, &row).await?;
+        let dropped = self
+            .resend_topics(&mut w, &mut q, &row, n.c2_key_version)
+            .await?;
+        q.unpin_c2_key(id);
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
         for t in &dropped {
@@ -528,7 +543,14 @@ impl Service {
             return Err(refused("Confirm not newer than the last one accepted"));
         }
         clients::set_confirm_ts(w.conn(), &row.id, confirm.ts as i64).await?;
-        self.resend_topics(&mut w, &mut q, &row).await?;
+        // The device has opened no command under its new suite yet: it
+        // still holds the C2 key its SetSuite carried.
+        let pin = clients::upgrade_c2_key_version(w.conn(), &row.id).await?;
+        if let Some(v) = pin {
+            q.pin_c2_key(row.id, v);
+        }
+        self.resend_topics(&mut w, &mut q, &row, pin).await?;
+        q.unpin_c2_key(&row.id);
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
         Ok(Outcome::AlreadyUpgraded(row.suite))
@@ -537,12 +559,16 @@ impl Service {
     /// Commands under the device's (new) suite: its topic keys, and the
     /// formats of topics whose format is not its suite's; memberships of
     /// topics it can no longer serve are dropped (returned). With no topic,
-    /// one command that finishes the device's side of the exchange.
+    /// one command that finishes the device's side of the exchange. `pin`:
+    /// the C2 key version the device holds (its SetSuite's, which the
+    /// caller pinned in `q`); when C2's key was rotated since, a SetC2Key
+    /// for the newest follows, sealed under the pinned one.
     async fn resend_topics(
         &self,
         w: &mut WriteTx,
         q: &mut Enqueuer<'_>,
         row: &ClientRow,
+        pin: Option<i64>,
     ) -> C2Result<Vec<String>> {
         let mut dropped = Vec::new();
         let mut sent = 0;
@@ -577,19 +603,25 @@ impl Service {
                 push_topic_format(q, w.conn(), row, &t, format).await?;
             }
         }
-        if sent == 0 {
-            match row.suite.family() {
-                Family::E4Symmetric => {
+        match row.suite.family() {
+            Family::E4Symmetric => {
+                if sent == 0 {
                     if let DeviceMaterial::Symmetric(k) = self.material_of(row)? {
                         q.push(w.conn(), row, &Command::SetIdKey(k.as_bytes()))
                             .await?;
                     }
                 }
-                Family::E4PublicKey | Family::Kem => {
-                    let pk = c2keys::require_current(w.conn(), row.suite)
-                        .await?
-                        .public_key;
-                    q.push(w.conn(), row, &Command::SetC2Key(&pk)).await?;
+            }
+            Family::E4PublicKey | Family::Kem => {
+                let current = c2keys::require_current(w.conn(), row.suite).await?;
+                let rotated = pin.is_some_and(|v| v != current.version);
+                if sent == 0 || rotated {
+                    q.push(w.conn(), row, &Command::SetC2Key(&current.public_key))
+                        .await?;
+                }
+                if rotated {
+                    tracing::info!(client = %row.name, from = ?pin, to = current.version,
+                        "C2 key rotated during the upgrade: the device is sent the newest after its first commands");
                 }
             }
         }
@@ -644,6 +676,7 @@ impl Service {
             key_enc: None,
             sig_pk: None,
             kem_pk: None,
+            c2_key_version: None,
         };
         match &p.material {
             DeviceMaterial::Symmetric(k) => {

@@ -67,6 +67,7 @@ pub struct Enqueuer<'a> {
     master: &'a MasterKey,
     buf: Vec<Pending>,
     c2_versions: HashMap<SuiteId, i64>,
+    c2_pins: HashMap<Id, i64>,
     queued: Queued,
     created_at: i64,
 }
@@ -80,6 +81,7 @@ impl<'a> Enqueuer<'a> {
             master,
             buf: Vec::new(),
             c2_versions: HashMap::new(),
+            c2_pins: HashMap::new(),
             queued: Queued::default(),
             created_at: now_ms(),
         })
@@ -92,6 +94,31 @@ impl<'a> Enqueuer<'a> {
         let v = c2keys::require_current(conn, suite).await?.version;
         self.c2_versions.insert(suite, v);
         Ok(v)
+    }
+
+    /// Seal the commands queued next for `client` (until
+    /// [`Enqueuer::unpin_c2_key`]) under version `version` of C2's key of
+    /// its suite instead of the current one: after an upgrade, the device
+    /// holds the key its SetSuite carried, which a rotation may have
+    /// replaced since.
+    pub fn pin_c2_key(&mut self, client: Id, version: i64) {
+        self.c2_pins.insert(client, version);
+    }
+
+    /// Back to the current C2 key for `client`.
+    pub fn unpin_c2_key(&mut self, client: &Id) {
+        self.c2_pins.remove(client);
+    }
+
+    async fn c2_version_for(
+        &mut self,
+        conn: &mut AnyConnection,
+        client: &ClientRow,
+    ) -> C2Result<i64> {
+        match self.c2_pins.get(&client.id) {
+            Some(v) => Ok(*v),
+            None => self.c2_version(conn, client.suite).await,
+        }
     }
 
     /// Queue `cmd` for `client`, sealed later with the key material the
@@ -165,7 +192,7 @@ impl<'a> Enqueuer<'a> {
                     .ok_or_else(|| C2Error::internal("pubkey client without key"))?;
                 (
                     Zeroizing::new(pk),
-                    Some(self.c2_version(conn, client.suite).await?),
+                    Some(self.c2_version_for(conn, client).await?),
                 )
             }
             Family::Kem => {
@@ -175,7 +202,7 @@ impl<'a> Enqueuer<'a> {
                     .ok_or_else(|| C2Error::internal("kem client without KEM key"))?;
                 (
                     Zeroizing::new(pk),
-                    Some(self.c2_version(conn, client.suite).await?),
+                    Some(self.c2_version_for(conn, client).await?),
                 )
             }
         };

@@ -328,12 +328,13 @@ pub async fn set_suite(
     kem_pk: Option<Vec<u8>>,
     transcript: &[u8],
     confirm_ts: i64,
+    upgrade_c2_key_version: Option<i64>,
     now: i64,
 ) -> C2Result<()> {
     sqlx::query(
         "UPDATE clients SET suite = $1, key_enc = $2, sig_pk = $3, kem_pk = $4, \
-         last_transcript = $5, below_minimum = 0, key_updated_at = $6, last_confirm_ts = $8 \
-         WHERE id = $7",
+         last_transcript = $5, below_minimum = 0, key_updated_at = $6, last_confirm_ts = $8, \
+         upgrade_c2_key_version = $9 WHERE id = $7",
     )
     .bind(suite.name())
     .bind(key_enc)
@@ -343,9 +344,24 @@ pub async fn set_suite(
     .bind(now)
     .bind(id.0.to_vec())
     .bind(confirm_ts)
+    .bind(upgrade_c2_key_version)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The version of C2's key the device was given in the SetSuite of its
+/// last committed upgrade (None: no such upgrade, one to the symmetric
+/// suite, or one committed before this was recorded).
+pub async fn upgrade_c2_key_version(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<i64>> {
+    let row = sqlx::query("SELECT upgrade_c2_key_version FROM clients WHERE id = $1")
+        .bind(id.0.to_vec())
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Ok(None),
+    }
 }
 
 /// Record the timestamp of a repeated Confirm that was answered.

@@ -23,12 +23,16 @@ pub struct NegotiationRow {
     pub sig_pk: Option<Vec<u8>>,
     /// Offered KEM public key.
     pub kem_pk: Option<Vec<u8>>,
+    /// Version of the C2 key of `suite` the SetSuite carried (None for the
+    /// symmetric suite): the first commands after the upgrade are sealed
+    /// under it.
+    pub c2_key_version: Option<i64>,
 }
 
 /// The pending answer of a device.
 pub async fn get(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<NegotiationRow>> {
     let row = sqlx::query(
-        "SELECT suite, transcript, announce_ts, key_enc, sig_pk, kem_pk \
+        "SELECT suite, transcript, announce_ts, key_enc, sig_pk, kem_pk, c2_key_version \
          FROM negotiations WHERE client_id = $1",
     )
     .bind(id.0.to_vec())
@@ -44,6 +48,7 @@ pub async fn get(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<Negotiati
         key_enc: r.try_get(3)?,
         sig_pk: r.try_get(4)?,
         kem_pk: r.try_get(5)?,
+        c2_key_version: r.try_get(6)?,
     }))
 }
 
@@ -52,7 +57,7 @@ pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Re
     remove(conn, &n.client_id).await?;
     sqlx::query(
         "INSERT INTO negotiations (client_id, suite, transcript, announce_ts, key_enc, sig_pk, \
-         kem_pk, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         kem_pk, created_at, c2_key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(n.client_id.0.to_vec())
     .bind(n.suite.name())
@@ -62,6 +67,7 @@ pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Re
     .bind(n.sig_pk.clone())
     .bind(n.kem_pk.clone())
     .bind(now)
+    .bind(n.c2_key_version)
     .execute(conn)
     .await
     .map_err(C2Error::from)?;

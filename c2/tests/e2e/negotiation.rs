@@ -613,3 +613,157 @@ async fn a_reordered_old_announce_changes_nothing() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// The outbox is empty (every command reached the broker).
+async fn outbox_drained(svc: &Service) {
+    let start = Instant::now();
+    loop {
+        let mut conn = svc.db.read().await.unwrap();
+        let n = e4_c2::db::outbox::count_pending(&mut conn).await.unwrap();
+        drop(conn);
+        if n == 0 {
+            return;
+        }
+        assert!(start.elapsed() < PATIENCE, "{n} commands never published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The C2 signature key a kem device's state file holds.
+fn c2_key_in_state_file(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["state"]["identity"]["c2_sig_pk"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Issue 12, item 3: C2's key of the new suite is rotated between C2's
+/// answer (whose SetSuite carries the key current then) and the device's
+/// Confirm, and again between the Confirm and the device's first command
+/// under the new suite. The first commands after the upgrade are sealed
+/// under the key the device was given, a SetC2Key brings it to the
+/// newest, and later commands (sealed under the newest) reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c2_key_rotated_during_an_upgrade_reaches_the_device() {
+    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let (id, key) = register_symmetric(&svc, "sensor-r").await;
+    svc.new_topic_with_format(TOPIC, Some(SuiteId::Symmetric))
+        .await
+        .unwrap();
+    svc.add_client_to_topic(&ClientRef::Id(id), TOPIC)
+        .await
+        .unwrap();
+    let pq_key = |v: i64| {
+        let svc = svc.clone();
+        async move {
+            let mut conn = svc.db.read().await.unwrap();
+            let k = e4_c2::db::c2keys::get(&mut conn, SuiteId::PostQuantum, v)
+                .await
+                .unwrap()
+                .unwrap();
+            hex::encode(k.public_key)
+        }
+    };
+    let current_pq = || {
+        let svc = svc.clone();
+        async move {
+            let mut conn = svc.db.read().await.unwrap();
+            e4_c2::db::c2keys::require_current(&mut conn, SuiteId::PostQuantum)
+                .await
+                .unwrap()
+                .version
+        }
+    };
+    let v1 = current_pq().await;
+
+    // The device's Confirms are held back: it accepts C2's SetSuite (which
+    // carries C2's pq key v1), C2 does not commit yet.
+    proxy.set_rule(
+        Rule::new(|_, _, payload, _| match payload.get(8) {
+            Some(2) => Action::Drop,
+            _ => Action::Forward,
+        })
+        .direction(Direction::ToBroker)
+        .topic("e4c2/announce/+"),
+    );
+    let state = dir.path().join("sensor-r.json");
+    let client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(client, &[SuiteId::PostQuantum], proxy.addr());
+    until(&mut dev, "the SetSuite to be accepted", |c| {
+        format!("{:?}", c.negotiation_status()).contains("Accepted")
+    })
+    .await;
+    assert_eq!(
+        c2_suite(&svc, &id).await,
+        (SuiteId::Symmetric, Some(SuiteId::PostQuantum))
+    );
+    // The device goes offline (its broker session keeps its subscription).
+    drop(dev.disconnect().await);
+
+    // Rotation between SetSuite and Confirm.
+    svc.new_c2_key(Some("pq")).await.unwrap();
+    assert_eq!(current_pq().await, v1 + 1);
+
+    // The Confirm the attacker held back reaches C2: the upgrade commits,
+    // and C2 queues the device's first commands under pq.
+    let announce = e4_c2::negotiation::announce_topic(&id);
+    let confirm = proxy
+        .captured()
+        .iter()
+        .rposition(|c| c.topic == announce && c.payload.get(8) == Some(&2))
+        .expect("the device sent a Confirm");
+    proxy.clear_rule();
+    proxy.replay(confirm).await.unwrap();
+    wait_c2(&svc, &id, SuiteId::PostQuantum).await;
+    outbox_drained(&svc).await;
+
+    // Rotation between the Confirm and the device's first command.
+    svc.new_c2_key(Some("pq")).await.unwrap();
+    let v3 = current_pq().await;
+    assert_eq!(v3, v1 + 2);
+    outbox_drained(&svc).await;
+    assert_eq!(
+        c2_key_in_state_file(&state),
+        None,
+        "the device still runs the symmetric suite"
+    );
+
+    // The device comes back: it finishes the upgrade and ends with C2's
+    // newest key.
+    let client = Client::open(&state).unwrap();
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    until(&mut dev, "the upgrade to pq and the topic key", |c| {
+        c.suite() == SuiteId::PostQuantum && c.has_topic_key(TOPIC)
+    })
+    .await;
+    let newest = pq_key(v3).await;
+    let start = Instant::now();
+    while c2_key_in_state_file(&state).as_deref() != Some(newest.as_str()) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the device never got C2's newest key (it holds {:?}; v1 {}, v3 {newest})",
+            c2_key_in_state_file(&state),
+            pq_key(v1).await,
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+
+    // Later commands, sealed under the newest key, reach it.
+    let later = "plant/line-2";
+    svc.new_topic_with_format(later, Some(SuiteId::Symmetric))
+        .await
+        .unwrap();
+    svc.add_client_to_topic(&ClientRef::Id(id), later)
+        .await
+        .unwrap();
+    until(
+        &mut dev,
+        "a topic key sealed under the newest C2 key",
+        |c| c.has_topic_key(later),
+    )
+    .await;
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::PostQuantum);
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}
