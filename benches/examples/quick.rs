@@ -157,6 +157,12 @@ fn main() {
             plain2[64..64 + n].copy_from_slice(mct);
             black_box(tp.open_prepared(&mad, mtag, black_box(&mut plain2[64..64 + n]))).unwrap();
         });
+        run("unprotect-like raw open_to (no copy)", 1, &mut || {
+            black_box(tp.open_to(&tp.key().clone(), &mad, mtag, mct, &mut plain[..n])).unwrap();
+        });
+        run("protect-like raw seal_to (no copy)", 1, &mut || {
+            black_box(tp.seal_to(tp.key(), &mad, &pt, &mut plain[..n])).unwrap();
+        });
         run("client unprotect_hashed", 1, &mut || {
             black_box(
                 f.receiver
