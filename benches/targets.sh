@@ -26,7 +26,7 @@ for r in $(seq 1 "$rounds"); do
   done > "$out/openssl-$r.txt"
   export CRITERION_HOME="$PWD/$out/criterion-$r"
   cargo bench -q -p e4-benches --bench messages -- "${args[@]}" \
-    '^(protect|unprotect)/(symmetric|pubkey|hybrid)/(64|16384)$|^(protect|unprotect)_topic_name/symmetric/64$' \
+    '^(protect|unprotect)/(symmetric|pubkey|hybrid)/(64|16384)$|^(protect|unprotect)/pubkey/(16|1024)$|^(protect|unprotect)_topic_name/symmetric/64$' \
     > "$out/messages-$r.txt" 2>&1
   cargo bench -q -p e4-benches --bench siv -- "${args[@]}" \
     '^siv_(seal/PreparedSiv|open/PreparedSiv_open_to)/16384$' > "$out/siv-$r.txt" 2>&1
