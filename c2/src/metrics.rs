@@ -8,6 +8,13 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::time::Instant;
 
+/// Labels of messages dropped by the announce rate limits.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `device` (the device's own bucket) or `global`.
+    pub limit: &'static str,
+}
+
 /// Labels of API latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
@@ -48,8 +55,11 @@ pub struct Metrics {
     pub broker_connected: Gauge,
     /// Announce and Confirm messages received.
     pub negotiation_messages: Counter,
-    /// Of those, refused (not authentic, stale, replayed, malformed, …).
+    /// Of those, refused (forged, stale, replayed, malformed, unknown
+    /// device, …).
     pub negotiation_refused: Counter,
+    /// Of those, dropped unread by the announce rate limits.
+    pub negotiation_dropped: Family<LimitLabels, Counter>,
     /// Devices moved to a new suite.
     pub upgrades: Counter,
     /// State reports accepted.
@@ -82,6 +92,7 @@ impl Metrics {
         let broker_connected = Gauge::default();
         let negotiation_messages = Counter::default();
         let negotiation_refused = Counter::default();
+        let negotiation_dropped = Family::<LimitLabels, Counter>::default();
         let upgrades = Counter::default();
         let sync_reports = Counter::default();
         let sync_commands = Counter::default();
@@ -114,8 +125,13 @@ impl Metrics {
         );
         registry.register(
             "negotiation_refused",
-            "Negotiation messages refused",
+            "Messages on e4c2/announce/+ refused (forged, stale, replayed, malformed, unknown device)",
             negotiation_refused.clone(),
+        );
+        registry.register(
+            "negotiation_dropped",
+            "Messages on e4c2/announce/+ dropped unread by the announce rate limits (per device, global)",
+            negotiation_dropped.clone(),
         );
         registry.register(
             "suite_upgrades",
@@ -175,6 +191,7 @@ impl Metrics {
             outbox_oldest_pending_seconds,
             negotiation_messages,
             negotiation_refused,
+            negotiation_dropped,
             upgrades,
             sync_reports,
             sync_commands,
@@ -182,6 +199,25 @@ impl Metrics {
             devices_never_reported,
             api_latency,
         }
+    }
+
+    /// Count a message dropped by the announce rate limit `limit`.
+    pub fn dropped(&self, limit: &'static str) {
+        self.negotiation_dropped
+            .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    /// Messages dropped by the announce rate limits, all limits together.
+    pub fn dropped_total(&self) -> u64 {
+        ["device", "global"]
+            .iter()
+            .map(|l| {
+                self.negotiation_dropped
+                    .get_or_create(&LimitLabels { limit: l })
+                    .get()
+            })
+            .sum()
     }
 
     /// Record one API call.
@@ -221,6 +257,15 @@ mod tests {
         m.observe("grpc", "NewClient", "ok", Instant::now());
         let text = m.render();
         assert!(text.contains("e4c2_commands_queued_total 3"));
+        m.dropped("device");
+        m.dropped("device");
+        m.dropped("global");
+        assert_eq!(m.dropped_total(), 3);
+        let text = m.render();
+        assert!(
+            text.contains("e4c2_negotiation_dropped_total{limit=\"device\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("e4c2_api_request_duration_seconds_count{api=\"grpc\",operation=\"NewClient\",outcome=\"ok\"} 1"));
     }
 }

@@ -3,10 +3,15 @@
 //! `e4c2/announce/<hex id>`, and topic formats (which suite's message
 //! format a topic uses, so that every member can read it).
 //!
-//! Each message is handled in one transaction: verification, the decision,
-//! the pending answer and the commands it implies (SetSuite under the
-//! device's current suite; after a Confirm, commands under the new suite)
-//! commit together or not at all. A refused message changes nothing.
+//! Each message is first parsed and verified on a read connection, without
+//! the write lock (anyone who can publish on the announce topics can send
+//! forged messages as fast as the broker forwards them: they must not stall
+//! the admin API or the outbox). An authentic, newer message then takes one
+//! write transaction, which checks that what it was verified against still
+//! holds: the decision, the pending answer and the commands it implies
+//! (SetSuite under the device's current suite; after a Confirm, commands
+//! under the new suite) commit together or not at all. A refused message
+//! changes nothing.
 
 use crate::db::clients::{self, ClientRow};
 use crate::db::negotiations::{self, NegotiationRow};
@@ -352,27 +357,46 @@ impl Service {
                 tracing::debug!(device = %id, queued = s.queued, up_to_date = s.up_to_date, "state report accepted")
             }
             Ok(o) => tracing::info!(device = %id, outcome = ?o, "negotiation message accepted"),
-            Err(e) => tracing::warn!(device = %id, error = %e, "negotiation message refused"),
+            // Refusals are logged sampled by the listener (a flood of
+            // forged messages must not flood the log).
+            Err(e) => tracing::debug!(device = %id, error = %e, "negotiation message refused"),
         }
         result
     }
 
     async fn on_announce(&self, id: &Id, msg: &[u8]) -> C2Result<Outcome> {
+        // Verified on a read connection: a forged, stale or replayed
+        // Announce never takes the write lock.
+        let (seen, a) = {
+            let mut conn = self.db.read().await?;
+            let row = clients::find(&mut conn, &ClientRef::Id(*id))
+                .await?
+                .ok_or_else(|| refused(format!("unknown device {id}")))?;
+            let material = self.material_of(&row)?;
+            let a = verify_announce(
+                self.provider,
+                msg,
+                id,
+                row.suite,
+                &material,
+                row.last_announce_ts.map(|t| t as u64),
+                now_secs(),
+            )
+            .map_err(refused)?;
+            (row, a)
+        };
         let (mut w, mut q) = self.begin_commands().await?;
         let row = clients::find(w.conn(), &ClientRef::Id(*id))
             .await?
             .ok_or_else(|| refused(format!("unknown device {id}")))?;
-        let material = self.material_of(&row)?;
-        let a = verify_announce(
-            self.provider,
-            msg,
-            id,
-            row.suite,
-            &material,
-            row.last_announce_ts.map(|t| t as u64),
-            now_secs(),
-        )
-        .map_err(refused)?;
+        // What it was verified against still holds (an upgrade, a key
+        // change or another Announce may have committed meanwhile).
+        if !same_material(&seen, &row) {
+            return Err(refused("the device's keys changed meanwhile"));
+        }
+        if row.last_announce_ts.is_some_and(|t| a.ts() as i64 <= t) {
+            return Err(refused("Announce not newer than the last one accepted"));
+        }
         let mut policy = read_policy(w.conn()).await?;
         if let Some(allowed) = row.allowed_suites {
             policy = policy.with_allowed(allowed);
@@ -432,15 +456,53 @@ impl Service {
     }
 
     async fn on_confirm(&self, id: &Id, msg: &[u8]) -> C2Result<Outcome> {
+        // Verified on a read connection: a forged, stale or replayed
+        // Confirm never takes the write lock.
+        let verified = {
+            let mut conn = self.db.read().await?;
+            let row = clients::find(&mut conn, &ClientRef::Id(*id))
+                .await?
+                .ok_or_else(|| refused(format!("unknown device {id}")))?;
+            match negotiations::get(&mut conn, id).await? {
+                Some(n) => {
+                    let pending = self.pending_of(&n)?;
+                    let confirm = verify_confirm(self.provider, msg, &pending, now_secs())
+                        .map_err(refused)?;
+                    VerifiedConfirm::Pending {
+                        n,
+                        pending,
+                        ts: confirm.ts,
+                    }
+                }
+                None => {
+                    let ts = self.verify_repeated_confirm(&row, msg)?;
+                    VerifiedConfirm::Repeated { seen: row, ts }
+                }
+            }
+        };
         let (mut w, mut q) = self.begin_commands().await?;
         let row = clients::find(w.conn(), &ClientRef::Id(*id))
             .await?
             .ok_or_else(|| refused(format!("unknown device {id}")))?;
-        let Some(n) = negotiations::get(w.conn(), id).await? else {
-            return self.on_repeated_confirm(w, q, row, msg).await;
+        let (n, pending, confirm_ts) = match verified {
+            VerifiedConfirm::Pending { n, pending, ts } => (n, pending, ts),
+            VerifiedConfirm::Repeated { seen, ts } => {
+                // Still the upgrade it was verified against, and still newer.
+                if !same_material(&seen, &row) || seen.last_transcript != row.last_transcript {
+                    return Err(refused("the device's suite changed meanwhile"));
+                }
+                if row.last_confirm_ts.is_some_and(|last| ts as i64 <= last) {
+                    return Err(refused("Confirm not newer than the last one accepted"));
+                }
+                return self.on_repeated_confirm(w, q, row, ts).await;
+            }
         };
-        let pending = self.pending_of(&n)?;
-        let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
+        // Still the answer it was verified against (a newer Announce, or a
+        // policy change, may have replaced or dropped it meanwhile).
+        match negotiations::get(w.conn(), id).await? {
+            Some(now) if now == n => {}
+            _ => return Err(refused("the pending upgrade changed meanwhile")),
+        }
         // The choice is checked again: the policy may have changed since
         // the answer (its change drops such rows; this covers a race).
         let mut policy = read_policy(w.conn()).await?;
@@ -465,7 +527,7 @@ impl Service {
             n.sig_pk,
             n.kem_pk,
             &pending.transcript,
-            confirm.ts as i64,
+            confirm_ts as i64,
             n.c2_key_version,
             now_ms(),
         )
@@ -510,16 +572,11 @@ impl Service {
         })
     }
 
-    /// A Confirm with no pending answer: valid only for the upgrade already
-    /// committed (the device did not get a command in the new suite yet),
-    /// and only if newer than the last Confirm accepted.
-    async fn on_repeated_confirm(
-        &self,
-        mut w: WriteTx,
-        mut q: Enqueuer<'_>,
-        row: ClientRow,
-        msg: &[u8],
-    ) -> C2Result<Outcome> {
+    /// Verify a Confirm with no pending answer: valid only for the upgrade
+    /// already committed (the device did not get a command in the new suite
+    /// yet), and only if newer than the last Confirm accepted. Its
+    /// timestamp.
+    fn verify_repeated_confirm(&self, row: &ClientRow, msg: &[u8]) -> C2Result<u64> {
         let transcript: [u8; 32] = row
             .last_transcript
             .as_deref()
@@ -530,7 +587,7 @@ impl Service {
             suite: row.suite,
             transcript,
             announce_ts: row.last_announce_ts.unwrap_or(0) as u64,
-            material: self.material_of(&row)?,
+            material: self.material_of(row)?,
         };
         let confirm = verify_confirm(self.provider, msg, &pending, now_secs()).map_err(refused)?;
         // The device re-signs its Confirm for every retry: an old one is a
@@ -542,7 +599,19 @@ impl Service {
         {
             return Err(refused("Confirm not newer than the last one accepted"));
         }
-        clients::set_confirm_ts(w.conn(), &row.id, confirm.ts as i64).await?;
+        Ok(confirm.ts)
+    }
+
+    /// Answer a verified repeated Confirm (timestamp `ts`): the device's
+    /// topic keys again, under its new suite.
+    async fn on_repeated_confirm(
+        &self,
+        mut w: WriteTx,
+        mut q: Enqueuer<'_>,
+        row: ClientRow,
+        ts: u64,
+    ) -> C2Result<Outcome> {
+        clients::set_confirm_ts(w.conn(), &row.id, ts as i64).await?;
         // The device has opened no command under its new suite yet: it
         // still holds the C2 key its SetSuite carried.
         let pin = clients::upgrade_c2_key_version(w.conn(), &row.id).await?;
@@ -711,6 +780,24 @@ impl Service {
             material,
         })
     }
+}
+
+/// A Confirm verified on a read connection.
+enum VerifiedConfirm {
+    /// Against the pending answer `n`.
+    Pending {
+        n: NegotiationRow,
+        pending: Pending,
+        ts: u64,
+    },
+    /// Against the upgrade already committed in `seen`.
+    Repeated { seen: ClientRow, ts: u64 },
+}
+
+/// Whether a device's registered material (what its messages are verified
+/// against) is the same in two reads of its row.
+fn same_material(a: &ClientRow, b: &ClientRow) -> bool {
+    a.suite == b.suite && a.key_enc == b.key_enc && a.sig_pk == b.sig_pk && a.kem_pk == b.kem_pk
 }
 
 /// Queue a SetTopicFormat for a member.

@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::mqtt::announce;
 use crate::mqtt::publisher::{self, PublisherConfig, PublisherHandles};
+use crate::mqtt::rate_limit::AnnounceLimits;
 use crate::mqtt::status::PublisherStatus;
 use crate::mqtt::{embedded, BrokerAddr};
 use crate::service::Service;
@@ -68,6 +69,8 @@ pub struct ServeOptions {
     /// Print a newly generated admin token on stdout (it is saved to the
     /// data directory either way).
     pub print_token: bool,
+    /// Rate limits of messages on `e4c2/announce/+`.
+    pub announce_limits: AnnounceLimits,
 }
 
 impl ServeOptions {
@@ -95,6 +98,7 @@ impl ServeOptions {
             stall_after: crate::mqtt::status::STALL_AFTER,
             provider: None,
             print_token: false,
+            announce_limits: AnnounceLimits::default(),
         }
     }
 }
@@ -268,7 +272,12 @@ pub async fn serve(
         })
         .max(1);
     pcfg.max_backoff = opts.max_backoff;
-    let listener = tokio::spawn(announce::run(pcfg.clone(), svc.clone(), stop_rx.clone()));
+    let listener = tokio::spawn(announce::run(
+        pcfg.clone(),
+        svc.clone(),
+        opts.announce_limits,
+        stop_rx.clone(),
+    ));
     let rechecks = tokio::spawn(crate::delivery::recheck_loop(svc.clone(), stop_rx.clone()));
     let worker = tokio::spawn(publisher::run(
         pcfg,

@@ -198,6 +198,28 @@ pub struct ServeArgs {
     /// this many seconds and the broker acknowledged nothing for as long.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub stall_after: u64,
+    /// Messages per second one device may send on its announce topic
+    /// (Announce, Confirm, state reports), sustained; beyond, they are
+    /// dropped unread (e4c2_negotiation_dropped_total{limit="device"}).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 2.0, value_parser = positive_rate)]
+    pub announce_rate: f64,
+    /// Messages one device may send at once on its announce topic.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub announce_burst: u32,
+    /// Messages per second from all devices together on the announce
+    /// topics (e4c2_negotiation_dropped_total{limit="global"} beyond).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 200.0, value_parser = positive_rate)]
+    pub announce_global_rate: f64,
+}
+
+/// A rate: a finite number above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate above zero (messages per second)"
+        )),
+    }
 }
 
 /// Offline commands' options.

@@ -9,6 +9,7 @@ pub mod provision;
 pub mod table;
 
 use crate::crypto_at_rest::KdfParams;
+use crate::mqtt::rate_limit::AnnounceLimits;
 use crate::server::{serve, ServeOptions};
 use anyhow::{anyhow, Result};
 use args::{Cli, Cmd};
@@ -74,6 +75,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 stall_after: Duration::from_secs(a.stall_after.max(1)),
                 provider: a.provider,
                 print_token: true,
+                announce_limits: AnnounceLimits {
+                    device_rate: a.announce_rate,
+                    device_burst: a.announce_burst,
+                    global_rate: a.announce_global_rate,
+                },
             };
             serve(opts, shutdown_signal(), None)
                 .await

@@ -7,7 +7,7 @@ use e4_proto::{Id, SuiteId};
 use sqlx::{AnyConnection, Row};
 
 /// An answer awaiting its Confirm (the symmetric key still encrypted).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegotiationRow {
     /// The device.
     pub client_id: Id,

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod inflight;
 pub mod last_sent;
 pub mod publisher;
+pub mod rate_limit;
 pub mod reconnect;
 pub mod status;
 

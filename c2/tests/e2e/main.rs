@@ -14,6 +14,8 @@
 //! * `delivery`: e4-client devices that joined before their first
 //!   connection, were offline during rotations and C2 key changes, or lost
 //!   their broker session end with the current keys (state reports).
+//! * `flood`: 20 000 forged announcements against `e4c2 serve`: refused
+//!   or dropped and counted, nothing written, the log bounded.
 //! * `crash`: `e4c2 serve` SIGKILLed at random moments of rotations, on
 //!   both brokers and both databases; seeded (`E4_CRASH_SEED`).
 
@@ -24,6 +26,7 @@ mod api_negotiation;
 mod cli;
 mod crash;
 mod delivery;
+mod flood;
 mod negotiation;
 mod postgres;
 mod refusals;

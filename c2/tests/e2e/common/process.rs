@@ -65,6 +65,12 @@ impl C2Process {
     /// process behind). `E4C2_TEST_BIN` runs another build instead (to
     /// check that a regression test fails on the code before the fix).
     pub fn spawn(&self) -> Running {
+        self.spawn_with("warn", None)
+    }
+
+    /// Start `e4c2 serve` with the `--log` filter `log`, its log (stderr)
+    /// appended to `stderr` if given.
+    pub fn spawn_with(&self, log: &str, stderr: Option<&Path>) -> Running {
         let bin = std::env::var_os("E4C2_TEST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_e4c2")));
@@ -83,10 +89,19 @@ impl C2Process {
                 "--max-backoff-ms",
                 "500",
                 "--log",
-                "warn",
+                log,
             ])
             .env("E4C2_PASSPHRASE", "test passphrase, long enough")
+            .env_remove("E4C2_LOG")
             .stdout(Stdio::null());
+        if let Some(f) = stderr {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f)
+                .expect("log file");
+            c.stderr(f);
+        }
         if let Some(b) = &self.broker {
             c.args(["--broker", b]);
         }
