@@ -356,10 +356,18 @@ fn ctr_from<B: BlockBackend<BlockSize = U16>>(
             *b = ctr_block(q, i + j);
         }
         be.proc_par_blocks((&mut ks).into());
-        for (p, k) in chunk.chunks_exact_mut(16).zip(ks.iter()) {
-            st(p, input(p, at) ^ from_block(k));
-            at += 16;
+        // Every load of the chunk before any store: with a separate source,
+        // a store to `buf` whose address matches a later load from `src` in
+        // its low 12 bits (the two buffers are often a multiple of 4 KiB
+        // plus a few bytes apart) would otherwise stall that load (4K
+        // aliasing).
+        for (j, k) in ks.iter_mut().enumerate() {
+            *k = to_block(input(&chunk[16 * j..], at + 16 * j) ^ from_block(k));
         }
+        for (p, k) in chunk.chunks_exact_mut(16).zip(ks.iter()) {
+            st(p, from_block(k));
+        }
+        at += 16 * par;
         i += par;
     }
     let rest = chunks.into_remainder();
