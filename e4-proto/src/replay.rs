@@ -159,8 +159,10 @@ impl<const N: usize> ReplayCache<N> {
         entries: impl IntoIterator<Item = (TopicHash, u64, [u8; 16])>,
         now: u64,
     ) -> Self {
-        let mut c = Self::default();
-        c.floor = floor;
+        let mut c = ReplayCache {
+            floor,
+            ..Self::default()
+        };
         for (topic, ts, tag) in entries {
             c.record(&topic, ts, &tag, now);
         }
