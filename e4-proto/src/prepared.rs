@@ -26,16 +26,17 @@ pub const PREPARED_TOPIC_SLOTS: usize = 16;
 /// Senders whose public keys are kept decoded.
 pub const PREPARED_SENDER_SLOTS: usize = 32;
 
-/// Bounded entries replaced round-robin.
-struct Slots<K, V> {
+/// Bounded entries replaced round-robin: [`PreparedTopics`] and
+/// [`PreparedSenders`].
+pub struct Kept<K, V> {
     entries: Vec<(K, V)>,
     next: usize,
     cap: usize,
 }
 
-impl<K: PartialEq, V> Slots<K, V> {
+impl<K: PartialEq, V> Kept<K, V> {
     const fn new(cap: usize) -> Self {
-        Slots {
+        Kept {
             entries: Vec::new(),
             next: 0,
             cap,
@@ -58,25 +59,37 @@ impl<K: PartialEq, V> Slots<K, V> {
         }
     }
 
-    fn remove(&mut self, k: &K) {
+    /// Drop `k`'s entry (its key was replaced or removed).
+    pub fn forget(&mut self, k: &K) {
         if let Some(i) = self.position(k) {
             self.entries.swap_remove(i);
             self.next = 0;
         }
     }
 
-    fn clear(&mut self) {
+    /// Drop every entry.
+    pub fn clear(&mut self) {
         self.entries.clear();
         self.next = 0;
+    }
+
+    /// Entries currently kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
 /// Prepared AES-SIV keys per topic (see the module documentation).
-pub struct PreparedTopics(Slots<TopicHash, Box<dyn PreparedSivKey>>);
+pub type PreparedTopics = Kept<TopicHash, Box<dyn PreparedSivKey>>;
 
 impl Default for PreparedTopics {
     fn default() -> Self {
-        PreparedTopics(Slots::new(PREPARED_TOPIC_SLOTS))
+        Kept::new(PREPARED_TOPIC_SLOTS)
     }
 }
 
@@ -84,13 +97,13 @@ impl PreparedTopics {
     /// The preparation of `key`, the current key of `topic`: kept, or made
     /// by `siv` and kept; `None` when `siv` does not prepare keys.
     pub fn get(&mut self, siv: &dyn Siv, topic: &TopicHash, key: &SymKey) -> Option<&dyn Siv> {
-        let i = match self.0.position(topic) {
-            Some(i) if self.0.entries[i].1.is_key(key) => i,
+        let i = match self.position(topic) {
+            Some(i) if self.entries[i].1.is_key(key) => i,
             Some(i) => {
                 match siv.prepare_key(key) {
-                    Some(p) => self.0.entries[i].1 = p,
+                    Some(p) => self.entries[i].1 = p,
                     None => {
-                        self.0.entries.swap_remove(i);
+                        self.entries.swap_remove(i);
                         return None;
                     }
                 }
@@ -98,39 +111,19 @@ impl PreparedTopics {
             }
             None => {
                 let p = siv.prepare_key(key)?;
-                self.0.insert(*topic, p)
+                self.insert(*topic, p)
             }
         };
-        Some(self.0.entries[i].1.as_siv())
-    }
-
-    /// Drop `topic`'s preparation (its key was replaced or removed).
-    pub fn forget(&mut self, topic: &TopicHash) {
-        self.0.remove(topic);
-    }
-
-    /// Drop every preparation.
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// Topic keys currently kept.
-    pub fn len(&self) -> usize {
-        self.0.entries.len()
-    }
-
-    /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.0.entries.is_empty()
+        Some(self.entries[i].1.as_siv())
     }
 }
 
 /// Decoded public keys per sender (see the module documentation).
-pub struct PreparedSenders(Slots<Id, Box<dyn PreparedVerifier>>);
+pub type PreparedSenders = Kept<Id, Box<dyn PreparedVerifier>>;
 
 impl Default for PreparedSenders {
     fn default() -> Self {
-        PreparedSenders(Slots::new(PREPARED_SENDER_SLOTS))
+        Kept::new(PREPARED_SENDER_SLOTS)
     }
 }
 
@@ -145,39 +138,19 @@ impl PreparedSenders {
         sender: &Id,
         pk: &[u8],
     ) -> Option<&dyn PreparedVerifier> {
-        let i = match self.0.position(sender) {
-            Some(i) if self.0.entries[i].1.public_key() == pk => i,
+        let i = match self.position(sender) {
+            Some(i) if self.entries[i].1.public_key() == pk => i,
             Some(i) => {
-                self.0.entries.swap_remove(i);
+                self.entries.swap_remove(i);
                 let v = scheme.prepare_verifier(pk)?;
-                self.0.insert(*sender, v)
+                self.insert(*sender, v)
             }
             None => {
                 let v = scheme.prepare_verifier(pk)?;
-                self.0.insert(*sender, v)
+                self.insert(*sender, v)
             }
         };
-        Some(&*self.0.entries[i].1)
-    }
-
-    /// Drop `sender`'s entry (its key was replaced or removed).
-    pub fn forget(&mut self, sender: &Id) {
-        self.0.remove(sender);
-    }
-
-    /// Drop every entry.
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// Senders currently kept.
-    pub fn len(&self) -> usize {
-        self.0.entries.len()
-    }
-
-    /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.0.entries.is_empty()
+        Some(&*self.entries[i].1)
     }
 }
 
