@@ -257,13 +257,29 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        self.with_topic_siv(topic, &entry.key, |siv| {
+            self.seal_entry(siv, entry, payload, out)
+        })
+    }
+
+    /// `f` with the provider's AES-SIV for `key`, the current key of
+    /// `topic`: the kept preparation of that key where the provider
+    /// prepares keys ([`crate::prepared`]), else the provider's own.
+    fn with_topic_siv<T>(
+        &self,
+        topic: &TopicHash,
+        key: &SymKey,
+        f: impl FnOnce(&dyn Siv) -> T,
+    ) -> T {
         #[cfg(feature = "alloc")]
         if let Ok(mut prepared) = self.prepared.try_borrow_mut() {
-            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
-                return self.seal_entry(siv, entry, payload, out);
+            if let Some(siv) = prepared.get(self.provider.siv, topic, key) {
+                return f(siv);
             }
         }
-        self.seal_entry(self.provider.siv, entry, payload, out)
+        #[cfg(not(feature = "alloc"))]
+        let _ = (topic, key);
+        f(self.provider.siv)
     }
 
     /// [`Client::protect_hashed`] with AES-SIV from `siv` instead of the
@@ -326,15 +342,10 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
         payloads: &[&[u8]],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "alloc")]
-        if let (Some(entry), Ok(mut prepared)) =
-            (self.store.topic(topic), self.prepared.try_borrow_mut())
-        {
-            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
-                return self.protect_batch_with(siv, topic, payloads, out);
-            }
-        }
-        self.protect_batch_with(self.provider.siv, topic, payloads, out)
+        let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
+        self.with_topic_siv(topic, &entry.key, |siv| {
+            self.protect_batch_with(siv, topic, payloads, out)
+        })
     }
 
     /// [`Client::protect_batch`] with AES-SIV from `siv` (see
@@ -403,13 +414,9 @@ impl<S: Store, C: Clock, const R: usize> Client<S, C, R> {
     ) -> Result<usize, Error> {
         let entry = self.store.topic(topic).ok_or(Error::TopicKeyNotFound)?;
         let now = self.clock.now();
-        #[cfg(feature = "alloc")]
-        if let Ok(mut prepared) = self.prepared.try_borrow_mut() {
-            if let Some(siv) = prepared.get(self.provider.siv, topic, &entry.key) {
-                return message::seal_symmetric(siv, &entry.key, now, payload, out);
-            }
-        }
-        message::seal_symmetric(self.provider.siv, &entry.key, now, payload, out)
+        self.with_topic_siv(topic, &entry.key, |siv| {
+            message::seal_symmetric(siv, &entry.key, now, payload, out)
+        })
     }
 
     /// Unprotect a topic message in E4's symmetric message format, whatever
