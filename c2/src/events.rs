@@ -42,6 +42,21 @@ impl EventBus {
             client: client.map(|c| c.0.to_string()),
             client_id: client.map(|c| c.1),
             topic: topic.map(str::to_string),
+            rule: None,
+            detail: None,
+            timestamp: now_ms(),
+        });
+    }
+
+    /// An event about an automation rule.
+    pub fn emit_rule(&self, kind: EventKind, rule: &str, detail: String) {
+        self.publish(Event {
+            kind,
+            client: None,
+            client_id: None,
+            topic: None,
+            rule: Some(rule.to_string()),
+            detail: Some(detail),
             timestamp: now_ms(),
         });
     }

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod automation;
 pub mod bootstrap;
 pub mod cli;
 pub mod crypto_at_rest;

@@ -15,6 +15,13 @@ pub struct LimitLabels {
     pub limit: &'static str,
 }
 
+/// Labels of automation rule fires.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// `fired`, `skipped` or `failed`.
+    pub outcome: &'static str,
+}
+
 /// Labels of API latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
@@ -70,6 +77,10 @@ pub struct Metrics {
     pub devices_out_of_date: Gauge,
     /// Devices that never reported (e4go, libe4, or never connected).
     pub devices_never_reported: Gauge,
+    /// Automation rule fires by outcome.
+    pub rule_fires: Family<RuleLabels, Counter>,
+    /// Lag between a rule's due time and its fire, in seconds.
+    pub rule_lag: Histogram,
     api_latency: Family<ApiLabels, Histogram, Buckets>,
 }
 
@@ -139,6 +150,18 @@ impl Metrics {
             upgrades.clone(),
         );
         let api_latency = Family::new_with_constructor(Buckets);
+        let rule_fires = Family::<RuleLabels, Counter>::default();
+        let rule_lag = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "rule_fires",
+            "Automation rule fires by outcome (fired, skipped, failed)",
+            rule_fires.clone(),
+        );
+        registry.register(
+            "rule_lag_seconds",
+            "Lag between an automation rule's due time and its fire",
+            rule_lag.clone(),
+        );
         registry.register(
             "commands_queued",
             "Commands written to the outbox",
@@ -197,6 +220,8 @@ impl Metrics {
             sync_commands,
             devices_out_of_date,
             devices_never_reported,
+            rule_fires,
+            rule_lag,
             api_latency,
         }
     }
@@ -218,6 +243,11 @@ impl Metrics {
                     .get()
             })
             .sum()
+    }
+
+    /// Count a rule fire with `outcome` (fired, skipped, failed).
+    pub fn rule_fire(&self, outcome: &'static str) {
+        self.rule_fires.get_or_create(&RuleLabels { outcome }).inc();
     }
 
     /// Record one API call.

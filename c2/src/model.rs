@@ -219,6 +219,10 @@ pub struct Event {
     pub client_id: Option<Id>,
     /// Topic (when about a topic).
     pub topic: Option<String>,
+    /// Automation rule (rule events).
+    pub rule: Option<String>,
+    /// What happened, in a line (rule events).
+    pub detail: Option<String>,
     /// Unix ms.
     pub timestamp: i64,
 }
@@ -252,6 +256,12 @@ pub enum EventKind {
     TopicFormatChanged,
     /// An operator sent a device its whole state again.
     ClientResynced,
+    /// An automation rule fired (its commands are queued).
+    RuleFired,
+    /// An automation rule skipped slots missed while no C2 ran.
+    RuleSkipped,
+    /// An automation rule failed to fire (nothing was queued).
+    RuleFailed,
 }
 
 impl EventKind {
@@ -271,6 +281,9 @@ impl EventKind {
             EventKind::SuiteBelowMinimum => "suite_below_minimum",
             EventKind::TopicFormatChanged => "topic_format_changed",
             EventKind::ClientResynced => "client_resynced",
+            EventKind::RuleFired => "rule_fired",
+            EventKind::RuleSkipped => "rule_skipped",
+            EventKind::RuleFailed => "rule_failed",
         }
     }
 }

@@ -440,7 +440,18 @@ impl Service {
                 Outcome::Offered(suite)
             }
             Decision::Stay => Outcome::Stay,
-            Decision::BelowMinimum => Outcome::BelowMinimum,
+            Decision::BelowMinimum => {
+                if !row.below_minimum {
+                    crate::automation::record(
+                        w.conn(),
+                        crate::automation::EventTrigger::BelowMinimum,
+                        Some(&row),
+                        &[],
+                    )
+                    .await?;
+                }
+                Outcome::BelowMinimum
+            }
         };
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
@@ -556,6 +567,22 @@ impl Service {
         let dropped = self
             .resend_topics(&mut w, &mut q, &row, n.c2_key_version)
             .await?;
+        if !dropped.is_empty() {
+            crate::automation::record(
+                w.conn(),
+                crate::automation::EventTrigger::ClientLeft,
+                Some(&row),
+                &dropped,
+            )
+            .await?;
+        }
+        crate::automation::record(
+            w.conn(),
+            crate::automation::EventTrigger::SuiteUpgraded,
+            Some(&row),
+            &[],
+        )
+        .await?;
         q.unpin_c2_key(id);
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;

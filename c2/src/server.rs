@@ -71,6 +71,9 @@ pub struct ServeOptions {
     pub print_token: bool,
     /// Rate limits of messages on `e4c2/announce/+`.
     pub announce_limits: AnnounceLimits,
+    /// Commands per second an automation rule's schedule may queue at most
+    /// (checked when a rule is added or enabled).
+    pub rule_max_rate: u64,
 }
 
 impl ServeOptions {
@@ -99,6 +102,7 @@ impl ServeOptions {
             provider: None,
             print_token: false,
             announce_limits: AnnounceLimits::default(),
+            rule_max_rate: crate::automation::ops::DEFAULT_MAX_RATE,
         }
     }
 }
@@ -258,6 +262,8 @@ pub async fn serve(
         notify: notify.clone(),
         metrics: metrics.clone(),
         publisher: status.clone(),
+        automation: Arc::new(Notify::new()),
+        rule_max_rate: opts.rule_max_rate,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -279,6 +285,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let rechecks = tokio::spawn(crate::delivery::recheck_loop(svc.clone(), stop_rx.clone()));
+    let automation = tokio::spawn(crate::automation::engine::run(svc.clone(), stop_rx.clone()));
     let worker = tokio::spawn(publisher::run(
         pcfg,
         PublisherHandles {
@@ -405,6 +412,7 @@ pub async fn serve(
     let _ = worker.await;
     let _ = listener.await;
     let _ = rechecks.await;
+    let _ = automation.await;
     db.close().await;
     let _ = std::fs::remove_file(dir.endpoints_file());
     Ok(())

@@ -2,6 +2,7 @@
 //! transaction together with the commands it implies (the outbox); events
 //! are published and the outbox worker woken only after the commit.
 
+use crate::automation::{self, EventTrigger};
 use crate::bootstrap;
 use crate::crypto_at_rest::{aad, MasterKey};
 use crate::db::clients::{self, ClientRow};
@@ -116,6 +117,10 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// The outbox publisher's connection and delivery state (for health).
     pub publisher: Arc<PublisherStatus>,
+    /// Wakes the automation engine (a rule changed).
+    pub automation: Arc<Notify>,
+    /// Commands per second a rule's schedule may queue at most.
+    pub rule_max_rate: u64,
 }
 
 fn random_key() -> Zeroizing<[u8; 32]> {
@@ -267,7 +272,13 @@ impl Service {
     pub async fn remove_client(&self, r: &ClientRef) -> C2Result<()> {
         let mut w = self.db.begin_write().await?;
         let row = clients::get(w.conn(), r).await?;
+        let topics: Vec<String> = topics::all_of_client(w.conn(), &row.id)
+            .await?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         clients::delete(w.conn(), &row.id).await?;
+        automation::record(w.conn(), EventTrigger::ClientRemoved, Some(&row), &topics).await?;
         w.commit().await?;
         self.events
             .emit(EventKind::ClientRemoved, Some((&row.name, row.id)), None);
@@ -280,12 +291,26 @@ impl Service {
     pub async fn new_client_key(&self, r: &ClientRef) -> C2Result<Queued> {
         let (mut w, mut q) = self.begin_commands().await?;
         let row = clients::get(w.conn(), r).await?;
+        self.queue_new_client_key(&mut w, &mut q, &row).await?;
+        let queued = q.finish(w.conn()).await?;
+        let queued = self.commit_commands(w, queued).await?;
+        tracing::info!(client = %row.name, commands = queued.count, "client key replaced");
+        Ok(queued)
+    }
+
+    /// Within `w`: a new identity key for `row` (see [`Service::new_client_key`]).
+    pub(crate) async fn queue_new_client_key(
+        &self,
+        w: &mut WriteTx,
+        q: &mut Enqueuer<'_>,
+        row: &ClientRow,
+    ) -> C2Result<()> {
         let s = self.provider.suite(row.suite)?;
         let now = now_ms();
         match row.suite.family() {
             Family::E4Symmetric => {
                 let key = random_key();
-                q.push(w.conn(), &row, &Command::SetIdKey(&key[..])).await?;
+                q.push(w.conn(), row, &Command::SetIdKey(&key[..])).await?;
                 let enc = self.master.seal(&client_key_aad(&row.id), &key[..]);
                 clients::update_key(w.conn(), &row.id, Some(enc), None, now).await?;
             }
@@ -294,7 +319,7 @@ impl Service {
                 let mut sk = Zeroizing::new(vec![0u8; p.sig_secret_key]);
                 let mut pk = vec![0u8; p.sig_public_key];
                 s.sig()?.generate(&mut OsRng, &mut sk, &mut pk)?;
-                q.push(w.conn(), &row, &Command::SetIdKey(&sk)).await?;
+                q.push(w.conn(), row, &Command::SetIdKey(&sk)).await?;
                 clients::update_key(w.conn(), &row.id, None, Some(pk.clone()), now).await?;
                 let mut after = Vec::new();
                 loop {
@@ -322,10 +347,7 @@ impl Service {
                 )))
             }
         }
-        let queued = q.finish(w.conn()).await?;
-        let queued = self.commit_commands(w, queued).await?;
-        tracing::info!(client = %row.name, commands = queued.count, "client key replaced");
-        Ok(queued)
+        Ok(())
     }
 
     /// ResetTopics to a client; its memberships are dropped.
@@ -343,6 +365,9 @@ impl Service {
             left.extend(names);
         }
         topics::remove_all_of_client(w.conn(), &row.id).await?;
+        if !left.is_empty() {
+            automation::record(w.conn(), EventTrigger::ClientLeft, Some(&row), &left).await?;
+        }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         for t in &left {
@@ -474,7 +499,7 @@ impl Service {
 
     /// Within `w`: a new random key for `topic` (locked by the caller),
     /// and SetTopicKey to every member, streamed in batches.
-    async fn queue_new_topic_key(
+    pub(crate) async fn queue_new_topic_key(
         &self,
         w: &mut WriteTx,
         q: &mut Enqueuer<'_>,
@@ -541,6 +566,13 @@ impl Service {
         }
         if !rejoin {
             topics::add_member(w.conn(), topic, &c.id).await?;
+            automation::record(
+                w.conn(),
+                EventTrigger::ClientJoined,
+                Some(&c),
+                &[topic.to_string()],
+            )
+            .await?;
         }
         let key = self.master.open_key32(&topic_key_aad(topic), &t.key_enc)?;
         q.push(
@@ -582,13 +614,12 @@ impl Service {
         let (mut w, mut q) = self.begin_commands().await?;
         let c = clients::get(w.conn(), r).await?;
         let t = topics::lock_get(w.conn(), topic).await?;
-        if !topics::remove_member(w.conn(), topic, &c.id).await? {
+        if !self.queue_leave(&mut w, &mut q, &c, &t).await? {
             return Err(C2Error::not_found(format!(
                 "client {:?} is not a member of {topic:?}",
                 c.name
             )));
         }
-        q.push(w.conn(), &c, &Command::RemoveTopic(t.hash)).await?;
         if rotate {
             self.queue_new_topic_key(&mut w, &mut q, topic, t.hash)
                 .await?;
@@ -605,6 +636,30 @@ impl Service {
             tracing::warn!(client = %c.name, topic, "removed from topic without a key rotation: it can read the topic until the next rotation");
         }
         Ok(queued)
+    }
+
+    /// Within `w`: take `c` out of `t` (locked by the caller), RemoveTopic
+    /// to it, and the event for automation rules. False if it was not a
+    /// member (nothing done).
+    pub(crate) async fn queue_leave(
+        &self,
+        w: &mut WriteTx,
+        q: &mut Enqueuer<'_>,
+        c: &ClientRow,
+        t: &TopicRow,
+    ) -> C2Result<bool> {
+        if !topics::remove_member(w.conn(), &t.name, &c.id).await? {
+            return Ok(false);
+        }
+        q.push(w.conn(), c, &Command::RemoveTopic(t.hash)).await?;
+        automation::record(
+            w.conn(),
+            EventTrigger::ClientLeft,
+            Some(c),
+            &[t.name.clone()],
+        )
+        .await?;
+        Ok(true)
     }
 
     /// Number of topics of a client.
@@ -800,32 +855,43 @@ impl Service {
         };
         let (mut w, mut q) = self.begin_commands().await?;
         for suite in &suites {
-            let suite = *suite;
-            let old = c2keys::require_current(w.conn(), suite).await?;
-            let (pk, sk) = bootstrap::generate_c2_keypair(self.provider, suite)?;
-            let mut after = Vec::new();
-            loop {
-                let batch = clients::batch_of_suite(w.conn(), suite, &after, FLEET_BATCH).await?;
-                let Some(last) = batch.last() else { break };
-                after = last.id.0.to_vec();
-                for c in &batch {
-                    q.push(w.conn(), c, &Command::SetC2Key(&pk)).await?;
-                }
-            }
-            q.flush(w.conn()).await?;
-            let version = old.version + 1;
-            let row = c2keys::C2KeyRow {
-                version,
-                public_key: pk,
-                secret_enc: self.master.seal(&c2_secret_aad(suite, version), &sk),
-            };
-            c2keys::insert(w.conn(), suite, &row, now_ms()).await?;
+            self.queue_new_c2_key(&mut w, &mut q, *suite).await?;
         }
         let queued = q.finish(w.conn()).await?;
         let queued = self.commit_commands(w, queued).await?;
         self.events.emit(EventKind::C2KeyRotated, None, None);
         tracing::info!(commands = queued.count, "C2 key rotated");
         Ok(queued)
+    }
+
+    /// Within `w`: a new C2 key pair for `suite`, SetC2Key to its clients
+    /// sealed with the previous key (see [`Service::new_c2_key`]).
+    pub(crate) async fn queue_new_c2_key(
+        &self,
+        w: &mut WriteTx,
+        q: &mut Enqueuer<'_>,
+        suite: SuiteId,
+    ) -> C2Result<()> {
+        let old = c2keys::require_current(w.conn(), suite).await?;
+        let (pk, sk) = bootstrap::generate_c2_keypair(self.provider, suite)?;
+        let mut after = Vec::new();
+        loop {
+            let batch = clients::batch_of_suite(w.conn(), suite, &after, FLEET_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.0.to_vec();
+            for c in &batch {
+                q.push(w.conn(), c, &Command::SetC2Key(&pk)).await?;
+            }
+        }
+        q.flush(w.conn()).await?;
+        let version = old.version + 1;
+        let row = c2keys::C2KeyRow {
+            version,
+            public_key: pk,
+            secret_enc: self.master.seal(&c2_secret_aad(suite, version), &sk),
+        };
+        c2keys::insert(w.conn(), suite, &row, now_ms()).await?;
+        Ok(())
     }
 
     // ---- messages --------------------------------------------------------

@@ -177,6 +177,8 @@ pub fn event(e: model::Event) -> pb::Event {
         client_id: e.client_id.map(|i| i.0.to_vec()).unwrap_or_default(),
         topic: e.topic.unwrap_or_default(),
         timestamp: e.timestamp,
+        rule: e.rule.unwrap_or_default(),
+        detail: e.detail.unwrap_or_default(),
     }
 }
 

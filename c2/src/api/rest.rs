@@ -995,6 +995,8 @@ async fn events(State(s): Svc) -> Sse<impl Stream<Item = Result<SseEvent, Infall
             "client": e.client,
             "client_id": e.client_id.map(|i| hex::encode(i.0)),
             "topic": e.topic,
+            "rule": e.rule,
+            "detail": e.detail,
             "timestamp": e.timestamp,
         });
         Some(Ok(SseEvent::default()

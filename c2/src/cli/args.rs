@@ -210,6 +210,11 @@ pub struct ServeArgs {
     /// topics (e4c2_negotiation_dropped_total{limit="global"} beyond).
     #[arg(long, value_name = "PER_SECOND", default_value_t = 200.0, value_parser = positive_rate)]
     pub announce_global_rate: f64,
+    /// Commands per second an automation rule's schedule may queue at most
+    /// (members or clients of its target divided by its shortest interval);
+    /// a rule above it is refused when added or enabled.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = crate::automation::ops::DEFAULT_MAX_RATE, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rule_max_rate: u64,
 }
 
 /// A rate: a finite number above zero.

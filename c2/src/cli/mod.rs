@@ -80,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     device_burst: a.announce_burst,
                     global_rate: a.announce_global_rate,
                 },
+                rule_max_rate: a.rule_max_rate,
             };
             serve(opts, shutdown_signal(), None)
                 .await

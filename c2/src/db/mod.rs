@@ -8,6 +8,7 @@ pub mod links;
 pub mod meta;
 pub mod negotiations;
 pub mod outbox;
+pub mod rules;
 pub mod topics;
 
 use crate::error::{C2Error, C2Result};
