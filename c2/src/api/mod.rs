@@ -3,6 +3,7 @@
 pub mod grpc;
 mod redact;
 pub mod rest;
+pub mod rest_rules;
 
 use crate::error::C2Error;
 

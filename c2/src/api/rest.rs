@@ -66,7 +66,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+/// A REST handler's result.
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// JSON body whose rejections are typed 400 errors.
 pub struct JsonBody<T>(pub T);
@@ -1046,7 +1047,11 @@ impl Modify for BearerAuth {
           topics_of_client, add_to_topic, remove_from_topic, linked, link, unlink, send_pubkey,
           remove_pubkey, reset_pubkeys, new_topic, list_topics, get_topic, remove_topic, rotate,
           clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health,
-          get_policy, set_policy, set_client_policy, set_topic_format),
+          get_policy, set_policy, set_client_policy, set_topic_format,
+          crate::api::rest_rules::add_rule, crate::api::rest_rules::list_rules,
+          crate::api::rest_rules::get_rule, crate::api::rest_rules::remove_rule,
+          crate::api::rest_rules::enable_rule, crate::api::rest_rules::disable_rule,
+          crate::api::rest_rules::fire_rule, crate::api::rest_rules::rule_history),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -1151,6 +1156,7 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/messages/unprotect", post(unprotect))
         .route("/v1/commands/progress", get(progress))
         .route("/v1/events", get(events))
+        .merge(crate::api::rest_rules::routes())
         // With the admin token; `--metrics-listen` serves it without one
         // on a separate listener.
         .route("/metrics", get(metrics_text))
