@@ -4,6 +4,8 @@
 use crate::api::outcome;
 use crate::api::rest::tri_state;
 use crate::auth::Verifier;
+use crate::automation::ops::{FireResult, NewRule};
+use crate::db::rules::{FiringRow, RuleRow};
 use crate::error::{C2Error, C2Result};
 use crate::metrics::Metrics;
 use crate::model::{self, ClientRef, NewClient, Page};
@@ -179,6 +181,50 @@ pub fn event(e: model::Event) -> pb::Event {
         timestamp: e.timestamp,
         rule: e.rule.unwrap_or_default(),
         detail: e.detail.unwrap_or_default(),
+    }
+}
+
+fn rule(r: RuleRow) -> pb::Rule {
+    pb::Rule {
+        id: r.id,
+        triggers: r.triggers.lines().map(str::to_string).collect(),
+        name: r.name,
+        target: r.target,
+        action: r.action,
+        missed: r.missed,
+        enabled: r.enabled,
+        created_at: r.created_at,
+        next_fire_at: r.next_fire_at,
+        last_fired_at: r.last_fired_at,
+        count_progress: r.count_progress,
+    }
+}
+
+fn firing(f: FiringRow) -> pb::RuleFiring {
+    pb::RuleFiring {
+        id: f.id,
+        rule_id: f.rule_id,
+        slot: f.slot,
+        due_at: f.due_at,
+        fired_at: f.fired_at,
+        reason: f.reason,
+        outcome: f.outcome,
+        commands: f.commands.max(0) as u64,
+        first_command: f.first_command,
+        last_command: f.last_command,
+        detail: f.detail,
+    }
+}
+
+fn fire_result(r: FireResult) -> pb::FireResult {
+    pb::FireResult {
+        commands: r.commands,
+        first_command: r.first_command,
+        last_command: r.last_command,
+        subjects: r.subjects,
+        skipped: r.skipped,
+        names: r.names,
+        detail: r.detail,
     }
 }
 
@@ -647,5 +693,93 @@ impl C2 for GrpcApi {
                 .ok_or_else(|| C2Error::invalid("a format (suite name) is required"))?;
             Ok(queued(self.svc.set_topic_format(&r.topic, format).await?))
         })
+    }
+
+    async fn add_rule(
+        &self,
+        req: Request<pb::NewRuleRequest>,
+    ) -> Result<Response<pb::Rule>, Status> {
+        op!(self, req, "AddRule", |r| {
+            let missed = match r.missed.trim() {
+                "" => None,
+                m => Some(m.to_string()),
+            };
+            Ok(rule(
+                self.svc
+                    .add_rule(NewRule {
+                        name: r.name,
+                        target: r.target,
+                        triggers: r.triggers,
+                        action: r.action,
+                        missed,
+                        disabled: r.disabled,
+                    })
+                    .await?,
+            ))
+        })
+    }
+
+    async fn list_rules(&self, req: Request<pb::Empty>) -> Result<Response<pb::RuleList>, Status> {
+        op!(self, req, "ListRules", |_r| Ok(pb::RuleList {
+            rules: self.svc.list_rules().await?.into_iter().map(rule).collect(),
+        }))
+    }
+
+    async fn get_rule(&self, req: Request<pb::RuleRef>) -> Result<Response<pb::Rule>, Status> {
+        op!(self, req, "GetRule", |r| Ok(rule(
+            self.svc.get_rule(&r.name).await?
+        )))
+    }
+
+    async fn enable_rule(&self, req: Request<pb::RuleRef>) -> Result<Response<pb::Rule>, Status> {
+        op!(self, req, "EnableRule", |r| Ok(rule(
+            self.svc.set_rule_enabled(&r.name, true).await?
+        )))
+    }
+
+    async fn disable_rule(&self, req: Request<pb::RuleRef>) -> Result<Response<pb::Rule>, Status> {
+        op!(self, req, "DisableRule", |r| Ok(rule(
+            self.svc.set_rule_enabled(&r.name, false).await?
+        )))
+    }
+
+    async fn remove_rule(&self, req: Request<pb::RuleRef>) -> Result<Response<pb::Empty>, Status> {
+        op!(self, req, "RemoveRule", |r| {
+            self.svc.remove_rule(&r.name).await?;
+            Ok(pb::Empty {})
+        })
+    }
+
+    async fn fire_rule(
+        &self,
+        req: Request<pb::RuleRef>,
+    ) -> Result<Response<pb::FireResult>, Status> {
+        op!(self, req, "FireRule", |r| Ok(fire_result(
+            self.svc.fire_rule(&r.name).await?
+        )))
+    }
+
+    async fn dry_run_rule(
+        &self,
+        req: Request<pb::RuleRef>,
+    ) -> Result<Response<pb::FireResult>, Status> {
+        op!(self, req, "DryRunRule", |r| Ok(fire_result(
+            self.svc.dry_run_rule(&r.name).await?
+        )))
+    }
+
+    async fn rule_history(
+        &self,
+        req: Request<pb::RuleHistoryRequest>,
+    ) -> Result<Response<pb::RuleFiringList>, Status> {
+        op!(self, req, "RuleHistory", |r| Ok(pb::RuleFiringList {
+            firings: self
+                .svc
+                .rule_history(&r.name, r.before, r.limit)
+                .await?
+                .into_iter()
+                .map(firing)
+                .collect(),
+        }))
     }
 }

@@ -322,7 +322,17 @@ async fn queued(
     if !follow {
         return Ok(());
     }
-    let wait_devices = wait.map_or(0.0, |w| w.wait_devices);
+    follow_delivery(api, &q, wait.map_or(0.0, |w| w.wait_devices)).await
+}
+
+/// Follow the delivery of queued commands with a progress bar, waiting up
+/// to `wait_devices` seconds for the devices' confirmations once the broker
+/// acknowledged them all.
+pub(crate) async fn follow_delivery(
+    api: &mut Api,
+    q: &pb::CommandsQueued,
+    wait_devices: f64,
+) -> Result<()> {
     let bar = indicatif::ProgressBar::new(q.count);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -1000,7 +1010,17 @@ pub async fn events(g: &ConnArgs, conn: OutputArgs) -> Result<()> {
         if conn.json {
             println!(
                 "{}",
-                json!({"type": e.r#type, "client": e.client, "client_id": hex::encode(&e.client_id), "topic": e.topic, "timestamp": e.timestamp})
+                json!({"type": e.r#type, "client": e.client, "client_id": hex::encode(&e.client_id), "topic": e.topic,
+                       "rule": null_if_empty(&e.rule), "detail": null_if_empty(&e.detail), "timestamp": e.timestamp})
+            );
+        } else if !e.rule.is_empty() {
+            // Rule events name no client or topic: the rule and what it did.
+            println!(
+                "{:<20}  {:<20} rule {:?}: {}",
+                iso_ms(e.timestamp),
+                e.r#type,
+                e.rule,
+                e.detail
             );
         } else {
             println!(

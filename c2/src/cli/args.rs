@@ -55,6 +55,10 @@ pub enum Cmd {
     /// C2's own keys and suites.
     #[command(subcommand)]
     C2(C2Cmd),
+    /// Automation rules: a target, triggers and an action
+    /// (docs/automation.md).
+    #[command(subcommand)]
+    Rule(RuleCmd),
     /// Protect a payload with a topic key (prints base64).
     Protect {
         #[command(flatten)]
@@ -577,6 +581,105 @@ pub enum C2Cmd {
     CryptoMode {
         #[command(flatten)]
         conn: OutputArgs,
+    },
+}
+
+/// A rule on the command line.
+#[derive(Args, Debug, Clone)]
+pub struct RuleArg {
+    /// Rule name.
+    pub name: String,
+}
+
+/// Rule commands.
+#[derive(Subcommand, Debug)]
+pub enum RuleCmd {
+    /// Add a rule (checked by the server: a refused rule changes nothing).
+    Add {
+        #[command(flatten)]
+        conn: OutputArgs,
+        /// Unique name.
+        name: String,
+        /// What it acts on: topic:NAME, client:NAME, all-topics,
+        /// all-clients or suite:NAME.
+        #[arg(long, value_name = "TARGET")]
+        target: String,
+        /// When it fires (repeat for several): every:DURATION (e.g.
+        /// every:1h), cron:EXPR (6 or 7 fields, seconds first, UTC, e.g.
+        /// "cron:0 0 3 * * *"), event:KIND (client_joined, client_left,
+        /// client_removed, suite_upgraded, below_minimum), key-age:DURATION,
+        /// count:N (membership changes).
+        #[arg(long = "trigger", value_name = "TRIGGER", required = true)]
+        triggers: Vec<String>,
+        /// What it does: rotate-topic-key, new-client-key, rotate-c2-key or
+        /// remove-from-topic:TOPIC.
+        #[arg(long, value_name = "ACTION")]
+        action: String,
+        /// Slots missed while no C2 ran: fire once for all of them on
+        /// start, or skip them.
+        #[arg(long, value_parser = ["fire-once", "skip"], default_value = "fire-once")]
+        missed: String,
+        /// Add it disabled (`rule enable` later).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List rules: targets, triggers, actions, next and last fire.
+    List {
+        #[command(flatten)]
+        conn: OutputArgs,
+    },
+    /// Show a rule and its last firings.
+    Show {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+    },
+    /// Enable a rule: it fires from its next slot after now.
+    Enable {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+    },
+    /// Disable a rule (it keeps its history; `rule fire` still works).
+    Disable {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+    },
+    /// Remove a rule and its history.
+    Remove {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+    },
+    /// Fire a rule now on its whole target (history reason `manual`).
+    Fire {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+        /// Only say what it would queue; nothing is queued or changed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// A rule's firings, newest first.
+    History {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        rule: RuleArg,
+        /// Firings (at most 200).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only firings older than this firing id (paging; see --json).
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
     },
 }
 

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod logging;
 pub mod offline;
 pub mod provision;
+pub mod rules;
 pub mod table;
 
 use crate::crypto_at_rest::KdfParams;
@@ -98,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Client(c) => admin::client(g, c).await,
         Cmd::Topic(c) => admin::topic(g, c).await,
         Cmd::C2(c) => admin::c2(g, c).await,
+        Cmd::Rule(c) => rules::rule(g, c).await,
         Cmd::Protect {
             conn,
             topic,

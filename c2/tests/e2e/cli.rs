@@ -495,3 +495,219 @@ fn broker_of(dir: &Path) -> String {
         .trim_start_matches("mqtt://")
         .to_string()
 }
+
+/// `e4c2 rule …`: add, list (table and JSON), a dry run that changes
+/// nothing, a manual fire and its history, disable and enable, refusals
+/// with the server's message, removal; rule events in `e4c2 events`.
+#[test]
+fn rule_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let c = serve(&dir);
+    wait_up(&dir);
+    let run = |args: &[&str]| admin(&dir, args);
+    let topic = "plant/rules";
+    let target = format!("topic:{topic}");
+    assert!(run(&["topic", "add", topic]).0);
+    for d in ["r1", "r2"] {
+        assert!(run(&["client", "add", d]).0);
+        let (ok, _, e) = run(&["topic", "join", topic, d]);
+        assert!(ok, "{e}");
+    }
+    let key_version = || {
+        let (ok, o, e) = run(&["topic", "get", topic, "--json"]);
+        assert!(ok, "{e}");
+        json(&o)["key_version"].as_i64().unwrap()
+    };
+    let v0 = key_version();
+
+    let (ok, o, e) = run(&[
+        "rule",
+        "add",
+        "hourly",
+        "--target",
+        &target,
+        "--trigger",
+        "every:1h",
+        "--action",
+        "rotate-topic-key",
+    ]);
+    assert!(ok, "{e}");
+    assert!(
+        o.contains("every:1h") && o.contains("rotate-topic-key"),
+        "{o}"
+    );
+
+    // The list: a table, and JSON.
+    let (ok, o, e) = run(&["rule", "list"]);
+    assert!(ok, "{e}");
+    assert!(o.starts_with("NAME") && o.contains("NEXT FIRE"), "{o}");
+    let row = o.lines().find(|l| l.starts_with("hourly")).expect(&o);
+    for cell in ["yes", "topic:plant/rules", "every:1h", "rotate-topic-key"] {
+        assert!(row.contains(cell), "{cell} missing from: {row}");
+    }
+    assert!(o.contains("1 rule(s)"), "{o}");
+    let (ok, o, _) = run(&["rule", "list", "--json"]);
+    assert!(ok);
+    let v = json(&o);
+    let r = &v["rules"][0];
+    assert_eq!(
+        (&r["name"], &r["target"], &r["action"], &r["missed"]),
+        (
+            &json("\"hourly\""),
+            &json("\"topic:plant/rules\""),
+            &json("\"rotate-topic-key\""),
+            &json("\"fire-once\"")
+        ),
+        "{v}"
+    );
+    assert_eq!(r["triggers"], json(r#"["every:1h"]"#), "{v}");
+    assert_eq!(r["enabled"], true, "{v}");
+    assert!(r["next_fire_at"].as_i64().unwrap() > 0, "{v}");
+    assert!(r["last_fired_at"].is_null(), "{v}");
+
+    // Rule events, followed from here.
+    let mut ev = e4c2()
+        .args(["events", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(ev.stdout.take().unwrap()).lines();
+    let header = lines.next().unwrap().unwrap();
+    assert!(header.starts_with("TIME (UTC)"), "{header}");
+
+    // A dry run says what it would do and changes nothing.
+    let (ok, o, e) = run(&["rule", "fire", "hourly", "--dry-run"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("would queue 2 command(s)"), "{o}");
+    assert!(o.contains("nothing was queued or changed"), "{o}");
+    let (ok, o, _) = run(&["rule", "fire", "hourly", "--dry-run", "--json"]);
+    assert!(ok);
+    let v = json(&o);
+    assert_eq!(
+        (v["dry_run"].as_bool(), v["commands"].as_u64()),
+        (Some(true), Some(2)),
+        "{v}"
+    );
+    assert_eq!(key_version(), v0, "a dry run rotated the key");
+    let (ok, o, _) = run(&["rule", "history", "hourly", "--json"]);
+    assert!(ok);
+    assert_eq!(json(&o)["firings"], json("[]"), "a dry run left history");
+
+    // Fire now: the key is rotated, the history has a manual row.
+    let (ok, o, e) = run(&["rule", "fire", "hourly", "--wait-devices", "0"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("2 command(s) queued"), "{o}");
+    assert_eq!(key_version(), v0 + 1);
+    let fired = lines.next().unwrap().unwrap();
+    assert!(
+        fired.contains("rule_fired") && fired.contains("rule \"hourly\""),
+        "{fired}"
+    );
+    let _ = ev.kill();
+    let _ = ev.wait();
+    let (ok, o, e) = run(&["rule", "history", "hourly"]);
+    assert!(ok, "{e}");
+    assert!(o.starts_with("ID") && o.contains("REASON"), "{o}");
+    let row = o.lines().nth(2).expect(&o);
+    assert!(
+        row.contains("manual") && row.contains("fired") && row.contains("  2  "),
+        "{o}"
+    );
+    let (ok, o, _) = run(&["rule", "history", "hourly", "--json", "--limit", "5"]);
+    assert!(ok);
+    let v = json(&o);
+    let f = &v["firings"][0];
+    assert_eq!(
+        (
+            f["reason"].as_str(),
+            f["outcome"].as_str(),
+            f["commands"].as_u64()
+        ),
+        (Some("manual"), Some("fired"), Some(2)),
+        "{v}"
+    );
+    let (ok, o, _) = run(&["rule", "show", "hourly"]);
+    assert!(ok);
+    assert!(o.contains("last firings:") && o.contains("manual"), "{o}");
+    let (ok, o, _) = run(&["rule", "show", "hourly", "--json"]);
+    assert!(ok);
+    let v = json(&o);
+    assert!(v["last_fired_at"].as_i64().is_some(), "{v}");
+    assert_eq!(v["last_firings"].as_array().unwrap().len(), 1, "{v}");
+
+    // Disable, enable.
+    let (ok, o, e) = run(&["rule", "disable", "hourly", "--json"]);
+    assert!(ok, "{e}");
+    let v = json(&o);
+    assert_eq!(
+        (v["enabled"].as_bool(), v["next_fire_at"].is_null()),
+        (Some(false), true),
+        "{v}"
+    );
+    let (ok, o, _) = run(&["rule", "list"]);
+    assert!(ok);
+    let row = o.lines().find(|l| l.starts_with("hourly")).expect(&o);
+    assert!(row.contains("no") && row.contains("(disabled)"), "{row}");
+    let (ok, o, e) = run(&["rule", "enable", "hourly", "--json"]);
+    assert!(ok, "{e}");
+    let v = json(&o);
+    assert_eq!(v["enabled"], true, "{v}");
+    assert!(v["next_fire_at"].as_i64().is_some(), "{v}");
+    let (ok, _, e) = run(&[
+        "rule",
+        "add",
+        "hourly",
+        "--target",
+        &target,
+        "--trigger",
+        "every:2h",
+        "--action",
+        "rotate-topic-key",
+    ]);
+    assert!(!ok && e.contains("already exists"), "{e}");
+
+    // Refusals: the server's message, nothing added.
+    let (ok, _, e) = run(&[
+        "rule",
+        "add",
+        "bad-cron",
+        "--target",
+        &target,
+        "--trigger",
+        "cron:0 61 * * * *",
+        "--action",
+        "rotate-topic-key",
+    ]);
+    assert!(!ok);
+    assert!(e.contains("field 2 (minutes) \"61\""), "{e}");
+    assert!(!e.contains("InvalidArgument"), "{e}");
+    let (ok, _, e) = run(&[
+        "rule",
+        "add",
+        "no-topic",
+        "--target",
+        "topic:nope",
+        "--trigger",
+        "every:1h",
+        "--action",
+        "rotate-topic-key",
+    ]);
+    assert_eq!((ok, e.trim()), (false, "e4c2: topic \"nope\" not found"));
+    let (ok, o, _) = run(&["rule", "list", "--json"]);
+    assert!(ok);
+    assert_eq!(json(&o)["rules"].as_array().unwrap().len(), 1, "{o}");
+
+    // Removal.
+    let (ok, o, e) = run(&["rule", "remove", "hourly"]);
+    assert!(ok, "{e}");
+    assert!(o.contains("removed"), "{o}");
+    let (ok, o, _) = run(&["rule", "list", "--json"]);
+    assert!(ok);
+    assert_eq!(json(&o)["rules"], json("[]"), "{o}");
+    let (ok, _, e) = run(&["rule", "show", "hourly"]);
+    assert_eq!((ok, e.trim()), (false, "e4c2: rule \"hourly\" not found"));
+    let _ = stop(c);
+}
