@@ -7,6 +7,7 @@ use crate::automation::ops::{FireResult, NewRule};
 use crate::db::rules::{FiringRow, RuleRow};
 use crate::service::Service;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -193,9 +194,12 @@ fn fire_json(f: FireResult) -> FireJson {
 /// unknown topic or client, an action the target cannot take, a schedule
 /// above the fleet-rate limit.
 #[utoipa::path(post, path = "/v1/rules", request_body = NewRuleBody, tag = "rules",
-    responses((status = 200, body = RuleJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 201, body = RuleJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn add_rule(State(s): Svc, JsonBody(b): JsonBody<NewRuleBody>) -> ApiResult<Json<RuleJson>> {
+pub async fn add_rule(
+    State(s): Svc,
+    JsonBody(b): JsonBody<NewRuleBody>,
+) -> ApiResult<(StatusCode, Json<RuleJson>)> {
     let row = s
         .add_rule(NewRule {
             name: b.name,
@@ -206,7 +210,7 @@ pub async fn add_rule(State(s): Svc, JsonBody(b): JsonBody<NewRuleBody>) -> ApiR
             disabled: b.disabled,
         })
         .await?;
-    Ok(Json(rule_json(row)))
+    Ok((StatusCode::CREATED, Json(rule_json(row))))
 }
 
 /// Every rule.
@@ -254,7 +258,11 @@ pub async fn disable_rule(State(s): Svc, P(name): P<String>) -> ApiResult<Json<R
 #[utoipa::path(post, path = "/v1/rules/{name}/fire", params(FireQuery), tag = "rules",
     responses((status = 200, body = FireJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn fire_rule(State(s): Svc, P(name): P<String>, Q(q): Q<FireQuery>) -> ApiResult<Json<FireJson>> {
+pub async fn fire_rule(
+    State(s): Svc,
+    P(name): P<String>,
+    Q(q): Q<FireQuery>,
+) -> ApiResult<Json<FireJson>> {
     let r = if q.dry_run {
         s.dry_run_rule(&name).await?
     } else {

@@ -9,7 +9,7 @@ use crate::db::clients::{self, ClientRow};
 use crate::db::rules::{self as rdb, EventRow};
 use crate::db::{topics, WriteTx};
 use crate::error::{C2Error, C2Result};
-use crate::model::ClientRef;
+use crate::model::{ClientRef, EventKind};
 use crate::outbox::Enqueuer;
 use crate::service::{Service, FLEET_BATCH};
 use e4_proto::suite::Family;
@@ -37,29 +37,41 @@ pub struct Acted {
     pub names: Vec<String>,
 }
 
-/// Subjects named in [`Acted::names`].
+/// Subjects kept by name in [`Acted::names`] (each gets its own event on
+/// the stream, as a manual operation would; the event buffer's size).
+pub const NAMES_KEPT: usize = crate::events::BUFFER;
+/// Subjects named in [`Acted::describe`].
 pub const NAMES_SHOWN: usize = 20;
 
 impl Acted {
     fn did(&mut self, name: &str) {
         self.subjects += 1;
-        if self.names.len() < NAMES_SHOWN {
+        if self.names.len() < NAMES_KEPT {
             self.names.push(name.to_string());
         }
     }
 
-    /// One line: "rotated 2 topic keys (a, b)".
-    pub fn describe(&self, action: &Action) -> String {
-        let what = match action {
-            Action::RotateTopicKey => "topic key(s) rotated",
-            Action::NewClientKey => "client key(s) replaced",
-            Action::RotateC2Key => "C2 key(s) rotated",
-            Action::RemoveFromTopic(_) => "client(s) removed from the topic",
+    /// One line: "2 topic key(s) rotated: a, b", or for a dry run "would
+    /// rotate 2 topic key(s): a, b".
+    pub fn describe(&self, action: &Action, dry: bool) -> String {
+        let (done, todo) = match action {
+            Action::RotateTopicKey => ("topic key(s) rotated", "rotate {} topic key(s)"),
+            Action::NewClientKey => ("client key(s) replaced", "replace {} client key(s)"),
+            Action::RotateC2Key => ("C2 key(s) rotated", "rotate {} C2 key(s)"),
+            Action::RemoveFromTopic(_) => (
+                "client(s) removed from the topic",
+                "remove {} client(s) from the topic",
+            ),
         };
-        let mut s = format!("{} {what}", self.subjects);
+        let mut s = if dry {
+            format!("would {}", todo.replace("{}", &self.subjects.to_string()))
+        } else {
+            format!("{} {done}", self.subjects)
+        };
         if !self.names.is_empty() {
-            s.push_str(&format!(": {}", self.names.join(", ")));
-            if self.subjects as usize > self.names.len() {
+            let shown = &self.names[..self.names.len().min(NAMES_SHOWN)];
+            s.push_str(&format!(": {}", shown.join(", ")));
+            if self.subjects as usize > shown.len() {
                 s.push_str(", …");
             }
         }
@@ -67,6 +79,22 @@ impl Acted {
             s.push_str(&format!("; {} skipped", self.skipped));
         }
         s
+    }
+}
+
+/// After the commit: the events a manual operation would publish for what
+/// a fire did (a topic rotation's `topic_key_rotated`, …).
+pub fn publish_subject_events(svc: &Service, action: &Action, acted: &Acted) {
+    let kind = match action {
+        Action::RotateTopicKey => EventKind::TopicKeyRotated,
+        Action::RotateC2Key => EventKind::C2KeyRotated,
+        Action::NewClientKey | Action::RemoveFromTopic(_) => return,
+    };
+    for name in &acted.names {
+        match kind {
+            EventKind::TopicKeyRotated => svc.events.emit(kind, None, Some(name)),
+            _ => svc.events.emit(kind, None, None),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! rule's `missed` choice fires once for all of them or skips them, and the
 //! history says which.
 
-use super::act::{act, event_in_target, Acted, Scope};
+use super::act::{act, event_in_target, publish_subject_events, Acted, Scope};
 use super::rule::{EventTrigger, Missed, RuleSpec, Trigger};
 use crate::db::now_ms;
 use crate::db::rules::{self as rdb, EventRow, FiringRow, RuleRow};
@@ -238,7 +238,7 @@ async fn fire_schedule(svc: &Service, id: i64, slot: i64) -> C2Result<()> {
             .await;
         }
     };
-    let mut detail = acted.describe(&spec.action);
+    let mut detail = acted.describe(&spec.action, false);
     if late {
         detail.push_str(&format!(
             "; {} slot(s) from {} passed while no C2 ran: fired once (missed = fire-once)",
@@ -259,6 +259,7 @@ async fn fire_schedule(svc: &Service, id: i64, slot: i64) -> C2Result<()> {
     )
     .await?;
     svc.commit_commands(w, queued).await?;
+    publish_subject_events(svc, &spec.action, &acted);
     publish(
         svc,
         vec![Report {
@@ -396,9 +397,13 @@ async fn consume_event(svc: &Service, e: &EventRow) -> C2Result<()> {
                 match act(svc, &mut w, &mut q, &spec, scope).await {
                     Ok(a) => {
                         rdb::fired(w.conn(), row.id, now_ms()).await?;
-                        let detail =
-                            format!("{} ({} {})", a.describe(&spec.action), e.kind, about(e));
-                        fids.push((fid, detail.clone(), a));
+                        let detail = format!(
+                            "{} ({} {})",
+                            a.describe(&spec.action, false),
+                            e.kind,
+                            about(e)
+                        );
+                        fids.push((fid, detail.clone(), spec.action.clone(), a));
                         reports.push(Report {
                             rule: row.name.clone(),
                             kind: EventKind::RuleFired,
@@ -424,7 +429,7 @@ async fn consume_event(svc: &Service, e: &EventRow) -> C2Result<()> {
         }
         let queued = q.finish(w.conn()).await?;
         // The commands of all of this event's fires are in one range.
-        for (fid, detail, _) in &fids {
+        for (fid, detail, _, _) in &fids {
             rdb::complete_firing(
                 w.conn(),
                 *fid,
@@ -435,6 +440,9 @@ async fn consume_event(svc: &Service, e: &EventRow) -> C2Result<()> {
             .await?;
         }
         svc.commit_commands(w, queued).await?;
+        for (_, _, action, acted) in &fids {
+            publish_subject_events(svc, action, acted);
+        }
         publish(svc, reports);
         return Ok(());
     }
@@ -506,7 +514,7 @@ async fn fire_key_age(svc: &Service, id: i64, age: Duration) -> C2Result<()> {
     };
     let detail = format!(
         "{} (keys older than {})",
-        acted.describe(&spec.action),
+        acted.describe(&spec.action, false),
         humantime::format_duration(age)
     );
     rdb::fired(w.conn(), id, now).await?;
@@ -520,6 +528,7 @@ async fn fire_key_age(svc: &Service, id: i64, age: Duration) -> C2Result<()> {
     )
     .await?;
     svc.commit_commands(w, queued).await?;
+    publish_subject_events(svc, &spec.action, &acted);
     publish(
         svc,
         vec![Report {

@@ -1,7 +1,7 @@
 //! The rule operations behind the REST and gRPC APIs and the admin CLI.
 //! Each write is one transaction; a refused request changes nothing.
 
-use super::act::{act, Acted, Scope};
+use super::act::{act, publish_subject_events, Acted, Scope, NAMES_SHOWN};
 use super::engine::fmt_ms;
 use super::rule::{Action, RuleSpec, Target, Trigger};
 use crate::db::rules::{self as rdb, FiringRow, RuleRow};
@@ -175,14 +175,14 @@ impl Service {
         let spec = RuleSpec::from_row(&row)?;
         let acted: Acted = act(self, &mut w, &mut q, &spec, Scope::Target).await?;
         let queued = q.finish(w.conn()).await?;
-        let detail = acted.describe(&spec.action);
+        let detail = acted.describe(&spec.action, dry);
         let mut res = FireResult {
             commands: queued.count,
             first_command: queued.first_id,
             last_command: queued.last_id,
             subjects: acted.subjects,
             skipped: acted.skipped,
-            names: acted.names,
+            names: acted.names[..acted.names.len().min(NAMES_SHOWN)].to_vec(),
             detail: detail.clone(),
         };
         if dry {
@@ -212,6 +212,7 @@ impl Service {
         })?;
         rdb::fired(w.conn(), row.id, now).await?;
         self.commit_commands(w, queued).await?;
+        publish_subject_events(self, &spec.action, &acted);
         self.metrics.rule_fire("fired");
         self.events.emit_rule(
             EventKind::RuleFired,

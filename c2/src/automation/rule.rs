@@ -395,14 +395,15 @@ impl RuleSpec {
             return Err(C2Error::invalid("a rule has at most 8 triggers"));
         }
         match (&self.action, &self.target) {
-            (Action::RotateTopicKey, t) if !t.is_topics() => {
-                // Events about a client name the topics they concern.
-                if !self.triggers.iter().all(|t| matches!(t, Trigger::Event(_))) {
-                    return Err(C2Error::invalid(format!(
-                        "rotate-topic-key acts on topics; target {} names clients (only event triggers, which name their topics, fit it)",
-                        self.target
-                    )));
-                }
+            // Events about a client name the topics they concern.
+            (Action::RotateTopicKey, t)
+                if !t.is_topics()
+                    && !self.triggers.iter().all(|t| matches!(t, Trigger::Event(_))) =>
+            {
+                return Err(C2Error::invalid(format!(
+                    "rotate-topic-key acts on topics; target {} names clients (only event triggers, which name their topics, fit it)",
+                    self.target
+                )));
             }
             (Action::NewClientKey | Action::RemoveFromTopic(_), t) if t.is_topics() => {
                 return Err(C2Error::invalid(format!(

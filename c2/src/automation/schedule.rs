@@ -20,6 +20,18 @@ const FIELDS: [&str; 7] = [
     "year",
 ];
 
+/// What each field takes (`*`, lists `a,b`, ranges `a-b` and steps `*/n`
+/// of these).
+const RANGES: [&str; 7] = [
+    "0-59",
+    "0-59",
+    "0-23",
+    "1-31",
+    "1-12 or JAN-DEC",
+    "1-7 or SUN-SAT",
+    "a year, 1970-2100",
+];
+
 /// A schedule.
 #[derive(Clone)]
 pub enum Schedule {
@@ -89,14 +101,21 @@ impl Schedule {
                     }
                     cron::Schedule::from_str(&f.join(" ")).is_ok()
                 });
+                // The crate's own message spans lines (the expression, a
+                // caret) and can misstate the range: one line of ours.
+                let _ = e;
                 Err(C2Error::invalid(match culprit {
                     Some(i) => format!(
-                        "cron expression {expr:?}: field {} ({}) {:?} is not valid: {e}",
+                        "cron expression {expr:?}: field {} ({}) {:?} is not valid (expected {})",
                         i + 1,
                         FIELDS[i],
-                        fields[i]
+                        fields[i],
+                        RANGES[i]
                     ),
-                    None => format!("cron expression {expr:?} is not valid: {e}"),
+                    None => format!(
+                        "cron expression {expr:?} is not valid (fields: {})",
+                        FIELDS.join(", ")
+                    ),
                 }))
             }
         }

@@ -19,16 +19,6 @@ fn rref(r: &RuleArg) -> pb::RuleRef {
     }
 }
 
-/// [`status`], saying "already exists" when the server's message does
-/// not (it names only the rule).
-fn exists(e: tonic::Status) -> anyhow::Error {
-    if e.code() == tonic::Code::AlreadyExists && !e.message().contains("exist") {
-        anyhow::anyhow!("{} already exists", e.message())
-    } else {
-        status(e)
-    }
-}
-
 fn rule_json(r: &pb::Rule) -> Value {
     json!({
         "id": r.id,
@@ -216,7 +206,7 @@ pub async fn rule(g: &ConnArgs, cmd: RuleCmd) -> Result<()> {
                     disabled,
                 })
                 .await
-                .map_err(exists)?
+                .map_err(status)?
                 .into_inner();
             print_rule(conn.json, &r, None);
         }

@@ -116,7 +116,10 @@ fn rule_from(r: &AnyRow) -> C2Result<RuleRow> {
 /// [`C2Error::AlreadyExists`].
 pub async fn insert(conn: &mut AnyConnection, r: &RuleRow) -> C2Result<i64> {
     if find(conn, &r.name).await?.is_some() {
-        return Err(C2Error::exists(format!("rule {:?}", r.name)));
+        return Err(C2Error::exists(format!(
+            "a rule named {:?} already exists",
+            r.name
+        )));
     }
     let id = next_id(conn, "rules").await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(

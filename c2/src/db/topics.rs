@@ -65,7 +65,10 @@ fn from_row(r: &AnyRow) -> C2Result<TopicRow> {
 /// Insert a topic; an existing one is [`C2Error::AlreadyExists`].
 pub async fn insert(conn: &mut AnyConnection, t: &TopicRow) -> C2Result<()> {
     if find(conn, &t.name).await?.is_some() {
-        return Err(C2Error::exists(format!("topic {:?}", t.name)));
+        return Err(C2Error::exists(format!(
+            "topic {:?} already exists",
+            t.name
+        )));
     }
     sqlx::query(
         "INSERT INTO topics (name, hash, key_enc, created_at, key_updated_at, format) \

@@ -601,6 +601,9 @@ fn rule_commands() {
     assert!(ok, "{e}");
     assert!(o.contains("2 command(s) queued"), "{o}");
     assert_eq!(key_version(), v0 + 1);
+    // The rotation's own event, then the rule's.
+    let rotated = lines.next().unwrap().unwrap();
+    assert!(rotated.contains("topic_key_rotated"), "{rotated}");
     let fired = lines.next().unwrap().unwrap();
     assert!(
         fired.contains("rule_fired") && fired.contains("rule \"hourly\""),

@@ -13,12 +13,11 @@ use crate::common::fleet::{self, FleetDevice};
 use crate::common::pressure::CpuPressure;
 use crate::common::process::C2Process;
 use crate::common::scenario::{alias_id, cref};
-use crate::common::PATIENCE;
+use crate::common::until_converged;
 use e4_c2::api::grpc::pb;
-use e4_c2::cli::conn::Api;
 use e4_client::{Client, Config};
 use e4_proto::SymKey;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MEMBERS: usize = 200;
 const ROUNDS: usize = 3;
@@ -56,29 +55,6 @@ impl Seeded {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
-    }
-}
-
-async fn health(api: &mut Api) -> pb::Health {
-    api.health_check(pb::Empty {}).await.unwrap().into_inner()
-}
-
-/// Until nothing is pending and every device reported holding its keys.
-async fn until_converged(api: &mut Api) -> Duration {
-    let start = Instant::now();
-    loop {
-        let h = health(api).await;
-        if h.outbox_pending == 0 && h.devices_out_of_date == 0 && h.devices_never_reported == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "never converged: {} pending, {} devices out of date, {} never reported",
-            h.outbox_pending,
-            h.devices_out_of_date,
-            h.devices_never_reported
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

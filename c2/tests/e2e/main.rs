@@ -16,6 +16,8 @@
 //!   their broker session end with the current keys (state reports).
 //! * `flood`: 20 000 forged announcements against `e4c2 serve`: refused
 //!   or dropped and counted, nothing written, the log bounded.
+//! * `automation`: key-policy rules: an interval rule across SIGKILLs,
+//!   two processes on PostgreSQL, events, counts, key ages, dry runs.
 //! * `crash`: `e4c2 serve` SIGKILLed at random moments of rotations, on
 //!   both brokers and both databases; seeded (`E4_CRASH_SEED`).
 
@@ -23,6 +25,7 @@ mod common;
 
 mod api;
 mod api_negotiation;
+mod automation;
 mod cli;
 mod crash;
 mod delivery;

@@ -149,3 +149,29 @@ pub fn require(tool: &str, present: bool) -> bool {
     eprintln!("SKIPPED: {tool} is not installed (CI is unset)");
     false
 }
+
+async fn health(api: &mut Api) -> e4_c2::api::grpc::pb::Health {
+    api.health_check(e4_c2::api::grpc::pb::Empty {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Until nothing is pending and every device reported holding its keys.
+pub async fn until_converged(api: &mut Api) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let h = health(api).await;
+        if h.outbox_pending == 0 && h.devices_out_of_date == 0 && h.devices_never_reported == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "never converged: {} pending, {} devices out of date, {} never reported",
+            h.outbox_pending,
+            h.devices_out_of_date,
+            h.devices_never_reported
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -131,13 +131,16 @@ impl C2Process {
         panic!("e4c2 did not come up");
     }
 
-    /// A Prometheus metric's value from `/metrics` (0 when absent).
-    pub async fn metric(&self, name: &str) -> f64 {
+    /// Its REST API (with the admin token in its data directory).
+    pub fn rest(&self) -> super::http::Rest {
         let ca = std::fs::read(self.dir.join("tls/cert.pem")).unwrap();
         let token = std::fs::read_to_string(self.dir.join("admin.token")).unwrap();
-        let rest =
-            super::http::Rest::new(super::addr(self.http), ca, Some(token.trim().to_string()));
-        let (_, text) = rest.text("/metrics").await;
+        super::http::Rest::new(super::addr(self.http), ca, Some(token.trim().to_string()))
+    }
+
+    /// A Prometheus metric's value from `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, text) = self.rest().text("/metrics").await;
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .unwrap_or(0.0)
