@@ -10,8 +10,9 @@
 //! post-quantum gateway and a device provisioned with a public key whose
 //! firmware can run the hybrid suite. Capable devices announce; C2 moves
 //! the last one to hybrid. Topics get formats every member can read (and
-//! C2 refuses a member that cannot), messages flow, a topic key is rotated,
-//! then the second sensor gets a firmware update and is moved from
+//! C2 refuses a member that cannot), messages flow, a topic key is rotated
+//! by hand and then twice by an automation rule (every 2 s) while the
+//! sensors keep reading, then the second sensor gets a firmware update and is moved from
 //! symmetric to post-quantum in the field.
 
 pub mod fleet;
@@ -264,6 +265,34 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
 
     step(
         6,
+        format!("a key policy: rotate {SENSORS} every 2 s (automation rule)").as_str(),
+    );
+    svc.add_rule(crate::automation::ops::NewRule {
+        name: "sensors-every-2s".into(),
+        target: format!("topic:{SENSORS}"),
+        triggers: vec!["every:2s".into()],
+        action: "rotate-topic-key".into(),
+        ..Default::default()
+    })
+    .await?;
+    for n in 1..=2u32 {
+        let fired = wait_fires(svc, "sensors-every-2s", n as usize).await?;
+        secrets.push(svc.topic_key(SENSORS).await?.0.as_bytes().to_vec());
+        let m = say(&format!("sensor-1: 21.{n} C (after rule fire {n})"));
+        f.get("sensor-1").say(SENSORS, &m).await?;
+        f.wait("the reading under the rule's new key", |f| {
+            f.get("sensor-2").got(SENSORS, &m) && f.get("gateway").got(SENSORS, &m)
+        })
+        .await?;
+        ok(format!(
+            "fire {n}: {fired}; sensor-2 and gateway read the next reading"
+        ));
+    }
+    svc.set_rule_enabled("sensors-every-2s", false).await?;
+    ok("rule disabled (e4c2 rule list / history show it)");
+
+    step(
+        7,
         "firmware update: sensor-2 can now run pq; upgrade in the field",
     );
     f.get("sensor-2")
@@ -325,7 +354,7 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
         "sensor-2 joined {PLANT}; pq messages both ways; still reads sensor-1 on {SENSORS}"
     ));
 
-    step(7, "the fleet");
+    step(8, "the fleet");
     let seen = spy.seen();
     secrets.extend(
         f.devices
@@ -339,6 +368,22 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
     }
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Until rule `name` fired `n` times; its latest fire's detail.
+async fn wait_fires(svc: &Service, name: &str, n: usize) -> anyhow::Result<String> {
+    let start = Instant::now();
+    loop {
+        let h = svc.rule_history(name, 0, 0).await?;
+        let fired: Vec<_> = h.iter().filter(|f| f.outcome == "fired").collect();
+        if fired.len() >= n {
+            return Ok(fired[0].detail.clone());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("rule {name} fired {} of {n} times in 30 s", fired.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn names(s: &[SuiteId]) -> String {
