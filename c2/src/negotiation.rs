@@ -564,8 +564,15 @@ impl Service {
         }
         links::remove_all_of(w.conn(), id).await?;
         requeue_pending(w.conn(), &self.master, &mut q, &row, SET_SUITE_OPCODE).await?;
-        let dropped = self
-            .resend_topics(&mut w, &mut q, &row, n.c2_key_version)
+        // Topic keys delivered under static X25519 (the public-key suite)
+        // may be recorded now and decrypted later by a quantum attacker:
+        // the topics the device keeps get new keys, sent under the new
+        // suite (issue 12, item 5), unless the operator chose otherwise.
+        let rotate = from.family() == Family::E4PublicKey
+            && row.suite.family() != Family::E4PublicKey
+            && !self.keep_pubkey_topic_keys;
+        let (dropped, rotated) = self
+            .resend_topics(&mut w, &mut q, &row, n.c2_key_version, rotate)
             .await?;
         if !dropped.is_empty() {
             crate::automation::record(
@@ -589,6 +596,13 @@ impl Service {
         for t in &dropped {
             self.events
                 .emit(EventKind::ClientLeft, Some((&row.name, row.id)), Some(t));
+        }
+        for t in &rotated {
+            self.events.emit(EventKind::TopicKeyRotated, None, Some(t));
+        }
+        if !rotated.is_empty() {
+            tracing::info!(client = %row.name, topics = rotated.len(),
+                "topic keys once delivered under X25519 rotated after the upgrade");
         }
         self.events
             .emit(EventKind::SuiteUpgraded, Some((&row.name, row.id)), None);
@@ -645,7 +659,7 @@ impl Service {
         if let Some(v) = pin {
             q.pin_c2_key(row.id, v);
         }
-        self.resend_topics(&mut w, &mut q, &row, pin).await?;
+        self.resend_topics(&mut w, &mut q, &row, pin, false).await?;
         q.unpin_c2_key(&row.id);
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
@@ -658,15 +672,19 @@ impl Service {
     /// one command that finishes the device's side of the exchange. `pin`:
     /// the C2 key version the device holds (its SetSuite's, which the
     /// caller pinned in `q`); when C2's key was rotated since, a SetC2Key
-    /// for the newest follows, sealed under the pinned one.
+    /// for the newest follows, sealed under the pinned one. With `rotate`,
+    /// each topic kept gets a new key (to every member) instead of the one
+    /// the device held; returns (dropped, rotated).
     async fn resend_topics(
         &self,
         w: &mut WriteTx,
         q: &mut Enqueuer<'_>,
         row: &ClientRow,
         pin: Option<i64>,
-    ) -> C2Result<Vec<String>> {
+        rotate: bool,
+    ) -> C2Result<(Vec<String>, Vec<String>)> {
         let mut dropped = Vec::new();
+        let mut rotated = Vec::new();
         let mut sent = 0;
         for t in topics::all_of_client(w.conn(), &row.id).await? {
             let format = t.format.unwrap_or(row.suite);
@@ -682,18 +700,24 @@ impl Service {
             if t.format.is_none() {
                 topics::set_format(w.conn(), &t.name, format).await?;
             }
-            let key = self
-                .master
-                .open_key32(&topic_key_aad(&t.name), &t.key_enc)?;
-            q.push(
-                w.conn(),
-                row,
-                &Command::SetTopicKey {
-                    key: &key,
-                    topic: t.hash,
-                },
-            )
-            .await?;
+            if rotate {
+                let t = topics::lock_get(w.conn(), &t.name).await?;
+                self.queue_new_topic_key(w, q, &t.name, t.hash).await?;
+                rotated.push(t.name.clone());
+            } else {
+                let key = self
+                    .master
+                    .open_key32(&topic_key_aad(&t.name), &t.key_enc)?;
+                q.push(
+                    w.conn(),
+                    row,
+                    &Command::SetTopicKey {
+                        key: &key,
+                        topic: t.hash,
+                    },
+                )
+                .await?;
+            }
             sent += 1;
             if format != row.suite {
                 push_topic_format(q, w.conn(), row, &t, format).await?;
@@ -721,7 +745,7 @@ impl Service {
                 }
             }
         }
-        Ok(dropped)
+        Ok((dropped, rotated))
     }
 
     /// What C2 holds of a device in its current suite.

@@ -74,6 +74,9 @@ pub struct ServeOptions {
     /// Commands per second an automation rule's schedule may queue at most
     /// (checked when a rule is added or enabled).
     pub rule_max_rate: u64,
+    /// Keep the topic keys of devices upgraded from the public-key suite
+    /// (default: rotate every topic they keep, see docs/negotiation.md).
+    pub keep_pubkey_topic_keys: bool,
 }
 
 impl ServeOptions {
@@ -103,6 +106,7 @@ impl ServeOptions {
             print_token: false,
             announce_limits: AnnounceLimits::default(),
             rule_max_rate: crate::automation::ops::DEFAULT_MAX_RATE,
+            keep_pubkey_topic_keys: false,
         }
     }
 }
@@ -264,6 +268,7 @@ pub async fn serve(
         publisher: status.clone(),
         automation: Arc::new(Notify::new()),
         rule_max_rate: opts.rule_max_rate,
+        keep_pubkey_topic_keys: opts.keep_pubkey_topic_keys,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -121,6 +121,10 @@ pub struct Service {
     pub automation: Arc<Notify>,
     /// Commands per second a rule's schedule may queue at most.
     pub rule_max_rate: u64,
+    /// Keep (do not rotate) the topic keys of a device that leaves the
+    /// public-key suite for a post-quantum one (they were delivered under
+    /// static X25519).
+    pub keep_pubkey_topic_keys: bool,
 }
 
 fn random_key() -> Zeroizing<[u8; 32]> {

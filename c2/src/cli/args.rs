@@ -219,6 +219,12 @@ pub struct ServeArgs {
     /// a rule above it is refused when added or enabled.
     #[arg(long, value_name = "PER_SECOND", default_value_t = crate::automation::ops::DEFAULT_MAX_RATE, value_parser = clap::value_parser!(u64).range(1..))]
     pub rule_max_rate: u64,
+    /// After a device moves from the public-key suite to a post-quantum
+    /// one, keep the topic keys it held instead of rotating every topic it
+    /// keeps. Those keys travelled under static X25519: whoever recorded
+    /// them can read the topics once X25519 falls. Default: rotate.
+    #[arg(long)]
+    pub keep_pubkey_topic_keys: bool,
 }
 
 /// A rate: a finite number above zero.

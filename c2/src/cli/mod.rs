@@ -82,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     global_rate: a.announce_global_rate,
                 },
                 rule_max_rate: a.rule_max_rate,
+                keep_pubkey_topic_keys: a.keep_pubkey_topic_keys,
             };
             serve(opts, shutdown_signal(), None)
                 .await

@@ -767,3 +767,92 @@ async fn a_c2_key_rotated_during_an_upgrade_reaches_the_device() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// Issue 12, item 5 (store-now-decrypt-later): a device leaves the
+/// public-key suite, under which its topic key travelled with static
+/// X25519, for hybrid. C2 rotates the topic it keeps: the key it held
+/// before the upgrade no longer protects anything, and the device reads
+/// under the new key, which reached it under the hybrid suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_kept_after_leaving_the_pubkey_suite_get_new_keys() {
+    let (_dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let name = "vault-k";
+    let id = Id::from_alias(svc.provider.hash, name.as_bytes());
+    let sig = svc.provider.suite(SuiteId::PubKey).unwrap().sig().unwrap();
+    let mut sk = [0u8; 64];
+    let mut pk = vec![0u8; sig.public_key_len()];
+    sig.generate(&mut e4_backends::rng::OsRng, &mut sk, &mut pk)
+        .unwrap();
+    svc.new_client(NewClient {
+        name: name.into(),
+        id: Some(id.0.to_vec()),
+        suite: Some("pubkey".into()),
+        key: None,
+        sig_pk: Some(pk),
+        kem_pk: None,
+    })
+    .await
+    .unwrap();
+    let c2_x25519: [u8; 32] = {
+        let mut conn = svc.db.read().await.unwrap();
+        e4_c2::db::c2keys::require_current(&mut conn, SuiteId::PubKey)
+            .await
+            .unwrap()
+            .public_key
+            .try_into()
+            .unwrap()
+    };
+    let client = Client::new(Config::pub_id_and_key(
+        Some(id),
+        e4_proto::keys::Ed25519Secret::new(sk),
+        c2_x25519,
+    ))
+    .unwrap();
+    // It announces (it can run only pubkey: it stays), then joins a
+    // symmetric-format topic: the key travels under X25519.
+    let mut dev = connect(client, &[SuiteId::PubKey], proxy.addr());
+    let start = Instant::now();
+    while !svc.get_client(&ClientRef::Id(id)).await.unwrap().negotiates {
+        assert!(start.elapsed() < PATIENCE, "the device never announced");
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+    svc.new_topic_with_format(TOPIC, Some(SuiteId::Symmetric))
+        .await
+        .unwrap();
+    svc.add_client_to_topic(&ClientRef::Id(id), TOPIC)
+        .await
+        .unwrap();
+    until(&mut dev, "the topic key under pubkey", |c| {
+        c.has_topic_key(TOPIC)
+    })
+    .await;
+    let v_before = svc.get_topic(TOPIC).await.unwrap().key_version;
+
+    // A firmware update: it can run hybrid now, and is moved there.
+    dev.with_client(|c| c.set_capabilities(SuiteSet::of(&[SuiteId::Hybrid])))
+        .unwrap();
+    wait_c2(&svc, &id, SuiteId::Hybrid).await;
+    let topic = svc.get_topic(TOPIC).await.unwrap();
+    assert_eq!(
+        topic.key_version,
+        v_before + 1,
+        "the kept topic was rotated"
+    );
+    let under_new = svc.protect_message(TOPIC, b"after").await.unwrap();
+    let start = Instant::now();
+    loop {
+        let r = dev.with_client(|c| c.unprotect(&under_new, TOPIC));
+        if let Ok(e4_client::Unprotected::Message(m)) = r {
+            assert_eq!(m, b"after");
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the device never got the new key: {r:?}"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+    assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Hybrid);
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}
