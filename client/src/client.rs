@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::{Error, StateError};
 use crate::negotiation::{
     announce_topic, apply_topic_format, NegState, Negotiated, NegotiationStatus, Publish, Ranking,
-    SuiteSet, SET_TOPIC_FORMAT_OPCODE,
+    SuiteSet, RENEGOTIATE_OPCODE, SET_TOPIC_FORMAT_OPCODE,
 };
 use crate::replay::{message_tag, CommandLog, SavedMessages, MESSAGE_REPLAY_SLOTS};
 use crate::state::StateRef;
@@ -61,11 +61,12 @@ impl CommandInfo {
     }
 
     /// The E4 name of the command, e.g. `SetTopicKey` (and the e4-rs
-    /// extensions `SetSuite`, `SetTopicFormat`).
+    /// extensions `SetSuite`, `SetTopicFormat`, `Renegotiate`).
     pub fn name(&self) -> &'static str {
         match self.opcode {
             SET_SUITE_OPCODE => "SetSuite",
             SET_TOPIC_FORMAT_OPCODE => "SetTopicFormat",
+            RENEGOTIATE_OPCODE => "Renegotiate",
             op => name_of(op),
         }
     }
@@ -833,6 +834,10 @@ fn apply_command(
                 }),
             }
         }
+        Control::Renegotiate(_) => CommandInfo {
+            opcode: RENEGOTIATE_OPCODE,
+            negotiation: Some(Negotiated::AnnounceRequested),
+        },
         Control::SetSuite(_) => return Err(e4_proto::Error::InvalidCommand.into()),
     };
     log.record(tag, now);

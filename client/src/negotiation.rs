@@ -28,6 +28,7 @@ use e4_proto::negotiation::NegotiatorParts;
 use e4_proto::{Id, SuiteId, TopicHash};
 
 pub use e4_proto::negotiation::{NegotiationError, Ranking};
+pub use e4_proto::renegotiate::{Renegotiate, RENEGOTIATE_OPCODE};
 pub use e4_proto::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
 pub use e4_proto::SuiteSet;
 
@@ -72,6 +73,10 @@ pub enum Negotiated {
         /// Its format from now on.
         format: SuiteId,
     },
+    /// C2 asked the device to announce itself again (Renegotiate, opcode
+    /// 0x0A): [`crate::mqtt::E4Mqtt`] publishes an Announce; a caller
+    /// driving its own transport calls [`crate::Client::announce`].
+    AnnounceRequested,
     /// The first command under the accepted suite arrived: the client now
     /// runs `to` (the old suite's keys are gone) and applied the command
     /// (the [`crate::CommandInfo::opcode`]; 0x09 is a SetTopicFormat).

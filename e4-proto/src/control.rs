@@ -8,6 +8,7 @@
 //! | 0x00–0x07 | the eight E4 commands | [`crate::command`] |
 //! | 0x08 | SetSuite (suite negotiation, e4-rs) | `crate::negotiation` |
 //! | 0x09 | SetTopicFormat (e4-rs) | [`crate::topic_format`] |
+//! | 0x0A | Renegotiate (e4-rs) | [`crate::renegotiate`] |
 //!
 //! [`crate::Client::open_control`] authenticates and decrypts a message into
 //! an [`Opened`]; [`Opened::parse`] turns it into one [`Control`] value, so
@@ -19,6 +20,7 @@ use crate::crypto::SIV_LEN;
 use crate::error::Error;
 #[cfg(feature = "alloc")]
 use crate::negotiation::{SetSuite, SET_SUITE_OPCODE};
+use crate::renegotiate::{Renegotiate, RENEGOTIATE_OPCODE};
 use crate::suite::{CommandLengths, SuiteId};
 use crate::topic_format::{SetTopicFormat, SET_TOPIC_FORMAT_OPCODE};
 
@@ -32,6 +34,8 @@ pub enum Control<'a> {
     SetSuite(SetSuite),
     /// SetTopicFormat.
     SetTopicFormat(SetTopicFormat),
+    /// Renegotiate: announce again.
+    Renegotiate(Renegotiate),
 }
 
 impl<'a> Control<'a> {
@@ -45,6 +49,7 @@ impl<'a> Control<'a> {
             Some(&SET_TOPIC_FORMAT_OPCODE) => {
                 SetTopicFormat::parse(plain).map(Control::SetTopicFormat)
             }
+            Some(&RENEGOTIATE_OPCODE) => Renegotiate::parse(plain).map(Control::Renegotiate),
             _ => parse_command(plain, &suite.command_lengths()).map(Control::Command),
         }
     }
@@ -56,6 +61,7 @@ impl<'a> Control<'a> {
             #[cfg(feature = "alloc")]
             Control::SetSuite(_) => SET_SUITE_OPCODE,
             Control::SetTopicFormat(_) => SET_TOPIC_FORMAT_OPCODE,
+            Control::Renegotiate(_) => RENEGOTIATE_OPCODE,
         }
     }
 }
@@ -127,6 +133,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        match Control::parse(&[RENEGOTIATE_OPCODE], Sym) {
+            Ok(c @ Control::Renegotiate(_)) => assert_eq!(c.opcode(), RENEGOTIATE_OPCODE),
+            other => panic!("{other:?}"),
+        }
         let fmt = SetTopicFormat { topic, format: Sym }.encode();
         match Control::parse(&fmt, Pq) {
             Ok(c @ Control::SetTopicFormat(f)) => {
@@ -160,9 +170,14 @@ mod tests {
     #[test]
     fn each_parser_reports_its_own_error() {
         assert_eq!(Control::parse(&[], Sym).unwrap_err(), Error::InvalidCommand);
+        // An opcode nobody defines.
         assert_eq!(
-            Control::parse(&[0x0a], Sym).unwrap_err(),
+            Control::parse(&[0x0b], Sym).unwrap_err(),
             Error::InvalidCommand
+        );
+        assert_eq!(
+            Control::parse(&[RENEGOTIATE_OPCODE, 0], Sym).unwrap_err(),
+            Error::InvalidCommandLength
         );
         assert_eq!(
             Control::parse(&[SET_TOPIC_FORMAT_OPCODE, 1, 2], Sym).unwrap_err(),

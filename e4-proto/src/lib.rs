@@ -35,6 +35,7 @@ pub mod message;
 pub mod negotiation;
 #[cfg(feature = "alloc")]
 pub mod prepared;
+pub mod renegotiate;
 pub mod replay;
 pub mod store;
 pub mod suite;

@@ -240,14 +240,15 @@ impl Clock for PyClock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PyCommand {
     /// The opcode: 0x00 RemoveTopic .. 0x07 SetC2Key (E4), 0x08 SetSuite,
-    /// 0x09 SetTopicFormat (e4-rs suite negotiation).
+    /// 0x09 SetTopicFormat, 0x0A Renegotiate (e4-rs suite negotiation).
     #[pyo3(get)]
     opcode: u8,
     /// The command's E4 name, e.g. ``"SetTopicKey"``.
     #[pyo3(get)]
     name: String,
     /// What it did for suite negotiation: ``None``, ``"accepted"``,
-    /// ``"topic_format"`` or ``"upgraded"``.
+    /// ``"topic_format"``, ``"announce_requested"`` (announce again:
+    /// ``Client.announce``) or ``"upgraded"``.
     #[pyo3(get)]
     negotiation: Option<String>,
     /// The suite accepted or upgraded to, or the topic's new format.
@@ -281,6 +282,9 @@ impl From<CommandInfo> for PyCommand {
                 out.negotiation = Some("topic_format".into());
                 out.suite = Some(format.name().into());
                 out.topic_hash = Some(topic.0.to_vec());
+            }
+            Some(Negotiated::AnnounceRequested) => {
+                out.negotiation = Some("announce_requested".into());
             }
             Some(Negotiated::Upgraded { from, to }) => {
                 out.negotiation = Some("upgraded".into());

@@ -29,8 +29,8 @@ pub struct RuleJson {
     /// suite_upgraded, below_minimum), `key-age:DURATION`, `count:N`
     /// (membership changes).
     pub triggers: Vec<String>,
-    /// `rotate-topic-key`, `new-client-key`, `rotate-c2-key` or
-    /// `remove-from-topic:TOPIC`.
+    /// `rotate-topic-key`, `new-client-key`, `rotate-c2-key`,
+    /// `remove-from-topic:TOPIC` or `renegotiate`.
     pub action: String,
     /// Slots missed while no C2 ran: `fire-once` or `skip`.
     pub missed: String,

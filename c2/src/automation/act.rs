@@ -12,8 +12,10 @@ use crate::error::{C2Error, C2Result};
 use crate::model::{ClientRef, EventKind};
 use crate::outbox::Enqueuer;
 use crate::service::{Service, FLEET_BATCH};
+use e4_proto::renegotiate::{Renegotiate, RENEGOTIATE_OPCODE};
 use e4_proto::suite::Family;
 use e4_proto::{Id, SuiteId};
+use zeroize::Zeroizing;
 
 /// What a fire acts on.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +64,10 @@ impl Acted {
                 "client(s) removed from the topic",
                 "remove {} client(s) from the topic",
             ),
+            Action::Renegotiate => (
+                "client(s) asked to announce again",
+                "ask {} client(s) to announce again",
+            ),
         };
         let mut s = if dry {
             format!("would {}", todo.replace("{}", &self.subjects.to_string()))
@@ -88,7 +94,7 @@ pub fn publish_subject_events(svc: &Service, action: &Action, acted: &Acted) {
     let kind = match action {
         Action::RotateTopicKey => EventKind::TopicKeyRotated,
         Action::RotateC2Key => EventKind::C2KeyRotated,
-        Action::NewClientKey | Action::RemoveFromTopic(_) => return,
+        Action::NewClientKey | Action::RemoveFromTopic(_) | Action::Renegotiate => return,
     };
     for name in &acted.names {
         match kind {
@@ -126,7 +132,7 @@ pub async fn act(
                 done.did(&t.name);
             }
         }
-        Action::NewClientKey | Action::RemoveFromTopic(_) => {
+        Action::NewClientKey | Action::RemoveFromTopic(_) | Action::Renegotiate => {
             let topic = match &spec.action {
                 Action::RemoveFromTopic(t) => Some(topics::lock_get(w.conn(), t).await?),
                 _ => None,
@@ -141,6 +147,23 @@ pub async fn act(
                         Some(t) => {
                             if svc.queue_leave(w, q, c, t).await? {
                                 done.did(&c.name);
+                            }
+                        }
+                        None if spec.action == Action::Renegotiate => {
+                            // Only a device that announced runs e4-rs
+                            // negotiation (and knows opcode 0x0A).
+                            if c.last_announce_ts.is_some() {
+                                q.push_bytes(
+                                    w.conn(),
+                                    c,
+                                    RENEGOTIATE_OPCODE,
+                                    None,
+                                    Zeroizing::new(Renegotiate.encode().to_vec()),
+                                )
+                                .await?;
+                                done.did(&c.name);
+                            } else {
+                                done.skipped += 1;
                             }
                         }
                         None if c.suite.family() == Family::Kem => done.skipped += 1,

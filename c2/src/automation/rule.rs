@@ -106,6 +106,10 @@ pub enum Action {
     RotateC2Key,
     /// Remove each client from this topic.
     RemoveFromTopic(String),
+    /// Ask each client to announce itself again (Renegotiate, opcode
+    /// 0x0A), so that the fleet policy of now applies to it; clients that
+    /// never announced (e4go, libe4) are skipped.
+    Renegotiate,
 }
 
 /// What to do with slots that passed while no C2 ran.
@@ -281,6 +285,7 @@ impl Action {
             "rotate-topic-key" => Action::RotateTopicKey,
             "new-client-key" => Action::NewClientKey,
             "rotate-c2-key" => Action::RotateC2Key,
+            "renegotiate" => Action::Renegotiate,
             "remove-from-topic" => {
                 let t = need("action", text, v)?;
                 check_topic(t)?;
@@ -288,7 +293,7 @@ impl Action {
             }
             _ => {
                 return Err(C2Error::invalid(format!(
-                    "unknown action {text:?} (rotate-topic-key, new-client-key, rotate-c2-key, remove-from-topic:TOPIC)"
+                    "unknown action {text:?} (rotate-topic-key, new-client-key, rotate-c2-key, remove-from-topic:TOPIC, renegotiate)"
                 )))
             }
         };
@@ -304,6 +309,7 @@ impl fmt::Display for Action {
             Action::NewClientKey => f.write_str("new-client-key"),
             Action::RotateC2Key => f.write_str("rotate-c2-key"),
             Action::RemoveFromTopic(t) => write!(f, "remove-from-topic:{t}"),
+            Action::Renegotiate => f.write_str("renegotiate"),
         }
     }
 }
@@ -405,7 +411,9 @@ impl RuleSpec {
                     self.target
                 )));
             }
-            (Action::NewClientKey | Action::RemoveFromTopic(_), t) if t.is_topics() => {
+            (Action::NewClientKey | Action::RemoveFromTopic(_) | Action::Renegotiate, t)
+                if t.is_topics() =>
+            {
                 return Err(C2Error::invalid(format!(
                     "{} acts on clients; target {} names topics",
                     self.action, self.target
@@ -432,15 +440,21 @@ impl RuleSpec {
         }
         for t in &self.triggers {
             match t {
-                Trigger::KeyAge(_) if matches!(self.action, Action::RemoveFromTopic(_)) => {
-                    return Err(C2Error::invalid(
-                        "key-age triggers rotate keys; remove-from-topic has no key to age",
-                    ))
+                Trigger::KeyAge(_)
+                    if matches!(
+                        self.action,
+                        Action::RemoveFromTopic(_) | Action::Renegotiate
+                    ) =>
+                {
+                    return Err(C2Error::invalid(format!(
+                        "key-age triggers rotate keys; {} has no key to age",
+                        self.action
+                    )))
                 }
                 Trigger::Event(EventTrigger::ClientRemoved)
                     if matches!(
                         self.action,
-                        Action::NewClientKey | Action::RemoveFromTopic(_)
+                        Action::NewClientKey | Action::RemoveFromTopic(_) | Action::Renegotiate
                     ) =>
                 {
                     return Err(C2Error::invalid(format!(

@@ -617,8 +617,9 @@ pub enum RuleCmd {
         /// count:N (membership changes).
         #[arg(long = "trigger", value_name = "TRIGGER", required = true)]
         triggers: Vec<String>,
-        /// What it does: rotate-topic-key, new-client-key, rotate-c2-key or
-        /// remove-from-topic:TOPIC.
+        /// What it does: rotate-topic-key, new-client-key, rotate-c2-key,
+        /// remove-from-topic:TOPIC or renegotiate (ask devices to announce
+        /// again, so that today's policy applies to them).
         #[arg(long, value_name = "ACTION")]
         action: String,
         /// Slots missed while no C2 ran: fire once for all of them on

@@ -856,3 +856,85 @@ async fn topics_kept_after_leaving_the_pubkey_suite_get_new_keys() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// Issue 14 (automation), the `renegotiate` action: a device able to run
+/// pq stays symmetric while the policy allows only symmetric. The policy
+/// is then widened, which applies at a device's next Announce, and this
+/// device would not announce again for an hour. A rule asks every client
+/// to announce again (Renegotiate, opcode 0x0A): the device announces and
+/// is moved to pq; a device that never announced (an e4go or libe4
+/// device, which would refuse the opcode) is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renegotiate_rule_moves_devices_to_a_widened_policy() {
+    let (_dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let wide = e4_c2::negotiation::PolicyView::of(&svc.policy().await.unwrap());
+    let narrow = e4_c2::negotiation::PolicyView {
+        allowed: vec!["symmetric".into()],
+        ..wide.clone()
+    };
+    svc.set_policy(&narrow).await.unwrap();
+    let (id, key) = register_symmetric(&svc, "sensor-n").await;
+    register_symmetric(&svc, "legacy").await;
+    let mut client = Client::new(Config::sym_id_and_key(Some(id), key)).unwrap();
+    client
+        .set_capabilities(SuiteSet::of(&[SuiteId::PostQuantum]))
+        .unwrap();
+    let mut cfg = config(proxy.addr());
+    cfg.negotiation_retry = Duration::from_secs(3600);
+    cfg.max_negotiation_retry = Duration::from_secs(3600);
+    let mut dev = E4Mqtt::connect(client, cfg).unwrap();
+    let start = Instant::now();
+    while !svc.get_client(&ClientRef::Id(id)).await.unwrap().negotiates {
+        assert!(start.elapsed() < PATIENCE, "the device never announced");
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+    svc.set_policy(&wide).await.unwrap();
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(1500) {
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+    assert_eq!(
+        c2_suite(&svc, &id).await,
+        (SuiteId::Symmetric, None),
+        "nothing moves the device before it announces again"
+    );
+
+    svc.add_rule(e4_c2::automation::ops::NewRule {
+        name: "renegotiate-all".into(),
+        target: "all-clients".into(),
+        triggers: vec!["every:1h".into()],
+        action: "renegotiate".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fired = svc.fire_rule("renegotiate-all").await.unwrap();
+    assert_eq!(
+        (fired.subjects, fired.skipped, fired.commands),
+        (1, 1, 1),
+        "{fired:?}"
+    );
+    assert_eq!(fired.names, vec!["sensor-n".to_string()]);
+    let seen = until(&mut dev, "the upgrade to pq", |c| {
+        c.suite() == SuiteId::PostQuantum
+    })
+    .await;
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Negotiation(e4_client::mqtt::NegotiationEvent::AnnounceRequested)
+        )),
+        "{seen:?}"
+    );
+    wait_c2(&svc, &id, SuiteId::PostQuantum).await;
+    let legacy = svc
+        .get_client(&ClientRef::Name("legacy".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (legacy.suite, legacy.negotiates),
+        (SuiteId::Symmetric, false)
+    );
+    drop(dev.disconnect().await);
+    c2.stop().await;
+}

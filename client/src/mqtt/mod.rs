@@ -152,6 +152,8 @@ pub enum NegotiationEvent {
         /// The new suite.
         to: SuiteId,
     },
+    /// C2 asked for a new Announce (Renegotiate); it is being published.
+    AnnounceRequested,
     /// C2 set the message format of a topic (SetTopicFormat).
     TopicFormat {
         /// The topic.

@@ -236,6 +236,17 @@ fn command_events<C: Clock + Clone>(
                 Event::Command(info),
             ]
         }
+        Some(Negotiated::AnnounceRequested) => {
+            shared.signal_negotiation(|s| {
+                s.kick = true;
+                s.reset = true;
+                s.upgraded = false;
+            });
+            vec![
+                Event::Negotiation(NegotiationEvent::AnnounceRequested),
+                Event::Command(info),
+            ]
+        }
         Some(Negotiated::TopicFormat { topic, format }) => vec![
             Event::Negotiation(NegotiationEvent::TopicFormat { topic, format }),
             Event::Command(info),

@@ -287,6 +287,9 @@ pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
                 Some(e4_client::Negotiated::Upgraded { from, to }) => {
                     eprintln!("suite upgraded from {from} to {to}")
                 }
+                Some(e4_client::Negotiated::AnnounceRequested) => {
+                    eprintln!("C2 asks this device to announce itself again (Renegotiate): the `e4 client` shell announces on its `negotiate` command")
+                }
                 _ => {}
             }
             eprintln!(

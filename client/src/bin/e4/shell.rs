@@ -770,6 +770,9 @@ impl Shell {
                     println!("E4 command applied: SetTopicFormat: topic {topic} uses the {format} format")
                 }
                 NegotiationEvent::Failed { error } => println!("negotiation: {error}"),
+                NegotiationEvent::AnnounceRequested => {
+                    println!("negotiation: C2 asked for a new announcement; announcing")
+                }
                 other => println!("negotiation: {other:?}"),
             },
             Event::StateReported { topics } => {
