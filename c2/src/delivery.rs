@@ -177,7 +177,9 @@ impl Service {
             if matches!(holds, Holds::Report(_)) && confirmed != m.confirmed_version {
                 confirmations.push((m.topic.clone(), confirmed));
             }
-            if !has_current && !coming(opcode::SET_TOPIC_KEY, Some(&m.hash.0)) {
+            // Below the policy's minimum: no topic key is sent.
+            if !has_current && !row.below_minimum && !coming(opcode::SET_TOPIC_KEY, Some(&m.hash.0))
+            {
                 missing.push(m);
             }
         }
@@ -299,6 +301,7 @@ impl Service {
     pub async fn resync_client(&self, r: &ClientRef) -> C2Result<Queued> {
         let (mut w, mut q) = self.begin_commands().await?;
         let row = clients::get(w.conn(), r).await?;
+        crate::negotiation::check_minimum(w.conn(), Some((&row.name, row.suite)), None).await?;
         for held in delivery::memberships(w.conn(), &row.id).await? {
             self.push_topic_key(&mut q, w.conn(), &row, &held).await?;
         }

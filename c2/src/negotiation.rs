@@ -192,6 +192,64 @@ async fn drop_unpermitted(
     Ok(dropped)
 }
 
+/// The suites below the policy's minimum.
+pub(crate) fn suites_below(p: &Policy) -> Vec<SuiteId> {
+    SuiteId::ALL
+        .iter()
+        .copied()
+        .filter(|s| p.ranking.rank(*s) < p.ranking.rank(p.minimum))
+        .collect()
+}
+
+/// After a policy change: flag the devices whose suite is now below the
+/// minimum (an automation event `below_minimum` for each newly flagged
+/// one) and clear the flag of those at or above it. A flagged device gets
+/// no topic keys. Returns how many were newly flagged.
+async fn reflag_below_minimum(conn: &mut sqlx::AnyConnection, p: &Policy) -> C2Result<u64> {
+    let below = suites_below(p);
+    let mut flagged = 0;
+    for suite in SuiteId::ALL.iter().copied() {
+        let is_below = below.contains(&suite);
+        if !is_below {
+            sqlx::query(
+                "UPDATE clients SET below_minimum = 0 WHERE suite = $1 AND below_minimum = 1",
+            )
+            .bind(suite.name())
+            .execute(&mut *conn)
+            .await?;
+            continue;
+        }
+        let mut after = Vec::new();
+        loop {
+            let batch = crate::db::rules::client_batch(
+                conn,
+                Some(suite.name()),
+                None,
+                &after,
+                crate::service::FLEET_BATCH,
+            )
+            .await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.0.to_vec();
+            for c in batch.iter().filter(|c| !c.below_minimum) {
+                crate::automation::record(
+                    conn,
+                    crate::automation::EventTrigger::BelowMinimum,
+                    Some(c),
+                    &[],
+                )
+                .await?;
+                flagged += 1;
+            }
+        }
+        sqlx::query("UPDATE clients SET below_minimum = 1 WHERE suite = $1")
+            .bind(suite.name())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(flagged)
+}
+
 /// Refuse what the fleet's minimum forbids: a `device` (name, suite)
 /// running below it gets no topic keys, and no topic uses a `format` below
 /// it. The refusal names the rule.
@@ -254,8 +312,14 @@ impl Service {
             .map_err(|e| C2Error::internal(e.to_string()))?;
         meta::set(w.conn(), POLICY_KEY, &bytes).await?;
         let dropped = drop_unpermitted(w.conn(), None).await?;
+        let flagged = reflag_below_minimum(w.conn(), &p).await?;
         w.commit().await?;
+        self.automation.notify_one();
         tracing::info!(allowed = ?p.allowed, minimum = %p.minimum, "negotiation policy set");
+        if flagged > 0 {
+            tracing::warn!(devices = flagged, minimum = %p.minimum,
+                "devices now run below the policy minimum: flagged, they get no topic keys until upgraded");
+        }
         for (id, suite) in dropped {
             tracing::info!(client = %id, suite = %suite, "pending upgrade dropped: the policy no longer allows it");
         }
@@ -402,11 +466,13 @@ impl Service {
             policy = policy.with_allowed(allowed);
         }
         let decision = choose(&policy, &a.offer(), c2_suites(self.provider));
+        // Flagged while its running suite is below the minimum, even when
+        // an upgrade is on its way (until the Confirm commits it).
         clients::set_announced(
             w.conn(),
             id,
             a.ts() as i64,
-            decision == Decision::BelowMinimum,
+            decision == Decision::BelowMinimum || suites_below(&policy).contains(&row.suite),
         )
         .await?;
         // A newer Announce supersedes any pending answer (the device erased

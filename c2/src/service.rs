@@ -523,13 +523,27 @@ impl Service {
             topic: hash,
         };
         let mut after = Vec::new();
+        let mut below = 0u64;
         loop {
             let members = topics::member_batch(w.conn(), topic, &after, FLEET_BATCH).await?;
             let Some(last) = members.last() else { break };
             after = last.id.0.to_vec();
             for m in &members {
+                // The policy's minimum: a device running below it gets no
+                // topic key until it is upgraded.
+                if m.below_minimum {
+                    below += 1;
+                    continue;
+                }
                 q.push(w.conn(), m, &cmd).await?;
             }
+        }
+        if below > 0 {
+            tracing::warn!(
+                topic,
+                members = below,
+                "members below the policy minimum were not given the new key"
+            );
         }
         Ok(())
     }

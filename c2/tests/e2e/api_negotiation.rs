@@ -804,7 +804,8 @@ async fn admin_cli_negotiation_commands() {
     let dev = &l["clients"][0];
     assert_eq!(dev["suite"], "symmetric");
     assert_eq!(dev["negotiates"], false);
-    assert_eq!(dev["below_minimum"], false);
+    // Symmetric, below the minimum (pubkey) set above: flagged.
+    assert_eq!(dev["below_minimum"], true);
     assert_eq!(dev["pending_suite"], Value::Null);
     assert!(dev["allowed_suites"].is_array());
     let (ok, out, _) = admin(&c2, &["client", "list"]).await;

@@ -938,3 +938,97 @@ async fn a_renegotiate_rule_moves_devices_to_a_widened_policy() {
     drop(dev.disconnect().await);
     c2.stop().await;
 }
+
+/// Issue 12, item 6: raising the policy minimum flags the devices already
+/// running below it (an automation event each, so a rule can react), and
+/// a flagged member gets no new topic key: a rotation skips it, a resync
+/// is refused naming the rule. Lowering the minimum clears the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_below_a_raised_minimum_get_no_new_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let c2 = C2::start(options(dir.path(), None, None)).await;
+    let svc = c2.running.service.clone();
+    let (old, _) = register_symmetric(&svc, "old-sensor").await;
+    let pk = {
+        let sig = svc.provider.suite(SuiteId::PubKey).unwrap().sig().unwrap();
+        let mut sk = [0u8; 64];
+        let mut pk = vec![0u8; sig.public_key_len()];
+        sig.generate(&mut e4_backends::rng::OsRng, &mut sk, &mut pk)
+            .unwrap();
+        pk
+    };
+    svc.new_client(NewClient {
+        name: "meter".into(),
+        id: None,
+        suite: Some("pubkey".into()),
+        key: None,
+        sig_pk: Some(pk),
+        kem_pk: None,
+    })
+    .await
+    .unwrap();
+    svc.new_topic("plant/any").await.unwrap();
+    svc.add_client_to_topic(&ClientRef::Id(old), "plant/any")
+        .await
+        .unwrap();
+    // A rule that reacts to the flag.
+    svc.add_rule(e4_c2::automation::ops::NewRule {
+        name: "on-below".into(),
+        target: "all-clients".into(),
+        triggers: vec!["event:below_minimum".into()],
+        action: "renegotiate".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // The symmetric member and a pubkey client (not a member) with the
+    // topic's format fixed by the first member.
+    let wide = e4_c2::negotiation::PolicyView::of(&svc.policy().await.unwrap());
+    let raised = e4_c2::negotiation::PolicyView {
+        minimum: "pubkey".into(),
+        ..wide.clone()
+    };
+    svc.set_policy(&raised).await.unwrap();
+    let c = svc.get_client(&ClientRef::Id(old)).await.unwrap();
+    assert!(c.below_minimum, "flagged by the raised minimum");
+    assert!(
+        !svc.get_client(&ClientRef::Name("meter".into()))
+            .await
+            .unwrap()
+            .below_minimum
+    );
+    let start = Instant::now();
+    loop {
+        let h = svc.rule_history("on-below", 0, 0).await.unwrap();
+        if !h.is_empty() {
+            assert_eq!(h.len(), 1, "one event, one fire: {h:?}");
+            assert_eq!(h[0].reason, "event");
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the below_minimum event never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A rotation gives the flagged member nothing; a resync is refused.
+    let q = svc.rotate_topic_key("plant/any").await.unwrap();
+    assert_eq!(q.count, 0, "the only member is below the minimum");
+    let e = svc.resync_client(&ClientRef::Id(old)).await.unwrap_err();
+    assert_eq!(e.http_status().as_u16(), 409, "{e}");
+    assert!(e.to_string().contains("policy minimum pubkey"), "{e}");
+    // Setting the same policy again flags nobody anew (no second event).
+    svc.set_policy(&raised).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(svc.rule_history("on-below", 0, 0).await.unwrap().len(), 1);
+    // Lowered again: the flag goes, keys flow.
+    svc.set_policy(&wide).await.unwrap();
+    assert!(
+        !svc.get_client(&ClientRef::Id(old))
+            .await
+            .unwrap()
+            .below_minimum
+    );
+    assert_eq!(svc.rotate_topic_key("plant/any").await.unwrap().count, 1);
+    c2.stop().await;
+}
