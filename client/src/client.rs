@@ -579,14 +579,12 @@ impl<C: Clock + Clone> Client<C> {
         Some(self.transact(|c, log, neg, now| {
             let from = c.suite();
             let mut next = carry_over(c, suite, identity, now)?;
+            // The new suite is the floor: every topic uses its format
+            // unless C2 marks it legacy (symmetric) with a SetTopicFormat
+            // sealed under the new suite, which C2 sends with the topic
+            // keys after the upgrade. A topic is never kept in a weaker
+            // format on the device's own authority (issue 12, item 7).
             let mut formats = neg.formats.clone();
-            if from == SuiteId::Symmetric {
-                // Those topics were symmetric for this device: C2 keeps
-                // them in the symmetric format.
-                next.store().for_each_topic(&mut |h, _| {
-                    formats.insert(*h, SuiteId::Symmetric);
-                });
-            }
             if suite == SuiteId::Symmetric {
                 formats.clear();
             }

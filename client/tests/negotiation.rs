@@ -333,9 +333,19 @@ fn upgrades_carry_topic_keys_over() {
         assert_ne!(dev.public_key(), old_public);
         assert!(dev.has_topic_key(SHARED) && dev.has_topic_key(OTHER));
         assert!(dev.pubkey_ids().is_empty(), "public keys are not carried");
-        let expected_format = if from == Sym { Sym } else { to };
-        assert_eq!(dev.topic_format(OTHER), expected_format);
-        assert_eq!(dev.topic_format(SHARED), expected_format);
+        // The new suite is the floor: no topic is kept in a weaker format
+        // on the device's own authority (issue 12, item 7) ...
+        assert_eq!(dev.topic_format(OTHER), to);
+        assert_eq!(dev.topic_format(SHARED), to);
+        // ... only C2 marks a topic legacy, under the new suite.
+        let legacy = if from == Sym {
+            apply(&mut dev, &c2.set_topic_format(OTHER, Sym)).unwrap();
+            Sym
+        } else {
+            to
+        };
+        assert_eq!(dev.topic_format(OTHER), legacy);
+        assert_eq!(dev.topic_format(SHARED), to);
         assert!(dev.offered().is_empty());
 
         // Commands under the old suite are refused now.
@@ -348,7 +358,8 @@ fn upgrades_carry_topic_keys_over() {
         drop(dev);
         let dev = Client::open_with_clock(&path, clock.clone()).unwrap();
         assert_eq!(dev.suite(), to);
-        assert_eq!(dev.topic_format(OTHER), expected_format);
+        assert_eq!(dev.topic_format(OTHER), legacy);
+        assert_eq!(dev.topic_format(SHARED), to);
         assert_eq!(dev.capabilities(), caps);
         assert_eq!(dev.negotiation_status(), NegotiationStatus::Idle);
     }
