@@ -12,10 +12,11 @@
 
 use super::act::{act, event_in_target, publish_subject_events, Acted, Scope};
 use super::rule::{EventTrigger, Missed, RuleSpec, Trigger};
-use crate::db::now_ms;
 use crate::db::rules::{self as rdb, EventRow, FiringRow, RuleRow};
+use crate::db::{now_ms, WriteTx};
 use crate::error::{C2Error, C2Result};
 use crate::model::EventKind;
+use crate::outbox::Enqueuer;
 use crate::service::Service;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -249,6 +250,24 @@ async fn fire_schedule(svc: &Service, id: i64, slot: i64) -> C2Result<()> {
     if !rdb::advance(w.conn(), id, slot, next, Some(now)).await? {
         return Ok(());
     }
+    let lag = now - latest;
+    commit_fire(svc, w, q, fid, &spec, &acted, row.name, detail, lag).await
+}
+
+/// Finish a fire: its commands' range in its history row, the commit,
+/// then the events and metrics.
+#[allow(clippy::too_many_arguments)]
+async fn commit_fire(
+    svc: &Service,
+    mut w: WriteTx,
+    q: Enqueuer<'_>,
+    fid: i64,
+    spec: &RuleSpec,
+    acted: &Acted,
+    rule: String,
+    detail: String,
+    lag_ms: i64,
+) -> C2Result<()> {
     let queued = q.finish(w.conn()).await?;
     rdb::complete_firing(
         w.conn(),
@@ -259,14 +278,14 @@ async fn fire_schedule(svc: &Service, id: i64, slot: i64) -> C2Result<()> {
     )
     .await?;
     svc.commit_commands(w, queued).await?;
-    publish_subject_events(svc, &spec.action, &acted);
+    publish_subject_events(svc, &spec.action, acted);
     publish(
         svc,
         vec![Report {
-            rule: row.name,
+            rule,
             kind: EventKind::RuleFired,
             detail,
-            lag_ms: now - latest,
+            lag_ms,
         }],
     );
     Ok(())
@@ -518,27 +537,7 @@ async fn fire_key_age(svc: &Service, id: i64, age: Duration) -> C2Result<()> {
         humantime::format_duration(age)
     );
     rdb::fired(w.conn(), id, now).await?;
-    let queued = q.finish(w.conn()).await?;
-    rdb::complete_firing(
-        w.conn(),
-        fid,
-        "fired",
-        (queued.count as i64, queued.first_id, queued.last_id),
-        &detail,
-    )
-    .await?;
-    svc.commit_commands(w, queued).await?;
-    publish_subject_events(svc, &spec.action, &acted);
-    publish(
-        svc,
-        vec![Report {
-            rule: row.name,
-            kind: EventKind::RuleFired,
-            detail,
-            lag_ms: 0,
-        }],
-    );
-    Ok(())
+    commit_fire(svc, w, q, fid, &spec, &acted, row.name, detail, 0).await
 }
 
 /// Unix ms as RFC 3339 (UTC, seconds).

@@ -17,12 +17,9 @@
 use crate::common::external::{send_signal, Mosquitto, Postgres};
 use crate::common::fleet::{self, FleetDevice};
 use crate::common::process::{C2Process, Running};
-use crate::common::scenario::{alias_id, cref};
 use crate::common::{self, until_converged, C2, PATIENCE};
 use e4_c2::api::grpc::pb;
 use e4_c2::cli::conn::Api;
-use e4_client::{Client, Config};
-use e4_proto::SymKey;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -30,41 +27,8 @@ const TOPIC: &str = "auto";
 const RULE: &str = "rotate-auto";
 const SLOT_MS: i64 = 2000;
 
-/// A topic with `n` symmetric e4-client members connected to the broker.
 async fn fleet_on_topic(api: &mut Api, host: &str, port: u16, n: usize) -> Vec<FleetDevice> {
-    api.new_topic(pb::NewTopicRequest {
-        topic: TOPIC.into(),
-        format: "symmetric".into(),
-    })
-    .await
-    .unwrap();
-    let mut devices = Vec::new();
-    for i in 0..n {
-        let name = format!("auto{i}");
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&(i as u64 + 7).to_le_bytes());
-        api.new_client(pb::NewClientRequest {
-            name: name.clone(),
-            key: key.to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        api.add_client_to_topic(pb::Membership {
-            client: Some(cref(&name)),
-            topic: TOPIC.into(),
-        })
-        .await
-        .unwrap();
-        let client = Client::new(Config::sym_id_and_key(
-            Some(alias_id(&name)),
-            SymKey::new(key),
-        ))
-        .unwrap();
-        devices.push(FleetDevice::start(&name, client, fleet::config(host, port)));
-    }
-    until_converged(api).await;
-    devices
+    fleet::fleet_on_topic(api, (host, port), TOPIC, ("auto", 7), n).await
 }
 
 async fn key_version(api: &mut Api) -> i64 {

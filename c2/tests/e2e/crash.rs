@@ -9,14 +9,11 @@
 //! The seed is printed; `E4_CRASH_SEED=<n>` replays a run.
 
 use crate::common::external::{send_signal, Mosquitto, Postgres};
-use crate::common::fleet::{self, FleetDevice};
+use crate::common::fleet;
 use crate::common::pressure::CpuPressure;
 use crate::common::process::C2Process;
-use crate::common::scenario::{alias_id, cref};
 use crate::common::until_converged;
 use e4_c2::api::grpc::pb;
-use e4_client::{Client, Config};
-use e4_proto::SymKey;
 use std::time::Duration;
 
 const MEMBERS: usize = 200;
@@ -90,42 +87,7 @@ async fn crash_rounds(mosquitto: bool, db: Option<String>) {
     let (host, port) = proc.broker_addr(mq.as_ref().map(|m| m.port));
     let mut child = proc.spawn();
     let mut api = proc.api().await;
-    api.new_topic(pb::NewTopicRequest {
-        topic: TOPIC.into(),
-        format: "symmetric".into(),
-    })
-    .await
-    .unwrap();
-    let mut devices = Vec::new();
-    for i in 0..MEMBERS {
-        let name = format!("dev{i:04}");
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-        api.new_client(pb::NewClientRequest {
-            name: name.clone(),
-            key: key.to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        api.add_client_to_topic(pb::Membership {
-            client: Some(cref(&name)),
-            topic: TOPIC.into(),
-        })
-        .await
-        .unwrap();
-        let client = Client::new(Config::sym_id_and_key(
-            Some(alias_id(&name)),
-            SymKey::new(key),
-        ))
-        .unwrap();
-        devices.push(FleetDevice::start(
-            &name,
-            client,
-            fleet::config(&host, port),
-        ));
-    }
-    until_converged(&mut api).await;
+    let devices = fleet::fleet_on_topic(&mut api, (&host, port), TOPIC, ("dev", 1), MEMBERS).await;
     let _pressure = mosquitto.then(|| CpuPressure::start(2));
 
     for round in 0..ROUNDS {

@@ -136,3 +136,50 @@ impl Drop for FleetDevice {
         self.task.abort();
     }
 }
+
+/// A symmetric-format `topic` with `n` symmetric e4-client members named
+/// `{prefix}{i}` (keys derived from `i` and `seed`), registered over gRPC
+/// and connected to the broker at `host:port`; returns once every command
+/// is delivered and every device reported.
+pub async fn fleet_on_topic(
+    api: &mut e4_c2::cli::conn::Api,
+    (host, port): (&str, u16),
+    topic: &str,
+    (prefix, seed): (&str, u64),
+    n: usize,
+) -> Vec<FleetDevice> {
+    use e4_c2::api::grpc::pb;
+    api.new_topic(pb::NewTopicRequest {
+        topic: topic.into(),
+        format: "symmetric".into(),
+    })
+    .await
+    .unwrap();
+    let mut devices = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}{i:04}");
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&(i as u64 + seed).to_le_bytes());
+        api.new_client(pb::NewClientRequest {
+            name: name.clone(),
+            key: key.to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        api.add_client_to_topic(pb::Membership {
+            client: Some(super::scenario::cref(&name)),
+            topic: topic.into(),
+        })
+        .await
+        .unwrap();
+        let client = Client::new(e4_client::Config::sym_id_and_key(
+            Some(super::scenario::alias_id(&name)),
+            e4_proto::SymKey::new(key),
+        ))
+        .unwrap();
+        devices.push(FleetDevice::start(&name, client, config(host, port)));
+    }
+    super::until_converged(api).await;
+    devices
+}
