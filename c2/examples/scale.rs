@@ -3,7 +3,8 @@
 //!
 //! * API requests per second (NewClient, AddClientToTopic; 16 concurrent),
 //! * rotation time (one transaction writing N commands to the outbox),
-//! * commands per second to the broker (QoS 2, until the outbox is empty).
+//! * commands per second to the broker (QoS 2, until the outbox is empty),
+//! * the same rotation fired by a key-policy rule (`FireRule`).
 //!
 //! ```sh
 //! cargo run --release -p e4-c2 --example scale -- 10000
@@ -127,6 +128,30 @@ async fn main() {
     wait_drained(&mut a).await;
     let delivered = t0.elapsed();
 
+    // The same rotation fired by a key-policy rule (claimed, queued and
+    // moved on in one transaction; the same batched outbox path).
+    a.add_rule(pb::NewRuleRequest {
+        name: "rotate-fleet".into(),
+        target: "topic:fleet".into(),
+        triggers: vec!["every:1h".into()],
+        action: "rotate-topic-key".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t1 = Instant::now();
+    let f = a
+        .fire_rule(pb::RuleRef {
+            name: "rotate-fleet".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rule_commit = t1.elapsed();
+    assert_eq!(f.commands as usize, n);
+    wait_drained(&mut a).await;
+    let rule_delivered = t1.elapsed();
+
     println!(
         "backend: {}",
         if db.is_some() { "postgres" } else { "sqlite" }
@@ -142,6 +167,11 @@ async fn main() {
         "rotation delivered (QoS 2 acknowledged): {:.2} s after the call, {:.0} commands/s",
         delivered.as_secs_f64(),
         n as f64 / (delivered - rotate).as_secs_f64()
+    );
+    println!(
+        "rule fire (rotate-topic-key): commit {:.2} s, delivered {:.2} s after the call",
+        rule_commit.as_secs_f64(),
+        rule_delivered.as_secs_f64()
     );
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

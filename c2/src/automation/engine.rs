@@ -340,7 +340,34 @@ async fn consume_events(svc: &Service) -> C2Result<()> {
         let mut c = svc.db.read().await?;
         rdb::events(&mut c, EVENT_BATCH).await?
     };
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Events no enabled rule reacts to (the common case: a fleet without
+    // event or count rules) go in one transaction; the others one by one,
+    // each with the fires it causes. The rules are read inside the write
+    // transaction, so a rule committed before it is seen.
+    let mut w = svc.db.begin_write().await?;
+    let rules: Vec<(RuleRow, RuleSpec)> = rdb::list(w.conn())
+        .await?
+        .into_iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| RuleSpec::from_row(&r).ok().map(|s| (r, s)))
+        .collect();
+    let mut busy = Vec::new();
     for e in &events {
+        let wanted = rules.iter().any(|(r, s)| {
+            let (fires, count) = triggered(s, e);
+            r.created_at <= e.at && (fires || count.is_some())
+        });
+        if wanted {
+            busy.push(e);
+        } else {
+            rdb::take_event(w.conn(), e.id).await?;
+        }
+    }
+    w.commit().await?;
+    for e in busy {
         consume_event(svc, e).await?;
     }
     Ok(())
