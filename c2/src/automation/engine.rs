@@ -351,14 +351,13 @@ async fn consume_events(svc: &Service) -> C2Result<()> {
     let rules: Vec<(RuleRow, RuleSpec)> = rdb::list(w.conn())
         .await?
         .into_iter()
-        .filter(|r| r.enabled)
         .filter_map(|r| RuleSpec::from_row(&r).ok().map(|s| (r, s)))
         .collect();
     let mut busy = Vec::new();
     for e in &events {
         let wanted = rules.iter().any(|(r, s)| {
-            let (fires, count) = triggered(s, e);
-            r.created_at <= e.at && (fires || count.is_some())
+            let (fires, count) = triggered(r, s, e);
+            fires || count.is_some()
         });
         if wanted {
             busy.push(e);
@@ -373,10 +372,11 @@ async fn consume_events(svc: &Service) -> C2Result<()> {
     Ok(())
 }
 
-/// The triggers of `spec` that `e` sets off: whether it fires an event
-/// trigger, and the count trigger it counts towards.
-fn triggered(spec: &RuleSpec, e: &EventRow) -> (bool, Option<u64>) {
-    if !event_in_target(&spec.target, e) {
+/// The triggers of rule `row` (`spec`) that `e` sets off: whether it fires
+/// an event trigger, and the count trigger it counts towards. Nothing for
+/// a disabled rule or one made after the event.
+fn triggered(row: &RuleRow, spec: &RuleSpec, e: &EventRow) -> (bool, Option<u64>) {
+    if !row.enabled || row.created_at > e.at || !event_in_target(&spec.target, e) {
         return (false, None);
     }
     let kind = EventTrigger::from_name(&e.kind);
@@ -405,11 +405,11 @@ async fn consume_event(svc: &Service, e: &EventRow) -> C2Result<()> {
         let mut reports = Vec::new();
         let mut failure = None;
         let mut fids = Vec::new();
-        for row in rules.iter().filter(|r| r.enabled && r.created_at <= e.at) {
+        for row in &rules {
             let Ok(spec) = RuleSpec::from_row(row) else {
                 continue;
             };
-            let (fires, count) = triggered(&spec, e);
+            let (fires, count) = triggered(row, &spec, e);
             let mut fire_as = Vec::new();
             if fires {
                 fire_as.push(("event", format!("event:{}", e.id), Scope::Event(e)));
