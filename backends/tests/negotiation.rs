@@ -165,7 +165,7 @@ impl C2 {
         let decision = choose(&self.policy.for_device(&self.id), &a.offer(), compiled());
         self.pending = None;
         let cmd = match decision {
-            Decision::Upgrade(s) => {
+            Decision::Upgrade(s) | Decision::Rekey(s) => {
                 let (set, pending) = answer(p, &a, s, &self.keys.public(s), &mut self.rng)?;
                 self.pending = Some(pending);
                 Some(self.seal(set.encode().as_bytes()))
@@ -313,6 +313,10 @@ impl Device {
         self.neg.announce(&self.client, &mut self.rng)
     }
 
+    fn announce_rekey(&mut self) -> Result<Vec<u8>, Error> {
+        self.neg.announce_rekey(&self.client, &mut self.rng)
+    }
+
     /// What a device sends when nothing happened for a while: its Confirm
     /// again once it accepted a SetSuite, otherwise a new Announce.
     fn timeout(&mut self) -> Vec<u8> {
@@ -453,6 +457,8 @@ fn expected(policy: &Policy, current: SuiteId, caps: SuiteSet) -> Decision {
             best = Some(s);
         }
     }
+    // (A device offers its current suite only when it asks for a rekey,
+    // which these exchanges do not.)
     match best {
         Some(s) => Decision::Upgrade(s),
         None if rank(current) >= rank(policy.minimum) => Decision::Stay,
@@ -605,6 +611,125 @@ fn choice_follows_the_policy() {
 // ---------------------------------------------------------------------------
 // Tests: every shape, every start, every policy
 // ---------------------------------------------------------------------------
+
+#[test]
+fn kem_devices_rekey_in_their_suite_and_the_old_keys_read_nothing_after() {
+    let p = Policy::default();
+    let all = SuiteSet::ALL;
+    let offer = |cur, s: &[SuiteId]| Offer {
+        current: cur,
+        suites: SuiteSet::of(s),
+    };
+    // C2 answers a rekey only when nothing stronger is offered and allowed,
+    // only for a KEM suite, and never below the minimum.
+    assert_eq!(choose(&p, &offer(Pq, &[Pq]), all), Decision::Rekey(Pq));
+    assert_eq!(
+        choose(&p, &offer(Pq, &[Pq, Hybrid]), all),
+        Decision::Upgrade(Hybrid)
+    );
+    assert_eq!(choose(&p, &offer(PubKey, &[PubKey]), all), Decision::Stay);
+    assert_eq!(choose(&p, &offer(Sym, &[Sym]), all), Decision::Stay);
+    assert_eq!(
+        choose(&p, &offer(Pq, &[Pq]), all.without(Pq)),
+        Decision::Stay
+    );
+    assert_eq!(
+        choose(&p.with_minimum(Hybrid), &offer(Pq, &[Pq]), all),
+        Decision::BelowMinimum
+    );
+    // Rekeying keeps the suite, so the allowed set (where C2 may move a
+    // device) does not stop it.
+    assert_eq!(
+        choose(
+            &p.with_allowed(SuiteSet::of(&[Hybrid])),
+            &offer(Pq, &[Pq]),
+            all
+        ),
+        Decision::Rekey(Pq)
+    );
+
+    for suite in [PqDraft, Pq, Hybrid] {
+        if !compiled().contains(suite) {
+            continue;
+        }
+        let what = format!("rekey in {suite}");
+        let mut w = world(suite, SuiteSet::EMPTY, FleetPolicy::default(), &what);
+        let old_identity = w.dev.client.identity().clone();
+        let mut old = client(suite, w.c2.id, old_identity.clone(), w.clock);
+        // Before: a command C2 seals can be read with the old keys.
+        tick(w.clock, 1);
+        let before = w.c2.topic_command();
+        let mut scratch = vec![0u8; before.len()];
+        assert!(old.process_command(&before, &mut scratch).is_ok(), "{what}");
+        assert!(w.dev.receive(&before).is_ok(), "{what}");
+
+        tick(w.clock, 1);
+        let a = w.dev.announce_rekey().unwrap();
+        let (d, cmd) = w.c2.on_announce(&a).unwrap();
+        assert_eq!(d, Decision::Rekey(suite), "{what}");
+        let DevOut::Confirm(confirm) = w.dev.receive(&cmd.unwrap()).unwrap() else {
+            panic!("{what}: SetSuite not accepted");
+        };
+        let first = w.c2.on_confirm(&confirm).unwrap();
+        assert_eq!(
+            w.dev.receive(&first).unwrap(),
+            DevOut::Committed(opcode::SET_TOPIC_KEY),
+            "{what}"
+        );
+        assert_settled(&mut w, suite, &what);
+        let Identity::Kem(new) = w.dev.client.identity().clone() else {
+            panic!("{what}: not a KEM identity")
+        };
+        let Identity::Kem(was) = old_identity else {
+            panic!("{what}: not a KEM identity")
+        };
+        assert_ne!(new.kem_pk, was.kem_pk, "{what}: new decapsulation key");
+        assert_ne!(new.sig_pk, was.sig_pk, "{what}: new signature key");
+        assert!(
+            matches!(&w.c2.material, DeviceMaterial::Kem { kem_pk, .. } if *kem_pk == new.kem_pk),
+            "{what}: C2 holds the new key"
+        );
+        // After: what C2 seals is for the new keys only.
+        tick(w.clock, 1);
+        let after = w.c2.topic_command();
+        let mut scratch = vec![0u8; after.len()];
+        assert_eq!(
+            old.process_command(&after, &mut scratch),
+            Err(Error::NotAuthentic),
+            "{what}: the old keys read a command sealed after the rekey"
+        );
+        assert!(w.dev.receive(&after).is_ok(), "{what}");
+    }
+
+    // A device that did not offer its suite again refuses a SetSuite for
+    // it; a rekey is refused for suites whose keys C2 sets (SetIdKey).
+    let mut w = world(
+        Pq,
+        SuiteSet::of(&[Hybrid]),
+        FleetPolicy::default(),
+        "no rekey asked",
+    );
+    let a = w.dev.announce().unwrap();
+    let parsed = Announce::parse(&a).unwrap();
+    let set = set(Pq, parsed.transcript(provider()), &w.c2.keys.public(Pq));
+    let cmd = w.c2.seal(set.encode().as_bytes());
+    assert_eq!(
+        w.dev.receive(&cmd),
+        Err(Error::Negotiation(NegotiationError::Downgrade))
+    );
+    for suite in [Sym, PubKey] {
+        let mut w = world(
+            suite,
+            SuiteSet::EMPTY,
+            FleetPolicy::default(),
+            "rekey refused",
+        );
+        assert_eq!(
+            w.dev.announce_rekey(),
+            Err(Error::Negotiation(NegotiationError::RekeyUnsupported))
+        );
+    }
+}
 
 #[test]
 fn every_shape_from_every_suite_under_every_policy() {

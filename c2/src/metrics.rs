@@ -69,6 +69,8 @@ pub struct Metrics {
     pub negotiation_dropped: Family<LimitLabels, Counter>,
     /// Devices moved to a new suite.
     pub upgrades: Counter,
+    /// Devices whose keys were replaced in their suite (a KEM rekey).
+    pub rekeys: Counter,
     /// State reports accepted.
     pub sync_reports: Counter,
     /// Commands queued to bring reporting devices up to date.
@@ -105,6 +107,7 @@ impl Metrics {
         let negotiation_refused = Counter::default();
         let negotiation_dropped = Family::<LimitLabels, Counter>::default();
         let upgrades = Counter::default();
+        let rekeys = Counter::default();
         let sync_reports = Counter::default();
         let sync_commands = Counter::default();
         let devices_out_of_date = Gauge::default();
@@ -148,6 +151,11 @@ impl Metrics {
             "suite_upgrades",
             "Devices moved to a new suite",
             upgrades.clone(),
+        );
+        registry.register(
+            "device_rekeys",
+            "Devices whose keys were replaced in their own (KEM) suite by an Announce/Confirm exchange",
+            rekeys.clone(),
         );
         let api_latency = Family::new_with_constructor(Buckets);
         let rule_fires = Family::<RuleLabels, Counter>::default();
@@ -216,6 +224,7 @@ impl Metrics {
             negotiation_refused,
             negotiation_dropped,
             upgrades,
+            rekeys,
             sync_reports,
             sync_commands,
             devices_out_of_date,

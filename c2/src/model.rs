@@ -250,6 +250,8 @@ pub enum EventKind {
     SuiteOffered,
     /// A device confirmed: it runs a new suite.
     SuiteUpgraded,
+    /// A device confirmed a rekey: it runs its suite with new keys.
+    ClientRekeyed,
     /// A device announced nothing acceptable and runs below the minimum.
     SuiteBelowMinimum,
     /// A topic's message format changed.
@@ -278,6 +280,7 @@ impl EventKind {
             EventKind::C2KeyRotated => "c2_key_rotated",
             EventKind::SuiteOffered => "suite_offered",
             EventKind::SuiteUpgraded => "suite_upgraded",
+            EventKind::ClientRekeyed => "client_rekeyed",
             EventKind::SuiteBelowMinimum => "suite_below_minimum",
             EventKind::TopicFormatChanged => "topic_format_changed",
             EventKind::ClientResynced => "client_resynced",

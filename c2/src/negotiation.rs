@@ -90,6 +90,9 @@ pub enum Outcome {
         /// After.
         to: SuiteId,
     },
+    /// Confirm of a rekey: the device runs this suite with the keys it
+    /// offered.
+    Rekeyed(SuiteId),
     /// Confirm of an upgrade already committed: a command in the new suite
     /// was sent again.
     AlreadyUpgraded(SuiteId),
@@ -157,10 +160,11 @@ pub fn parse_suite_set(names: &[String]) -> C2Result<SuiteSet> {
     })
 }
 
-/// Whether `policy` still lets a device be moved to `suite`: allowed, and
-/// not below the minimum.
-fn permits(policy: &Policy, suite: SuiteId) -> bool {
-    policy.allowed.contains(suite)
+/// Whether `policy` still lets a device running `from` be moved to
+/// `suite`: allowed (a rekey, `suite == from`, moves nothing), and not
+/// below the minimum.
+fn permits(policy: &Policy, from: SuiteId, suite: SuiteId) -> bool {
+    (suite == from || policy.allowed.contains(suite))
         && policy.ranking.rank(suite) >= policy.ranking.rank(policy.minimum)
 }
 
@@ -177,14 +181,13 @@ async fn drop_unpermitted(
         if only.is_some_and(|o| *o != id) {
             continue;
         }
-        let policy = match clients::find(conn, &ClientRef::Id(id)).await? {
-            Some(row) => match row.allowed_suites {
-                Some(allowed) => fleet.with_allowed(allowed),
-                None => fleet,
-            },
+        let row = clients::find(conn, &ClientRef::Id(id)).await?;
+        let policy = match row.as_ref().and_then(|r| r.allowed_suites) {
+            Some(allowed) => fleet.with_allowed(allowed),
             None => fleet,
         };
-        if !permits(&policy, suite) {
+        let from = row.map_or(suite, |r| r.suite);
+        if !permits(&policy, from, suite) {
             negotiations::remove(conn, &id).await?;
             dropped.push((id, suite));
         }
@@ -479,7 +482,7 @@ impl Service {
         // the keys it offered then).
         negotiations::remove(w.conn(), id).await?;
         let outcome = match decision {
-            Decision::Upgrade(suite) => {
+            Decision::Upgrade(suite) | Decision::Rekey(suite) => {
                 // The version is pinned with the answer: a rotation before
                 // the device's first command under `suite` must not leave
                 // it with a key C2 no longer seals under.
@@ -586,7 +589,7 @@ impl Service {
         if let Some(allowed) = row.allowed_suites {
             policy = policy.with_allowed(allowed);
         }
-        if !permits(&policy, pending.suite) {
+        if !permits(&policy, row.suite, pending.suite) {
             negotiations::remove(w.conn(), id).await?;
             w.commit().await?;
             return Err(refused(format!(
@@ -595,6 +598,9 @@ impl Service {
             )));
         }
         let from = row.suite;
+        // The same suite: a rekey (the device offered its suite again with
+        // fresh keys); its old keys are retired with this commit.
+        let rekey = from == pending.suite;
         // The pending row stores the material in the clients columns' shape.
         clients::set_suite(
             w.conn(),
@@ -617,18 +623,18 @@ impl Service {
         if let Some(v) = n.c2_key_version {
             q.pin_c2_key(*id, v);
         }
-        // Public keys of the old scheme are meaningless now: devices that
-        // held this one's are told to forget it, and the links go.
-        let mut after = Vec::new();
-        loop {
-            let targets = links::target_batch(w.conn(), id, &after, FLEET_BATCH).await?;
-            let Some(last) = targets.last() else { break };
-            after = last.id.0.to_vec();
-            for t in &targets {
-                q.push(w.conn(), t, &Command::RemovePubKey(*id)).await?;
+        if rekey {
+            // Devices that hold this one's signature key get the new one.
+            if let Some(pk) = row.sig_pk.as_deref() {
+                let cmd = Command::SetPubKey { key: pk, id: *id };
+                push_to_linked(w.conn(), &mut q, id, &cmd).await?;
             }
+        } else {
+            // Public keys of the old scheme are meaningless now: devices
+            // that held this one's are told to forget it, and the links go.
+            push_to_linked(w.conn(), &mut q, id, &Command::RemovePubKey(*id)).await?;
+            links::remove_all_of(w.conn(), id).await?;
         }
-        links::remove_all_of(w.conn(), id).await?;
         requeue_pending(w.conn(), &self.master, &mut q, &row, SET_SUITE_OPCODE).await?;
         // Topic keys delivered under static X25519 (the public-key suite)
         // may be recorded now and decrypted later by a quantum attacker:
@@ -649,13 +655,15 @@ impl Service {
             )
             .await?;
         }
-        crate::automation::record(
-            w.conn(),
-            crate::automation::EventTrigger::SuiteUpgraded,
-            Some(&row),
-            &[],
-        )
-        .await?;
+        if !rekey {
+            crate::automation::record(
+                w.conn(),
+                crate::automation::EventTrigger::SuiteUpgraded,
+                Some(&row),
+                &[],
+            )
+            .await?;
+        }
         q.unpin_c2_key(id);
         let queued = q.finish(w.conn()).await?;
         self.commit_commands(w, queued).await?;
@@ -669,6 +677,12 @@ impl Service {
         if !rotated.is_empty() {
             tracing::info!(client = %row.name, topics = rotated.len(),
                 "topic keys once delivered under X25519 rotated after the upgrade");
+        }
+        if rekey {
+            self.events
+                .emit(EventKind::ClientRekeyed, Some((&row.name, row.id)), None);
+            tracing::info!(client = %row.name, suite = %row.suite, "device keys replaced (rekey)");
+            return Ok(Outcome::Rekeyed(row.suite));
         }
         self.events
             .emit(EventKind::SuiteUpgraded, Some((&row.name, row.id)), None);
@@ -937,6 +951,26 @@ pub(crate) async fn push_topic_format(
         Zeroizing::new(cmd.encode().to_vec()),
     )
     .await
+}
+
+/// Queue `cmd` to every device linked to `id` (those holding its
+/// signature public key).
+pub(crate) async fn push_to_linked(
+    conn: &mut sqlx::AnyConnection,
+    q: &mut Enqueuer<'_>,
+    id: &Id,
+    cmd: &Command<'_>,
+) -> C2Result<()> {
+    let mut after = Vec::new();
+    loop {
+        let targets = links::target_batch(conn, id, &after, FLEET_BATCH).await?;
+        let Some(last) = targets.last() else { break };
+        after = last.id.0.to_vec();
+        for t in &targets {
+            q.push(conn, t, cmd).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn read_policy(conn: &mut sqlx::AnyConnection) -> C2Result<Policy> {

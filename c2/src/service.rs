@@ -19,6 +19,7 @@ use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
 use e4_proto::keys::is_all_zero;
 use e4_proto::message::{seal_symmetric, SignedMessage, SymMessage, SYM_OVERHEAD};
+use e4_proto::renegotiate::{Renegotiate, RENEGOTIATE_OPCODE};
 use e4_proto::{Command, CryptoProvider, Family, Id, SuiteId, SymKey, TopicHash};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -292,6 +293,8 @@ impl Service {
 
     /// New identity key for a client, sent with SetIdKey (sealed under the
     /// old key); a pubkey client's new public key goes to its linked clients.
+    /// A KEM device makes its own keys: it is asked to rekey (Renegotiate
+    /// with the rekey flag; `docs/negotiation.md`).
     pub async fn new_client_key(&self, r: &ClientRef) -> C2Result<Queued> {
         let (mut w, mut q) = self.begin_commands().await?;
         let row = clients::get(w.conn(), r).await?;
@@ -325,30 +328,31 @@ impl Service {
                 s.sig()?.generate(&mut OsRng, &mut sk, &mut pk)?;
                 q.push(w.conn(), row, &Command::SetIdKey(&sk)).await?;
                 clients::update_key(w.conn(), &row.id, None, Some(pk.clone()), now).await?;
-                let mut after = Vec::new();
-                loop {
-                    let targets =
-                        links::target_batch(w.conn(), &row.id, &after, FLEET_BATCH).await?;
-                    let Some(last) = targets.last() else { break };
-                    after = last.id.0.to_vec();
-                    for t in &targets {
-                        q.push(
-                            w.conn(),
-                            t,
-                            &Command::SetPubKey {
-                                key: &pk,
-                                id: row.id,
-                            },
-                        )
-                        .await?;
-                    }
-                }
+                let cmd = Command::SetPubKey {
+                    key: &pk,
+                    id: row.id,
+                };
+                crate::negotiation::push_to_linked(w.conn(), q, &row.id, &cmd).await?;
             }
             Family::Kem => {
-                return Err(C2Error::invalid(format!(
-                    "suite {} devices generate their own keys; C2 cannot set them",
-                    row.suite
-                )))
+                // A KEM device generates its own keys: it is asked to offer
+                // fresh ones (Renegotiate with the rekey flag); they replace
+                // the old ones when its Confirm commits.
+                if row.last_announce_ts.is_none() {
+                    return Err(C2Error::invalid(format!(
+                        "{} runs suite {} and has never announced itself: a KEM device \
+                         replaces its keys by negotiation, which it does not run",
+                        row.name, row.suite
+                    )));
+                }
+                q.push_bytes(
+                    w.conn(),
+                    row,
+                    RENEGOTIATE_OPCODE,
+                    None,
+                    Zeroizing::new(Renegotiate::REKEY.encode().to_vec()),
+                )
+                .await?;
             }
         }
         Ok(())

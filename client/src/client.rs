@@ -364,14 +364,20 @@ impl<C: Clock + Clone> Client<C> {
         self.neg.capabilities
     }
     /// The suites an Announce would offer now: the capabilities compiled
-    /// into this build and ranked above the current suite.
+    /// into this build and ranked above the current suite, and the current
+    /// suite itself while a rekey is pending ([`Client::announce_rekey`]).
     pub fn offered(&self) -> SuiteSet {
-        Ranking::DEFAULT.above(
+        let above = Ranking::DEFAULT.above(
             self.suite.id,
             self.neg
                 .capabilities
                 .intersection(SuiteSet::compiled_in(self.inner.provider())),
-        )
+        );
+        if self.neg.rekey_pending(self.suite.id) {
+            above.with(self.suite.id)
+        } else {
+            above
+        }
     }
     /// Where the client is in a negotiation.
     pub fn negotiation_status(&self) -> NegotiationStatus {
@@ -628,10 +634,35 @@ impl<C: Clock + Clone> Client<C> {
     /// device negotiates (and so can be told a topic's format), and C2
     /// answers nothing. Refused once a SetSuite was accepted (send
     /// [`Client::confirm_retry`] instead).
+    ///
+    /// While a rekey is pending (the latest Announce, not answered yet,
+    /// offered the current suite again), the new Announce offers it again
+    /// with fresh keys.
     pub fn announce(&mut self) -> Result<Option<Publish>, Error> {
-        if self.neg.capabilities.is_empty() {
+        let rekey = self.neg.rekey_pending(self.suite.id);
+        if self.neg.capabilities.is_empty() && !rekey {
             return Ok(None);
         }
+        self.announce_offering(rekey).map(Some)
+    }
+
+    /// A new Announce that also offers the current suite with fresh keys:
+    /// C2 answers with a SetSuite for the current suite (or for a stronger
+    /// one its policy allows), and once the exchange finishes the device's
+    /// old keys are gone, on both sides. Only for a KEM suite (symmetric
+    /// and public-key devices get new keys from C2 with SetIdKey):
+    /// [`e4_proto::NegotiationError::RekeyUnsupported`] otherwise. Retries
+    /// ([`Client::announce`]) keep offering the current suite until C2
+    /// answers. C2 asks for one with a Renegotiate carrying the rekey flag
+    /// ([`Negotiated::RekeyRequested`]).
+    pub fn announce_rekey(&mut self) -> Result<Publish, Error> {
+        if !self.suite.id.is_kem_suite() {
+            return Err(e4_proto::Error::from(e4_proto::NegotiationError::RekeyUnsupported).into());
+        }
+        self.announce_offering(true)
+    }
+
+    fn announce_offering(&mut self, rekey: bool) -> Result<Publish, Error> {
         if let NegotiationStatus::Accepted(_) = self.negotiation_status() {
             return Err(e4_proto::Error::from(e4_proto::NegotiationError::AlreadyAccepted).into());
         }
@@ -643,17 +674,14 @@ impl<C: Clock + Clone> Client<C> {
         if let Some(p) = self.neg.parts.as_ref().filter(|p| p.announce.len() >= 8) {
             let mut ts = [0u8; 8];
             ts.copy_from_slice(&p.announce[..8]);
-            if u64::from_le_bytes(ts) >= self.clock.now() {
-                return Ok(Some((topic, p.announce.clone())));
+            if u64::from_le_bytes(ts) >= self.clock.now()
+                && self.neg.rekey_pending(self.suite.id) == rekey
+            {
+                return Ok((topic, p.announce.clone()));
             }
         }
-        let bytes = self.transact(|c, _, neg, _| {
-            let mut n = Negotiator::for_client(c, neg.capabilities, Ranking::DEFAULT)?;
-            let bytes = n.announce(c, &mut OsRng)?;
-            neg.parts = Some(n.to_parts());
-            Ok(bytes)
-        })?;
-        Ok(Some((topic, bytes)))
+        let bytes = self.transact(|c, _, neg, _| new_announce(c, neg, rekey))?;
+        Ok((topic, bytes))
     }
 
     /// The Confirm of the accepted SetSuite, signed now (to resend while no
@@ -832,6 +860,24 @@ fn apply_command(
                 }),
             }
         }
+        Control::Renegotiate(r) if r.rekey => {
+            // The rekey Announce is made and persisted with the command,
+            // so that a restart before it is published still offers the
+            // current suite again. An upgrade already accepted replaces
+            // the keys anyway: it goes on.
+            if !suite.is_kem_suite() {
+                return Err(
+                    e4_proto::Error::from(e4_proto::NegotiationError::RekeyUnsupported).into(),
+                );
+            }
+            if !matches!(neg.status(), NegotiationStatus::Accepted(_)) {
+                new_announce(c, neg, true)?;
+            }
+            CommandInfo {
+                opcode: RENEGOTIATE_OPCODE,
+                negotiation: Some(Negotiated::RekeyRequested),
+            }
+        }
         Control::Renegotiate(_) => CommandInfo {
             opcode: RENEGOTIATE_OPCODE,
             negotiation: Some(Negotiated::AnnounceRequested),
@@ -842,8 +888,22 @@ fn apply_command(
     Ok(info)
 }
 
-/// The client of `suite` with `identity`, holding `old`'s topic keys (not
-/// its public keys of other devices: another scheme).
+/// A new Announce from `c` (offering its current suite again with `rekey`),
+/// its negotiator kept in `neg`.
+fn new_announce(c: &Scratch, neg: &mut NegState, rekey: bool) -> Result<Vec<u8>, Error> {
+    let mut n = Negotiator::for_client(c, neg.capabilities, Ranking::DEFAULT)?;
+    let bytes = if rekey {
+        n.announce_rekey(c, &mut OsRng)?
+    } else {
+        n.announce(c, &mut OsRng)?
+    };
+    neg.parts = Some(n.to_parts());
+    Ok(bytes)
+}
+
+/// The client of `suite` with `identity`, holding `old`'s topic keys, and
+/// its public keys of other devices when the suite stays (a rekey; another
+/// suite is another scheme).
 fn carry_over(
     old: &Scratch,
     suite: SuiteId,
@@ -857,6 +917,13 @@ fn carry_over(
             result = store.set_topic(*h, e.clone());
         }
     });
+    if suite == old.suite() {
+        old.store().for_each_pubkey(&mut |id, key| {
+            if result.is_ok() {
+                result = store.set_pubkey(*id, key);
+            }
+        });
+    }
     result?;
     let mut c = e4_proto::Client::new(
         old.provider(),

@@ -77,6 +77,12 @@ pub enum Negotiated {
     /// 0x0A): [`crate::mqtt::E4Mqtt`] publishes an Announce; a caller
     /// driving its own transport calls [`crate::Client::announce`].
     AnnounceRequested,
+    /// C2 asked the device to replace its keys in its (KEM) suite
+    /// (Renegotiate with the rekey flag): an Announce offering the current
+    /// suite again with fresh keys was made and persisted with the
+    /// command; [`crate::mqtt::E4Mqtt`] publishes it, a caller driving its
+    /// own transport calls [`crate::Client::announce`].
+    RekeyRequested,
     /// The first command under the accepted suite arrived: the client now
     /// runs `to` (the old suite's keys are gone) and applied the command
     /// (the [`crate::CommandInfo::opcode`]; 0x09 is a SetTopicFormat).
@@ -100,6 +106,16 @@ pub(crate) struct NegState {
 }
 
 impl NegState {
+    /// Whether the latest Announce, not answered yet, offered `current`
+    /// (the device's suite) again: a rekey is under way.
+    pub fn rekey_pending(&self, current: SuiteId) -> bool {
+        self.parts.as_ref().is_some_and(|p| {
+            p.accepted.is_none()
+                && e4_proto::negotiation::Announce::parse(&p.announce)
+                    .is_ok_and(|a| a.offered(current).is_some())
+        })
+    }
+
     pub fn status(&self) -> NegotiationStatus {
         match &self.parts {
             Some(p) => match &p.accepted {

@@ -124,7 +124,7 @@ impl C2 {
         self.last_announce = Some(a.ts());
         self.pending = None;
         match choose(&self.policy, &a.offer(), SuiteSet::compiled_in(p)) {
-            Decision::Upgrade(s) => {
+            Decision::Upgrade(s) | Decision::Rekey(s) => {
                 let (set, pending) = answer(p, &a, s, &self.keys.public(s), &mut OsRng)?;
                 self.pending = Some(pending);
                 Ok(Some(self.seal(set.encode().as_bytes())))
@@ -679,6 +679,77 @@ fn a_restart_at_each_step_recovers() {
     assert_eq!(info, CommandInfo::applied(opcode::SET_TOPIC_KEY));
     assert_eq!(dev.topic_format(OTHER), Hybrid);
     assert_eq!(dev.protect(b"x", OTHER).unwrap().len(), 1 + dev.overhead());
+}
+
+/// Issue 12, item 4: C2 asks a KEM device to rekey (Renegotiate with the
+/// rekey flag); the Announce offering its suite again is persisted with
+/// the command, survives a restart, and the exchange replaces the keys
+/// while topic keys and other devices' public keys stay. Devices of other
+/// suites refuse a rekey.
+#[test]
+fn a_requested_rekey_survives_a_restart_and_keeps_topics_and_pubkeys() {
+    use e4_client::negotiation::Renegotiate;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.e4");
+    let clock = ManualClock::new(T0);
+    let (mut dev, mut c2) = device(Pq, C2Keys::new(), clock.clone(), Some(&path));
+    let key = SymKey::new(random());
+    apply(&mut dev, &c2.set_topic_key(SHARED, &key)).unwrap();
+    let other = Id([0x42; 16]);
+    let other_pk = vec![7u8; dev.public_key().unwrap().len()];
+    clock.advance(1);
+    let set_pk = c2.seal(
+        &Command::SetPubKey {
+            key: &other_pk,
+            id: other,
+        }
+        .to_vec(),
+    );
+    apply(&mut dev, &set_pk).unwrap();
+    let old_kem = dev.kem_public_key().unwrap().to_vec();
+    let old_sig = dev.public_key().unwrap();
+
+    clock.advance(1);
+    let info = apply(&mut dev, &c2.seal(Renegotiate::REKEY.encode())).unwrap();
+    assert_eq!(info.negotiation, Some(Negotiated::RekeyRequested));
+    assert_eq!(dev.negotiation_status(), NegotiationStatus::Announced);
+    assert!(dev.offered().contains(Pq));
+    drop(dev);
+    let mut dev = Client::open_with_clock(&path, clock.clone()).unwrap();
+    // After the restart, a retry still offers the current suite.
+    clock.advance(1);
+    let (_, announce) = dev.announce().unwrap().expect("the rekey Announce");
+    let set_suite = c2.on_announce(&announce).unwrap().expect("a rekey answer");
+    let info = apply(&mut dev, &set_suite).unwrap();
+    assert_eq!(info.negotiation, Some(Negotiated::Accepted { suite: Pq }));
+    let (_, confirm) = dev.take_confirm().unwrap();
+    c2.on_confirm(&confirm).unwrap();
+    clock.advance(1);
+    let info = apply(&mut dev, &c2.set_topic_key(OTHER, &key)).unwrap();
+    assert_eq!(
+        info.negotiation,
+        Some(Negotiated::Upgraded { from: Pq, to: Pq })
+    );
+    assert_ne!(dev.kem_public_key().unwrap(), &old_kem[..]);
+    assert_ne!(dev.public_key().unwrap(), old_sig);
+    assert!(dev.has_topic_key(SHARED) && dev.has_topic_key(OTHER));
+    assert_eq!(dev.pubkey_ids(), vec![other]);
+    assert_eq!(dev.negotiation_status(), NegotiationStatus::Idle);
+    assert!(!dev.offered().contains(Pq));
+
+    // Symmetric and public-key devices get SetIdKey instead.
+    for suite in [Sym, PubKey] {
+        let (mut dev, c2) = device(suite, C2Keys::new(), clock.clone(), None);
+        assert!(matches!(
+            dev.announce_rekey(),
+            Err(Error::Protocol(e4_proto::Error::Negotiation(
+                NegotiationError::RekeyUnsupported
+            )))
+        ));
+        clock.advance(1);
+        assert!(apply(&mut dev, &c2.seal(Renegotiate::REKEY.encode())).is_err());
+        assert_eq!(dev.negotiation_status(), NegotiationStatus::Idle);
+    }
 }
 
 #[test]

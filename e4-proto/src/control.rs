@@ -34,7 +34,8 @@ pub enum Control<'a> {
     SetSuite(SetSuite),
     /// SetTopicFormat.
     SetTopicFormat(SetTopicFormat),
-    /// Renegotiate: announce again.
+    /// Renegotiate: announce again (with the rekey flag: offering fresh
+    /// keys for the current suite too).
     Renegotiate(Renegotiate),
 }
 

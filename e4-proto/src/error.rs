@@ -200,6 +200,10 @@ pub enum NegotiationError {
     ClientMismatch,
     /// Persisted negotiator parts that are not consistent with each other.
     InvalidParts,
+    /// A rekey (the current suite offered again with fresh keys) asked of
+    /// a suite whose device keys negotiation does not replace: only the
+    /// KEM suites' (symmetric and public-key devices get SetIdKey).
+    RekeyUnsupported,
 }
 
 impl fmt::Display for NegotiationError {
@@ -227,6 +231,9 @@ impl fmt::Display for NegotiationError {
             NegotiationError::InvalidRanking => "ranking is not a permutation of the suites",
             NegotiationError::ClientMismatch => "client does not match the negotiator",
             NegotiationError::InvalidParts => "inconsistent negotiator parts",
+            NegotiationError::RekeyUnsupported => {
+                "only the device keys of a KEM suite are replaced by negotiation"
+            }
         };
         f.write_str(text)
     }

@@ -286,6 +286,9 @@ impl From<CommandInfo> for PyCommand {
             Some(Negotiated::AnnounceRequested) => {
                 out.negotiation = Some("announce_requested".into());
             }
+            Some(Negotiated::RekeyRequested) => {
+                out.negotiation = Some("rekey_requested".into());
+            }
             Some(Negotiated::Upgraded { from, to }) => {
                 out.negotiation = Some("upgraded".into());
                 out.suite = Some(to.name().into());

@@ -630,7 +630,8 @@ async fn remove_client(State(s): Svc, P(name): P<String>) -> ApiResult<StatusCod
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// New client key (SetIdKey).
+/// New client key: SetIdKey (symmetric and public-key devices), or a rekey
+/// request (Renegotiate with the rekey flag) to a KEM device that announced.
 #[utoipa::path(post, path = "/v1/clients/{name}/key", tag = "clients",
     responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn new_client_key(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {

@@ -158,7 +158,7 @@ pub async fn act(
                                     c,
                                     RENEGOTIATE_OPCODE,
                                     None,
-                                    Zeroizing::new(Renegotiate.encode().to_vec()),
+                                    Zeroizing::new(Renegotiate::ANNOUNCE.encode().to_vec()),
                                 )
                                 .await?;
                                 done.did(&c.name);
@@ -166,7 +166,17 @@ pub async fn act(
                                 done.skipped += 1;
                             }
                         }
-                        None if c.suite.family() == Family::Kem => done.skipped += 1,
+                        // A KEM device is asked to rekey (Renegotiate with
+                        // the rekey flag) if it negotiates; its key age
+                        // changes only when its Confirm commits, so a
+                        // key-age fire would ask again on every pass
+                        // until then: those fires skip it.
+                        None if c.suite.family() == Family::Kem
+                            && (c.last_announce_ts.is_none()
+                                || matches!(scope, Scope::KeysBefore(_))) =>
+                        {
+                            done.skipped += 1
+                        }
                         None => {
                             svc.queue_new_client_key(w, q, c).await?;
                             done.did(&c.name);

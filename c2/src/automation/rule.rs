@@ -99,8 +99,9 @@ pub enum Trigger {
 pub enum Action {
     /// A new topic key, SetTopicKey to every member.
     RotateTopicKey,
-    /// A new identity key for each client (symmetric and public-key
-    /// suites; C2 cannot set the keys of a KEM suite's devices).
+    /// A new identity key for each client: SetIdKey (symmetric and
+    /// public-key suites), or a rekey request (Renegotiate with the rekey
+    /// flag) to a KEM suite's devices, which make their own keys.
     NewClientKey,
     /// A new C2 key pair (per suite), SetC2Key to its clients.
     RotateC2Key,
@@ -335,7 +336,8 @@ impl Missed {
     }
 }
 
-/// A suite whose devices C2 gives keys to (SetIdKey).
+/// A suite whose devices C2 gives keys to (SetIdKey), rather than asking
+/// them to rekey.
 fn c2_sets_keys(s: SuiteId) -> bool {
     s.family() != Family::Kem
 }
@@ -419,9 +421,16 @@ impl RuleSpec {
                     self.action, self.target
                 )));
             }
-            (Action::NewClientKey, Target::Suite(s)) if !c2_sets_keys(*s) => {
+            (Action::NewClientKey, Target::Suite(s))
+                if !c2_sets_keys(*s)
+                    && self
+                        .triggers
+                        .iter()
+                        .any(|t| matches!(t, Trigger::KeyAge(_))) =>
+            {
                 return Err(C2Error::invalid(format!(
-                    "new-client-key: suite {} devices generate their own keys; C2 cannot set them",
+                    "new-client-key: suite {} devices make their own keys and a rekey changes their \
+                     key age only once confirmed; use every: or cron: triggers to ask them to rekey",
                     s.name()
                 )));
             }
@@ -573,9 +582,9 @@ mod tests {
         assert!(err(spec("topic:x", &["every:2s"], "new-client-key")).contains("acts on clients"));
         assert!(err(spec("client:d", &["every:2s"], "rotate-topic-key")).contains("acts on topics"));
         assert!(spec("client:d", &["event:client_left"], "rotate-topic-key").is_ok());
-        assert!(
-            err(spec("suite:pq", &["every:2s"], "new-client-key")).contains("generate their own")
-        );
+        assert!(err(spec("suite:pq", &["key-age:1d"], "new-client-key"))
+            .contains("make their own keys"));
+        assert!(spec("suite:pq", &["every:1h"], "new-client-key").is_ok());
         assert!(err(spec("suite:symmetric", &["every:2s"], "rotate-c2-key")).contains("no C2 key"));
         assert!(err(spec("topic:x", &["every:2s"], "rotate-c2-key")).contains("suite's clients"));
         assert!(

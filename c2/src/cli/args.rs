@@ -389,7 +389,7 @@ pub enum ClientCmd {
         #[command(flatten)]
         page: PageArgs,
     },
-    /// New client key (SetIdKey).
+    /// New client key (SetIdKey; a KEM device is asked to rekey).
     NewKey {
         #[command(flatten)]
         conn: OutputArgs,

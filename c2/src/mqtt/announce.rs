@@ -170,6 +170,9 @@ async fn session(
                         Ok(Outcome::Upgraded { .. }) => {
                             svc.metrics.upgrades.inc();
                         }
+                        Ok(Outcome::Rekeyed(_)) => {
+                            svc.metrics.rekeys.inc();
+                        }
                         Ok(_) => {}
                         Err(C2Error::Unavailable(e)) => {
                             // The database went away: not acknowledged, so

@@ -386,9 +386,9 @@ async fn events_counts_key_ages_dry_runs_and_refusals() {
             "acts on clients",
         ),
         (
-            json!({"name": "x", "target": "suite:pq", "triggers": ["every:1h"], "action": "new-client-key"}),
+            json!({"name": "x", "target": "suite:pq", "triggers": ["key-age:30d"], "action": "new-client-key"}),
             400,
-            "generate their own keys",
+            "make their own keys",
         ),
         (
             json!({"name": "x", "target": "all-clients", "triggers": ["every:1s"], "action": "new-client-key"}),

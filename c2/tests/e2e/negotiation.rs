@@ -1032,3 +1032,146 @@ async fn members_below_a_raised_minimum_get_no_new_keys() {
     assert_eq!(svc.rotate_topic_key("plant/any").await.unwrap().count, 1);
     c2.stop().await;
 }
+
+/// Wait until C2 and the device agree on `suite`, the device holds a new
+/// KEM key (not `old`), C2 holds its new signature key, and nothing is
+/// outstanding on either side.
+async fn wait_rekeyed(svc: &Service, dev: &mut E4Mqtt, id: &Id, suite: SuiteId, old: &[u8]) {
+    let start = Instant::now();
+    loop {
+        let (kem, sig, idle) = dev.with_client(|c| {
+            (
+                c.kem_public_key().map(<[u8]>::to_vec),
+                c.public_key(),
+                c.negotiation_status() == e4_client::NegotiationStatus::Idle,
+            )
+        });
+        let info = svc.get_client(&ClientRef::Id(*id)).await.unwrap();
+        if kem.as_deref() != Some(old)
+            && idle
+            && (info.suite, info.pending_suite) == (suite, None)
+            && info.sig_pk == sig
+        {
+            return;
+        }
+        assert!(start.elapsed() < PATIENCE, "the rekey never finished");
+        let _ = tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await;
+    }
+}
+
+/// Rotate the topic's key and wait until the device applied a command;
+/// returns the control-topic commands the attacker captured meanwhile.
+async fn rotate_and_capture(
+    svc: &Service,
+    dev: &mut E4Mqtt,
+    proxy: &MqttProxy,
+    control: &str,
+) -> Vec<Vec<u8>> {
+    // Earlier commands' events are drained first.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), dev.next_event()).await
+    {
+    }
+    let from = proxy.captured().len();
+    let sent = || -> Vec<Vec<u8>> {
+        proxy.captured()[from..]
+            .iter()
+            .filter(|c| c.direction == Direction::ToClient && c.topic == control)
+            .map(|c| c.payload.clone())
+            .collect()
+    };
+    svc.rotate_topic_key(TOPIC).await.unwrap();
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < PATIENCE, "the rotation never arrived");
+        if let Ok(Some(Event::Command(_))) =
+            tokio::time::timeout(Duration::from_millis(50), dev.next_event()).await
+        {
+            // (Captured before the device got it.)
+            if !sent().is_empty() {
+                break;
+            }
+        }
+    }
+    sent()
+}
+
+/// Issue 12, item 4: a KEM device's keys are replaced in its suite, asked
+/// by C2 (Renegotiate with the rekey flag) and by the device itself, over
+/// the attacker's proxy. A copy of the device's state taken before (its
+/// leaked decapsulation key) reads the commands sealed before the rekey
+/// and none sealed after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rekeyed_kem_device_leaves_its_leaked_keys_reading_nothing() {
+    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let (id, key) = register_symmetric(&svc, "sensor-k").await;
+    svc.new_topic_with_format(TOPIC, None).await.unwrap();
+    let state = dir.path().join("sensor-k.json");
+    let client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
+    let mut dev = connect(client, &[SuiteId::PostQuantum], proxy.addr());
+    until(&mut dev, "the upgrade to pq", |c| {
+        c.suite() == SuiteId::PostQuantum
+    })
+    .await;
+    wait_c2(&svc, &id, SuiteId::PostQuantum).await;
+    svc.add_client_to_topic(&ClientRef::Id(id), TOPIC)
+        .await
+        .unwrap();
+    until(&mut dev, "the topic key", |c| c.has_topic_key(TOPIC)).await;
+    let control = format!("e4/{}", hex::encode(id.0));
+
+    // The leak: a copy of the device's state as it is now.
+    let leaked_path = dir.path().join("leaked.json");
+    std::fs::copy(&state, &leaked_path).unwrap();
+    let mut leaked = Client::open(&leaked_path).unwrap();
+    let first_kem = dev.with_client(|c| c.kem_public_key().unwrap().to_vec());
+    let before = rotate_and_capture(&svc, &mut dev, &proxy, &control).await;
+    assert!(!before.is_empty());
+    for cmd in &before {
+        assert!(
+            leaked.unprotect(cmd, &control).is_ok(),
+            "the leaked keys read a command sealed before the rekey"
+        );
+    }
+
+    // C2 asks for a rekey (new-client-key on a KEM device).
+    svc.new_client_key(&ClientRef::Id(id)).await.unwrap();
+    wait_rekeyed(&svc, &mut dev, &id, SuiteId::PostQuantum, &first_kem).await;
+    assert_eq!(svc.metrics.rekeys.get(), 1);
+    let after = rotate_and_capture(&svc, &mut dev, &proxy, &control).await;
+    assert!(!after.is_empty());
+    for cmd in &after {
+        assert!(
+            leaked.unprotect(cmd, &control).is_err(),
+            "the leaked keys read a command sealed after the rekey"
+        );
+    }
+    assert!(dev.with_client(|c| c.has_topic_key(TOPIC)));
+
+    // The device asks for one on its own.
+    let second_kem = dev.with_client(|c| c.kem_public_key().unwrap().to_vec());
+    dev.rekey_now().unwrap();
+    wait_rekeyed(&svc, &mut dev, &id, SuiteId::PostQuantum, &second_kem).await;
+    assert_eq!(svc.metrics.rekeys.get(), 2);
+    assert_ne!(
+        dev.with_client(|c| c.kem_public_key().unwrap().to_vec()),
+        first_kem
+    );
+    let last = rotate_and_capture(&svc, &mut dev, &proxy, &control).await;
+    for cmd in &last {
+        assert!(leaked.unprotect(cmd, &control).is_err());
+    }
+    // Replays of everything captured change nothing on either side.
+    proxy.clear_rule();
+    let captured = proxy.captured();
+    for (i, c) in captured.iter().enumerate() {
+        if c.topic.starts_with("e4c2/announce/") {
+            proxy.replay(i).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(svc.metrics.rekeys.get(), 2);
+    let info = svc.get_client(&ClientRef::Id(id)).await.unwrap();
+    assert_eq!(info.sig_pk, dev.with_client(|c| c.public_key()));
+    dev.disconnect().await;
+    c2.stop().await;
+}

@@ -154,6 +154,10 @@ pub enum NegotiationEvent {
     },
     /// C2 asked for a new Announce (Renegotiate); it is being published.
     AnnounceRequested,
+    /// C2 asked the device to replace its keys (Renegotiate with the rekey
+    /// flag); an Announce offering the current suite again is being
+    /// published.
+    RekeyRequested,
     /// C2 set the message format of a topic (SetTopicFormat).
     TopicFormat {
         /// The topic.
@@ -342,6 +346,18 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             s.kick = true;
             s.reset = true;
         });
+    }
+
+    /// Replace the device's keys in its (KEM) suite: an Announce offering
+    /// the current suite again is made and persisted now
+    /// ([`Client::announce_rekey`]) and published by the connection task,
+    /// which retries it until C2 answers; the old keys are gone once the
+    /// first command under the new ones arrives
+    /// ([`NegotiationEvent::Upgraded`] with `from == to`).
+    pub fn rekey_now(&self) -> Result<(), Error> {
+        self.with_client(|c| c.announce_rekey())?;
+        self.negotiate_now();
+        Ok(())
     }
 
     /// Send a state report now (see [`Client::sync_report`]).

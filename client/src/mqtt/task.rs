@@ -236,16 +236,18 @@ fn command_events<C: Clock + Clone>(
                 Event::Command(info),
             ]
         }
-        Some(Negotiated::AnnounceRequested) => {
+        Some(n @ (Negotiated::AnnounceRequested | Negotiated::RekeyRequested)) => {
             shared.signal_negotiation(|s| {
                 s.kick = true;
                 s.reset = true;
                 s.upgraded = false;
             });
-            vec![
-                Event::Negotiation(NegotiationEvent::AnnounceRequested),
-                Event::Command(info),
-            ]
+            let event = if n == Negotiated::RekeyRequested {
+                NegotiationEvent::RekeyRequested
+            } else {
+                NegotiationEvent::AnnounceRequested
+            };
+            vec![Event::Negotiation(event), Event::Command(info)]
         }
         Some(Negotiated::TopicFormat { topic, format }) => vec![
             Event::Negotiation(NegotiationEvent::TopicFormat { topic, format }),

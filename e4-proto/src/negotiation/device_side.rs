@@ -237,6 +237,13 @@ impl Negotiator {
                 .intersection(SuiteSet::compiled_in(self.provider)),
         )
     }
+    /// Whether the latest Announce offered the current suite again (a
+    /// rekey, see [`Negotiator::announce_rekey`]).
+    pub fn rekey_offered(&self) -> bool {
+        self.announce
+            .as_ref()
+            .is_some_and(|(a, _)| a.offered(self.current).is_some())
+    }
     /// The latest Announce, if any.
     pub fn latest_announce(&self) -> Option<&[u8]> {
         self.announce.as_ref().map(|(a, _)| a.as_bytes())
@@ -265,12 +272,43 @@ impl Negotiator {
         client: &Client<S, C, R>,
         rng: &mut dyn Rng,
     ) -> Result<Vec<u8>, Error> {
+        self.announce_offering(client, rng, false)
+    }
+
+    /// [`Negotiator::announce`] that also offers the current suite with
+    /// fresh keys: C2 answers with a SetSuite for the current suite when
+    /// nothing stronger is offered and allowed, and once the exchange
+    /// finishes the device's old keys are gone (forward secrecy after a
+    /// leak of the old decapsulation key). Only for a KEM suite
+    /// ([`NegotiationError::RekeyUnsupported`] otherwise: symmetric and
+    /// public-key devices get new keys with SetIdKey).
+    pub fn announce_rekey<S: Store, C: Clock, const R: usize>(
+        &mut self,
+        client: &Client<S, C, R>,
+        rng: &mut dyn Rng,
+    ) -> Result<Vec<u8>, Error> {
+        if !self.current.is_kem_suite() {
+            return Err(NegotiationError::RekeyUnsupported.into());
+        }
+        self.announce_offering(client, rng, true)
+    }
+
+    fn announce_offering<S: Store, C: Clock, const R: usize>(
+        &mut self,
+        client: &Client<S, C, R>,
+        rng: &mut dyn Rng,
+        rekey: bool,
+    ) -> Result<Vec<u8>, Error> {
         self.check_client(client)?;
         if self.accepted.is_some() {
             return Err(NegotiationError::AlreadyAccepted.into());
         }
+        let mut offered = self.offered();
+        if rekey {
+            offered = offered.with(self.current);
+        }
         let mut keys = Vec::new();
-        for s in self.offered().iter() {
+        for s in offered.iter() {
             keys.push(GeneratedKeys::generate(self.provider, s, rng)?);
         }
         let offers: Vec<OfferedKeys> = keys.iter().map(GeneratedKeys::public).collect();
@@ -330,7 +368,10 @@ impl Negotiator {
                 return Err(NegotiationError::Conflict.into());
             }
         }
-        if self.ranking.rank(set.suite) <= self.ranking.rank(self.current) {
+        // Never lower; the same suite only as the rekey the device asked
+        // for (it offered the current suite again with fresh keys).
+        let rekey = set.suite == self.current && self.rekey_offered();
+        if self.ranking.rank(set.suite) <= self.ranking.rank(self.current) && !rekey {
             return Err(NegotiationError::Downgrade.into());
         }
         let keys = self

@@ -146,6 +146,10 @@ pub enum Decision {
     Upgrade(SuiteId),
     /// Keep the current suite (nothing better is offered and allowed).
     Stay,
+    /// Nothing better is offered and allowed, and the device offered its
+    /// current (KEM) suite again with fresh keys: answer with a SetSuite
+    /// for the current suite, which replaces the device's keys.
+    Rekey(SuiteId),
     /// Nothing acceptable is offered and the current suite is ranked below
     /// the policy's minimum: the device keeps running, flagged.
     BelowMinimum,
@@ -154,7 +158,10 @@ pub enum Decision {
 /// The strongest suite in `offer ∩ compiled_in ∩ policy.allowed` ranked at
 /// least `policy.minimum` and strictly above the current suite (a suite of
 /// the current suite's rank is the current suite: there is no downgrade and
-/// no sideways move). Without one: [`Decision::Stay`], or
+/// no sideways move). Without one: [`Decision::Rekey`] if the device
+/// offered its current suite again, a KEM suite compiled in and ranked at
+/// least the minimum (a rekey keeps the suite, so the allowed set does not
+/// apply: it lists where C2 may *move* a device); [`Decision::Stay`]; or
 /// [`Decision::BelowMinimum`] if the current suite is ranked below the
 /// minimum.
 pub fn choose(policy: &Policy, offer: &Offer, compiled_in: SuiteSet) -> Decision {
@@ -167,9 +174,13 @@ pub fn choose(policy: &Policy, offer: &Offer, compiled_in: SuiteSet) -> Decision
             .intersection(compiled_in)
             .intersection(policy.allowed),
     );
+    let rekey = offer.suites.contains(offer.current)
+        && offer.current.is_kem_suite()
+        && compiled_in.contains(offer.current);
     match r.strongest(candidates) {
         Some(s) if r.rank(s) >= min => Decision::Upgrade(s),
-        _ if r.rank(offer.current) >= min => Decision::Stay,
-        _ => Decision::BelowMinimum,
+        _ if r.rank(offer.current) < min => Decision::BelowMinimum,
+        _ if rekey => Decision::Rekey(offer.current),
+        _ => Decision::Stay,
     }
 }

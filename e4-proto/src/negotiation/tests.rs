@@ -49,7 +49,13 @@ fn choose_never_moves_down() {
                     );
                 }
                 Decision::Stay => {
-                    assert!(p.ranking.above(cur, offer.suites).is_empty())
+                    assert!(p.ranking.above(cur, offer.suites).is_empty());
+                    assert!(!(cur.is_kem_suite() && offer.suites.contains(cur)));
+                }
+                Decision::Rekey(s) => {
+                    assert_eq!(s, cur, "a rekey keeps the suite");
+                    assert!(cur.is_kem_suite() && offer.suites.contains(cur));
+                    assert!(p.ranking.above(cur, offer.suites).is_empty());
                 }
                 Decision::BelowMinimum => unreachable!("minimum is symmetric"),
             }

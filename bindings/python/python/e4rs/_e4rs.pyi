@@ -50,7 +50,7 @@ class Command:
         """The command's E4 name, e.g. "SetTopicKey"."""
     @property
     def negotiation(self) -> Optional[str]:
-        """None, "accepted", "topic_format", "announce_requested" or "upgraded"."""
+        """None, "accepted", "topic_format", "announce_requested", "rekey_requested" or "upgraded"."""
     @property
     def suite(self) -> Optional[str]:
         """The suite accepted or upgraded to, or the topic's new format."""

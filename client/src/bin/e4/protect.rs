@@ -290,6 +290,9 @@ pub fn run_unprotect(a: UnprotectArgs) -> Result<(), CliError> {
                 Some(e4_client::Negotiated::AnnounceRequested) => {
                     eprintln!("C2 asks this device to announce itself again (Renegotiate): the `e4 client` shell announces on its `negotiate` command")
                 }
+                Some(e4_client::Negotiated::RekeyRequested) => {
+                    eprintln!("C2 asks this device to replace its keys (Renegotiate, rekey): an Announce offering fresh keys was saved; the `e4 client` shell publishes it on its `negotiate` command")
+                }
                 _ => {}
             }
             eprintln!(

@@ -142,6 +142,7 @@ Available commands:
   set-topic-key <topic> <key>      set a topic key by hand (hex, or a file
                                    holding raw bytes or hex: FILE or @FILE)
   negotiate                        announce now (suite negotiation)
+  rekey                            replace this device's keys in its KEM suite
   report                           send C2 a state report now (it answers with
                                    the commands this client missed)
   wait-key <topic> [seconds]       wait (30 s by default) until C2 has given this
@@ -643,6 +644,13 @@ impl Shell {
                 self.mqtt.negotiate_now();
                 println!("negotiation: checking now");
             }
+            "rekey" => {
+                self.mqtt.rekey_now().map_err(|e| e.to_string())?;
+                println!(
+                    "negotiation: announcing fresh keys for suite {}",
+                    self.mqtt.with_client(|c| c.suite())
+                );
+            }
             "report" => {
                 self.mqtt.report_now();
                 println!("state report: sending now");
@@ -772,6 +780,9 @@ impl Shell {
                 NegotiationEvent::Failed { error } => println!("negotiation: {error}"),
                 NegotiationEvent::AnnounceRequested => {
                     println!("negotiation: C2 asked for a new announcement; announcing")
+                }
+                NegotiationEvent::RekeyRequested => {
+                    println!("negotiation: C2 asked this device to replace its keys; announcing fresh keys")
                 }
                 other => println!("negotiation: {other:?}"),
             },
