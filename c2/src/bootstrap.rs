@@ -1,10 +1,12 @@
 //! First start and every start: the master key (salt, parameters and a
 //! check value in `meta`), the admin credential, C2's key pairs; and the
-//! offline passphrase change.
+//! offline passphrase change; the one-time authentication of public keys
+//! stored before they carried a MAC.
 
 use crate::auth;
 use crate::crypto_at_rest::{
     check_passphrase, random_salt, KdfParams, MasterKey, CHECK_AAD, CHECK_PLAINTEXT,
+    CHECK_PLAINTEXT_MACS,
 };
 use crate::datadir::{write_private, DataDir};
 use crate::db::clients::ClientRow;
@@ -45,7 +47,8 @@ pub async fn open_master(db: &Db, passphrase: &[u8], params: KdfParams) -> C2Res
                 .ok_or_else(|| C2Error::internal("passphrase check value missing"))?;
             let master = MasterKey::derive(passphrase, &salt, p)?;
             match master.open(CHECK_AAD, &check) {
-                Ok(v) if v.as_slice() == CHECK_PLAINTEXT => {}
+                Ok(v)
+                    if v.as_slice() == CHECK_PLAINTEXT || v.as_slice() == CHECK_PLAINTEXT_MACS => {}
                 _ => {
                     return Err(C2Error::invalid(
                         "wrong passphrase: it does not decrypt this database",
@@ -59,12 +62,48 @@ pub async fn open_master(db: &Db, passphrase: &[u8], params: KdfParams) -> C2Res
             let master = MasterKey::derive(passphrase, &salt, params)?;
             meta::set(w.conn(), SALT, &salt).await?;
             meta::set(w.conn(), PARAMS, params.encode().as_bytes()).await?;
-            meta::set(w.conn(), CHECK, &master.seal(CHECK_AAD, CHECK_PLAINTEXT)).await?;
+            // A new database: every row will be written with its MAC.
+            meta::set(
+                w.conn(),
+                CHECK,
+                &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS),
+            )
+            .await?;
             master
         }
     };
     w.commit().await?;
     Ok(master)
+}
+
+/// Once per database, at the first start after the upgrade that introduced
+/// public-key MACs (its check value is still the old one): give every row
+/// without a MAC one (trust on first use), then switch the check value, in
+/// one transaction. Afterwards a row without a MAC is refused; a database
+/// writer without the passphrase cannot switch the check value back.
+/// Returns how many rows were authenticated.
+pub async fn ensure_public_key_macs(db: &Db, master: &MasterKey) -> C2Result<u64> {
+    let mut w = db.begin_write().await?;
+    let check = meta::get(w.conn(), CHECK)
+        .await?
+        .ok_or_else(|| C2Error::internal("passphrase check value missing"))?;
+    if master.open(CHECK_AAD, &check)?.as_slice() != CHECK_PLAINTEXT {
+        return Ok(0);
+    }
+    let n = crate::key_integrity::backfill(w.conn(), master).await?;
+    meta::set(
+        w.conn(),
+        CHECK,
+        &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS),
+    )
+    .await?;
+    w.commit().await?;
+    tracing::info!(
+        rows = n,
+        "public keys stored before this version authenticated as they are (trust on first use); \
+         from now on a public key without a valid MAC is refused"
+    );
+    Ok(n)
 }
 
 /// The admin verifier; at first start a token is generated, written to
@@ -155,8 +194,10 @@ pub async fn ensure_c2_keys(
     w.commit().await
 }
 
-/// Re-encrypt every secret under a new passphrase (new salt), in one
-/// transaction, streaming each table in batches.
+/// Re-encrypt every secret under a new passphrase (new salt), and renew the
+/// MACs of public keys that verify under the old one, in one transaction,
+/// streaming each table in batches. [`ensure_public_key_macs`] must have
+/// run first.
 pub async fn change_passphrase(
     db: &Db,
     old: &MasterKey,
@@ -171,6 +212,13 @@ pub async fn change_passphrase(
     n += reencrypt_clients(w.conn(), old, &new).await?;
     n += reencrypt_topics(w.conn(), old, &new).await?;
     n += crate::db::negotiations::reencrypt(w.conn(), old, &new).await?;
+    let (_, failing) = crate::key_integrity::rekey(w.conn(), old, &new).await?;
+    if failing > 0 {
+        tracing::warn!(
+            rows = failing,
+            "public keys that failed their integrity check keep failing under the new passphrase"
+        );
+    }
     for (suite, row) in c2keys::all(w.conn()).await? {
         let s = SuiteId::from_name(&suite)
             .map_err(|_| C2Error::internal(format!("stored suite {suite:?}")))?;
@@ -199,7 +247,7 @@ pub async fn change_passphrase(
     }
     meta::set(w.conn(), SALT, &salt).await?;
     meta::set(w.conn(), PARAMS, params.encode().as_bytes()).await?;
-    meta::set(w.conn(), CHECK, &new.seal(CHECK_AAD, CHECK_PLAINTEXT)).await?;
+    meta::set(w.conn(), CHECK, &new.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS)).await?;
     w.commit().await?;
     Ok(n)
 }

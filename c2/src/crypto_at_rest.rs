@@ -1,14 +1,19 @@
 //! Secrets at rest: a master key derived with Argon2id from the operator
 //! passphrase (random salt stored in the database), and XChaCha20-Poly1305
 //! with the record's identity as associated data, so a ciphertext moved to
-//! another row does not decrypt.
+//! another row does not decrypt. Public keys are stored in clear but
+//! authenticated: HMAC-SHA256 under a subkey of the master key (see
+//! `key_integrity`).
 
 use crate::error::{C2Error, C2Result};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
+use hmac::Mac;
 use zeroize::Zeroizing;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Length of the random salt.
 pub const SALT_LEN: usize = 16;
@@ -67,9 +72,14 @@ impl KdfParams {
     }
 }
 
-/// The key that encrypts every secret in the database. Zeroized on drop.
+/// Label of the subkey that authenticates public keys at rest.
+const PUBLIC_KEY_MAC_LABEL: &[u8] = b"e4c2 public key mac v1";
+
+/// The key that encrypts every secret in the database, and the subkey that
+/// authenticates the public keys stored in clear. Zeroized on drop.
 pub struct MasterKey {
     key: Zeroizing<[u8; 32]>,
+    public_key_mac: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -105,7 +115,32 @@ impl MasterKey {
         let mut key = Zeroizing::new([0u8; 32]);
         a.hash_password_into(passphrase, salt, &mut key[..])
             .map_err(|e| C2Error::internal(format!("argon2: {e}")))?;
-        Ok(MasterKey { key })
+        // HKDF-Expand(master, label, 32): one HMAC block, the master key
+        // being uniformly random already.
+        let mut label = PUBLIC_KEY_MAC_LABEL.to_vec();
+        label.push(1);
+        let public_key_mac = Zeroizing::new(hmac_sha256(&key[..], &label));
+        Ok(MasterKey {
+            key,
+            public_key_mac,
+        })
+    }
+
+    fn public_key_hmac(&self, msg: &[u8]) -> HmacSha256 {
+        let mut m = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.public_key_mac[..])
+            .expect("HMAC takes any key length");
+        m.update(msg);
+        m
+    }
+
+    /// HMAC-SHA256 of `msg` under the public-key subkey.
+    pub fn public_key_mac(&self, msg: &[u8]) -> [u8; 32] {
+        self.public_key_hmac(msg).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is [`MasterKey::public_key_mac`] of `msg` (constant time).
+    pub fn verify_public_key_mac(&self, msg: &[u8], tag: &[u8]) -> bool {
+        self.public_key_hmac(msg).verify_slice(tag).is_ok()
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -158,6 +193,13 @@ impl MasterKey {
     }
 }
 
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut m =
+        <HmacSha256 as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
 /// Associated data naming a record: `e4c2/v1/<kind>/<id>`.
 pub fn aad(kind: &str, id: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + kind.len() + 1 + id.len());
@@ -170,8 +212,13 @@ pub fn aad(kind: &str, id: &[u8]) -> Vec<u8> {
 
 /// The associated data of the passphrase check value.
 pub const CHECK_AAD: &[u8] = b"e4c2/v1/passphrase-check";
-/// The plaintext of the passphrase check value.
+/// The plaintext of the passphrase check value of a database whose public
+/// keys are not authenticated yet (written before `pk_mac` existed).
 pub const CHECK_PLAINTEXT: &[u8] = b"e4c2 passphrase check";
+/// The plaintext of the passphrase check value once every stored public key
+/// carries its MAC: a database writer without the passphrase cannot turn
+/// it back into [`CHECK_PLAINTEXT`] to have keys trusted on first use again.
+pub const CHECK_PLAINTEXT_MACS: &[u8] = b"e4c2 passphrase check; public keys authenticated v1";
 
 #[cfg(test)]
 mod tests {
@@ -195,6 +242,19 @@ mod tests {
         assert!(other.open(&aad("client", b"a"), &blob).is_err());
         let salted = MasterKey::derive(b"correct horse battery", &[2; 16], fast()).unwrap();
         assert!(salted.open(&aad("client", b"a"), &blob).is_err());
+    }
+
+    #[test]
+    fn public_key_macs_depend_on_the_passphrase() {
+        let k = MasterKey::derive(b"correct horse battery", &[1; 16], fast()).unwrap();
+        let tag = k.public_key_mac(b"keys");
+        assert!(k.verify_public_key_mac(b"keys", &tag));
+        assert!(!k.verify_public_key_mac(b"keyz", &tag));
+        assert!(!k.verify_public_key_mac(b"keys", &tag[..31]));
+        let other = MasterKey::derive(b"correct horse battery!", &[1; 16], fast()).unwrap();
+        assert!(!other.verify_public_key_mac(b"keys", &tag));
+        // The subkey is not the encryption key.
+        assert_ne!(tag, hmac_sha256(&k.key[..], b"keys"));
     }
 
     #[test]

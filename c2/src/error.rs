@@ -33,6 +33,11 @@ pub enum C2Error {
     /// Another process holds the data directory's lock.
     #[error("{0}")]
     DataDirInUse(String),
+    /// A public key stored in the database failed its integrity check (its
+    /// MAC under the master key): changed outside C2, or damaged. Nothing
+    /// was sealed to it or verified with it.
+    #[error("{0}")]
+    IntegrityFailure(String),
     /// A dependency (database) is unreachable.
     #[error("{0}")]
     Unavailable(String),
@@ -76,6 +81,7 @@ impl C2Error {
             C2Error::NegotiationRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             C2Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             C2Error::DataDirInUse(_) => StatusCode::CONFLICT,
+            C2Error::IntegrityFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
             C2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +99,7 @@ impl C2Error {
             C2Error::Unavailable(_) => tonic::Code::Unavailable,
             C2Error::Internal(_) => tonic::Code::Internal,
             C2Error::DataDirInUse(_) => tonic::Code::FailedPrecondition,
+            C2Error::IntegrityFailure(_) => tonic::Code::DataLoss,
         }
     }
 
@@ -108,6 +115,7 @@ impl C2Error {
             C2Error::NegotiationRefused(_) => "negotiation_refused",
             C2Error::Unavailable(_) => "unavailable",
             C2Error::DataDirInUse(_) => "data_dir_in_use",
+            C2Error::IntegrityFailure(_) => "integrity_failure",
             C2Error::Internal(_) => "internal",
         }
     }
@@ -176,6 +184,11 @@ mod tests {
             (C2Error::not_found("x"), 404, tonic::Code::NotFound),
             (C2Error::exists("x"), 409, tonic::Code::AlreadyExists),
             (C2Error::Unauthenticated, 401, tonic::Code::Unauthenticated),
+            (
+                C2Error::IntegrityFailure("x".into()),
+                500,
+                tonic::Code::DataLoss,
+            ),
         ];
         for (e, http, grpc) in cases {
             assert_eq!(e.http_status().as_u16(), http);

@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod key_integrity;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;

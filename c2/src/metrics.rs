@@ -22,6 +22,13 @@ pub struct RuleLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of integrity failures of stored public keys.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntegrityLabels {
+    /// The table of the row that failed: `clients`, `negotiations` or `outbox`.
+    pub table: &'static str,
+}
+
 /// Labels of API latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
@@ -83,6 +90,8 @@ pub struct Metrics {
     pub rule_fires: Family<RuleLabels, Counter>,
     /// Lag between a rule's due time and its fire, in seconds.
     pub rule_lag: Histogram,
+    /// Stored public keys refused because their MAC did not verify, by table.
+    pub integrity_failures: Family<IntegrityLabels, Counter>,
     api_latency: Family<ApiLabels, Histogram, Buckets>,
 }
 
@@ -156,6 +165,13 @@ impl Metrics {
             "device_rekeys",
             "Devices whose keys were replaced in their own (KEM) suite by an Announce/Confirm exchange",
             rekeys.clone(),
+        );
+        let integrity_failures = Family::<IntegrityLabels, Counter>::default();
+        registry.register(
+            "integrity_failures",
+            "Stored public keys refused because their MAC under the master key did not verify \
+             (changed outside C2, or damaged), by table; nothing was sealed to them",
+            integrity_failures.clone(),
         );
         let api_latency = Family::new_with_constructor(Buckets);
         let rule_fires = Family::<RuleLabels, Counter>::default();
@@ -231,6 +247,7 @@ impl Metrics {
             devices_never_reported,
             rule_fires,
             rule_lag,
+            integrity_failures,
             api_latency,
         }
     }
@@ -257,6 +274,13 @@ impl Metrics {
     /// Count a rule fire with `outcome` (fired, skipped, failed).
     pub fn rule_fire(&self, outcome: &'static str) {
         self.rule_fires.get_or_create(&RuleLabels { outcome }).inc();
+    }
+
+    /// Count a stored public key of `table` that failed its integrity check.
+    pub fn integrity_failure(&self, table: &'static str) {
+        self.integrity_failures
+            .get_or_create(&IntegrityLabels { table })
+            .inc();
     }
 
     /// Record one API call.
@@ -305,6 +329,10 @@ mod tests {
             text.contains("e4c2_negotiation_dropped_total{limit=\"device\"} 2"),
             "{text}"
         );
+        m.integrity_failure("outbox");
+        assert!(m
+            .render()
+            .contains("e4c2_integrity_failures_total{table=\"outbox\"} 1"));
         assert!(text.contains("e4c2_api_request_duration_seconds_count{api=\"grpc\",operation=\"NewClient\",outcome=\"ok\"} 1"));
     }
 }

@@ -19,6 +19,7 @@ use crate::db::topics::{self, TopicRow};
 use crate::db::{c2keys, links, meta, now_ms, WriteTx};
 use crate::delivery::Synced;
 use crate::error::{C2Error, C2Result};
+use crate::key_integrity::{check_client, Record};
 use crate::model::{ClientInfo, ClientRef, EventKind, Queued, TopicInfo};
 use crate::outbox::{client_key_aad, requeue_pending, Enqueuer};
 use crate::service::{topic_key_aad, Service, FLEET_BATCH};
@@ -497,7 +498,7 @@ impl Service {
                     answer(self.provider, &a, suite, &c2_public, &mut OsRng).map_err(refused)?;
                 let mut n = self.negotiation_row(&pending)?;
                 n.c2_key_version = c2_version;
-                negotiations::put(w.conn(), &n, now_ms()).await?;
+                negotiations::put(w.conn(), &self.master, &n, now_ms()).await?;
                 q.push_bytes(
                     w.conn(),
                     &row,
@@ -604,6 +605,7 @@ impl Service {
         // The pending row stores the material in the clients columns' shape.
         clients::set_suite(
             w.conn(),
+            &self.master,
             id,
             pending.suite,
             n.key_enc,
@@ -828,8 +830,11 @@ impl Service {
         Ok((dropped, rotated))
     }
 
-    /// What C2 holds of a device in its current suite.
+    /// What C2 holds of a device in its current suite; refused if its
+    /// public keys fail their integrity check (its messages are verified
+    /// against them).
     pub(crate) fn material_of(&self, row: &ClientRow) -> C2Result<DeviceMaterial> {
+        check_client(&self.master, &self.metrics, row)?;
         self.material(
             &row.id,
             row.suite,
@@ -877,6 +882,7 @@ impl Service {
             sig_pk: None,
             kem_pk: None,
             c2_key_version: None,
+            pk_mac: None,
         };
         match &p.material {
             DeviceMaterial::Symmetric(k) => {
@@ -892,6 +898,7 @@ impl Service {
     }
 
     fn pending_of(&self, n: &NegotiationRow) -> C2Result<Pending> {
+        Record::of_negotiation(n).check(&self.master, &self.metrics, n.pk_mac.as_deref())?;
         let material = self.material(
             &n.client_id,
             n.suite,

@@ -1,12 +1,16 @@
 //! The transactional outbox: commands are written in the transaction of the
 //! state change that implies them, with a snapshot of the key material to
 //! seal them with, and sealed (with a fresh timestamp) only when published.
+//! The device's public keys are checked (`key_integrity`) when a command is
+//! queued, and the row's device key when it is sealed.
 
 use crate::crypto_at_rest::{aad, MasterKey};
 use crate::db::clients::ClientRow;
 use crate::db::outbox::{self as table, NewRow, OutboxRow};
 use crate::db::{c2keys, now_ms};
 use crate::error::{C2Error, C2Result};
+use crate::key_integrity::{check_client, Record};
+use crate::metrics::Metrics;
 use crate::model::Queued;
 use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
 use e4_proto::crypto::Rng;
@@ -65,6 +69,7 @@ pub fn subject_of(cmd: &Command<'_>) -> Option<Vec<u8>> {
 /// Writes commands into the outbox within one transaction.
 pub struct Enqueuer<'a> {
     master: &'a MasterKey,
+    metrics: &'a Metrics,
     buf: Vec<Pending>,
     c2_versions: HashMap<SuiteId, i64>,
     c2_pins: HashMap<Id, i64>,
@@ -75,10 +80,15 @@ pub struct Enqueuer<'a> {
 impl<'a> Enqueuer<'a> {
     /// Start; takes the outbox counter lock, so command-producing
     /// transactions are serialized and commit in id order.
-    pub async fn begin(conn: &mut AnyConnection, master: &'a MasterKey) -> C2Result<Self> {
+    pub async fn begin(
+        conn: &mut AnyConnection,
+        master: &'a MasterKey,
+        metrics: &'a Metrics,
+    ) -> C2Result<Self> {
         table::lock_counter(conn).await?;
         Ok(Enqueuer {
             master,
+            metrics,
             buf: Vec::new(),
             c2_versions: HashMap::new(),
             c2_pins: HashMap::new(),
@@ -167,7 +177,8 @@ impl<'a> Enqueuer<'a> {
 
     /// Queue command bytes that are not a [`Command`] (the e4-rs extension
     /// commands of suite negotiation: SetSuite, SetTopicFormat), with what
-    /// they are about.
+    /// they are about. Refused if the client's public keys fail their
+    /// integrity check.
     pub async fn push_bytes(
         &mut self,
         conn: &mut AnyConnection,
@@ -176,6 +187,7 @@ impl<'a> Enqueuer<'a> {
         subject: Option<Vec<u8>>,
         command: Zeroizing<Vec<u8>>,
     ) -> C2Result<()> {
+        check_client(self.master, self.metrics, client)?;
         let (device_key, c2_version) = match client.suite.family() {
             Family::E4Symmetric => {
                 let enc = client
@@ -235,6 +247,7 @@ impl<'a> Enqueuer<'a> {
             } else {
                 p.device_key.to_vec()
             };
+            let pk_mac = Record::outbox(id, p.client_id, p.suite, &device_key).mac(self.master);
             rows.push(NewRow {
                 id,
                 client_id: p.client_id,
@@ -246,6 +259,7 @@ impl<'a> Enqueuer<'a> {
                 device_key,
                 c2_key_version: p.c2_version,
                 created_at: self.created_at,
+                pk_mac,
             });
         }
         table::insert(conn, &rows).await?;
@@ -325,15 +339,18 @@ impl C2SecretCache {
     }
 }
 
-/// Seal a stored command for publication at time `now` (unix seconds).
+/// Seal a stored command for publication at time `now` (unix seconds);
+/// refused if the row's device key fails its integrity check.
 pub fn seal(
     master: &MasterKey,
+    metrics: &Metrics,
     provider: &CryptoProvider,
     c2: &C2SecretCache,
     row: &OutboxRow,
     now: u64,
     rng: &mut dyn Rng,
 ) -> C2Result<Vec<u8>> {
+    Record::of_outbox(row).check(master, metrics, row.pk_mac.as_deref())?;
     let cmd = master.open(&command_aad(row.id), &row.command_enc)?;
     let out = match row.suite.family() {
         Family::E4Symmetric => {

@@ -213,6 +213,7 @@ pub async fn serve(
     let master = Arc::new(bootstrap::open_master(&db, pass.as_bytes(), opts.kdf).await?);
     drop(pass);
     tracing::info!(provider = provider.name, suites = ?provider, "crypto provider");
+    bootstrap::ensure_public_key_macs(&db, &master).await?;
     bootstrap::ensure_c2_keys(&db, &master, provider).await?;
     let (verifier, new_token) = bootstrap::ensure_admin_token(&db, &dir).await?;
     let tls_files = tls::ensure(

@@ -10,6 +10,7 @@ use crate::db::topics::{self, TopicRow};
 use crate::db::{c2keys, delivery, links, now_ms, outbox as otable, Db, WriteTx};
 use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
+use crate::key_integrity::check_client;
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::mqtt::status::{Delivery, PublisherStatus};
@@ -151,7 +152,7 @@ impl Service {
     /// Begin a transaction that queues commands.
     pub(crate) async fn begin_commands(&self) -> C2Result<(WriteTx, Enqueuer<'_>)> {
         let mut w = self.db.begin_write().await?;
-        let e = Enqueuer::begin(w.conn(), &self.master).await?;
+        let e = Enqueuer::begin(w.conn(), &self.master, &self.metrics).await?;
         Ok((w, e))
     }
 
@@ -255,7 +256,7 @@ impl Service {
             }
         }
         let mut w = self.db.begin_write().await?;
-        clients::insert(w.conn(), &row).await?;
+        clients::insert(w.conn(), &self.master, &row).await?;
         w.commit().await?;
         self.events
             .emit(EventKind::ClientAdded, Some((&row.name, id)), None);
@@ -319,7 +320,7 @@ impl Service {
                 let key = random_key();
                 q.push(w.conn(), row, &Command::SetIdKey(&key[..])).await?;
                 let enc = self.master.seal(&client_key_aad(&row.id), &key[..]);
-                clients::update_key(w.conn(), &row.id, Some(enc), None, now).await?;
+                clients::update_key(w.conn(), &self.master, row, Some(enc), None, now).await?;
             }
             Family::E4PublicKey => {
                 let p = row.suite.params();
@@ -327,7 +328,8 @@ impl Service {
                 let mut pk = vec![0u8; p.sig_public_key];
                 s.sig()?.generate(&mut OsRng, &mut sk, &mut pk)?;
                 q.push(w.conn(), row, &Command::SetIdKey(&sk)).await?;
-                clients::update_key(w.conn(), &row.id, None, Some(pk.clone()), now).await?;
+                clients::update_key(w.conn(), &self.master, row, None, Some(pk.clone()), now)
+                    .await?;
                 let cmd = Command::SetPubKey {
                     key: &pk,
                     id: row.id,
@@ -821,6 +823,7 @@ impl Service {
     ) -> C2Result<Queued> {
         let (mut w, mut q) = self.begin_commands().await?;
         let (s, t) = self.pair(w.conn(), source, target).await?;
+        check_client(&self.master, &self.metrics, &s)?;
         let pk = s
             .sig_pk
             .clone()
@@ -1018,6 +1021,7 @@ impl Service {
             .await?
             .filter(|c| c.suite == suite)
             .ok_or_else(|| C2Error::NotAuthentic("unknown sender".into()))?;
+        check_client(&self.master, &self.metrics, &sender)?;
         let pk = sender
             .sig_pk
             .as_ref()

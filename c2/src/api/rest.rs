@@ -42,7 +42,7 @@ impl From<C2Error> for ApiError {
 pub struct ErrorBody {
     /// invalid_argument, not_found, already_exists, failed_precondition,
     /// unauthenticated, not_authentic, negotiation_refused, unavailable,
-    /// internal.
+    /// integrity_failure, internal.
     pub error: String,
     /// Human-readable detail.
     pub message: String,

@@ -49,6 +49,9 @@ pub async fn change_passphrase(a: OfflineArgs) -> Result<()> {
     let master = bootstrap::open_master(&db, old.as_bytes(), params)
         .await
         .map_err(|e| anyhow!("{e}"))?;
+    bootstrap::ensure_public_key_macs(&db, &master)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let n = bootstrap::change_passphrase(&db, &master, new.as_bytes(), params)
         .await
         .map_err(|e| anyhow!("{e}"))?;

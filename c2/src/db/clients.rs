@@ -1,6 +1,8 @@
 //! The `clients` table.
 
+use crate::crypto_at_rest::MasterKey;
 use crate::error::{C2Error, C2Result};
+use crate::key_integrity::{Record, Table};
 use crate::model::{ClientInfo, ClientRef, DeviceState, Page};
 use e4_proto::SuiteSet;
 use e4_proto::{Id, SuiteId};
@@ -40,6 +42,8 @@ pub struct ClientRow {
     pub pending_suite: Option<SuiteId>,
     /// Timestamp of the last state report accepted.
     pub last_sync_ts: Option<i64>,
+    /// MAC of the public keys (`key_integrity`).
+    pub pk_mac: Option<Vec<u8>>,
 }
 
 impl ClientRow {
@@ -61,6 +65,7 @@ impl ClientRow {
             below_minimum: false,
             pending_suite: None,
             last_sync_ts: None,
+            pk_mac: None,
         }
     }
 
@@ -84,7 +89,7 @@ impl ClientRow {
 pub(crate) const COLS: &str = "c.id, c.name, c.suite, c.key_enc, c.sig_pk, c.kem_pk, \
      c.created_at, c.key_updated_at, c.allowed_suites, c.last_announce_ts, c.last_transcript, \
      c.below_minimum, (SELECT n.suite FROM negotiations n WHERE n.client_id = c.id), \
-     c.last_confirm_ts, c.last_sync_ts";
+     c.last_confirm_ts, c.last_sync_ts, c.pk_mac";
 
 /// Parse a stored suite name.
 pub(crate) fn stored_suite(name: &str) -> C2Result<SuiteId> {
@@ -126,11 +131,13 @@ pub(crate) fn from_row(r: &AnyRow) -> C2Result<ClientRow> {
         pending_suite: pending.as_deref().map(stored_suite).transpose()?,
         last_confirm_ts: r.try_get(13)?,
         last_sync_ts: r.try_get(14)?,
+        pk_mac: r.try_get(15)?,
     })
 }
 
-/// Insert a client; a taken name or id is [`C2Error::AlreadyExists`].
-pub async fn insert(conn: &mut AnyConnection, c: &ClientRow) -> C2Result<()> {
+/// Insert a client (its public keys authenticated under `master`); a taken
+/// name or id is [`C2Error::AlreadyExists`].
+pub async fn insert(conn: &mut AnyConnection, master: &MasterKey, c: &ClientRow) -> C2Result<()> {
     let taken = sqlx::query("SELECT COUNT(*) FROM clients WHERE name = $1 OR id = $2")
         .bind(c.name.clone())
         .bind(c.id.0.to_vec())
@@ -144,8 +151,8 @@ pub async fn insert(conn: &mut AnyConnection, c: &ClientRow) -> C2Result<()> {
         )));
     }
     sqlx::query(
-        "INSERT INTO clients (id, name, suite, key_enc, sig_pk, kem_pk, created_at, key_updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO clients (id, name, suite, key_enc, sig_pk, kem_pk, created_at, key_updated_at, \
+         pk_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(c.id.0.to_vec())
     .bind(c.name.clone())
@@ -155,6 +162,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &ClientRow) -> C2Result<()> {
     .bind(c.kem_pk.clone())
     .bind(c.created_at)
     .bind(c.key_updated_at)
+    .bind(Record::of_client(c).mac(master))
     .execute(conn)
     .await?;
     Ok(())
@@ -219,21 +227,34 @@ pub async fn delete(conn: &mut AnyConnection, id: &Id) -> C2Result<bool> {
     Ok(n == 1)
 }
 
-/// Replace a client's key material.
+/// Replace a client's key material (its KEM key, if any, stays).
 pub async fn update_key(
     conn: &mut AnyConnection,
-    id: &Id,
+    master: &MasterKey,
+    row: &ClientRow,
     key_enc: Option<Vec<u8>>,
     sig_pk: Option<Vec<u8>>,
     now: i64,
 ) -> C2Result<()> {
-    sqlx::query("UPDATE clients SET key_enc = $1, sig_pk = $2, key_updated_at = $3 WHERE id = $4")
-        .bind(key_enc)
-        .bind(sig_pk)
-        .bind(now)
-        .bind(id.0.to_vec())
-        .execute(conn)
-        .await?;
+    let mac = Record::device(
+        Table::Clients,
+        row.id,
+        row.suite,
+        sig_pk.as_deref(),
+        row.kem_pk.as_deref(),
+    )
+    .mac(master);
+    sqlx::query(
+        "UPDATE clients SET key_enc = $1, sig_pk = $2, key_updated_at = $3, pk_mac = $5 \
+         WHERE id = $4",
+    )
+    .bind(key_enc)
+    .bind(sig_pk)
+    .bind(now)
+    .bind(row.id.0.to_vec())
+    .bind(mac)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -317,10 +338,12 @@ pub async fn set_announced(
     Ok(())
 }
 
-/// Commit an upgrade: the device runs `suite` with this material now.
+/// Commit an upgrade: the device runs `suite` with this material now (its
+/// public keys authenticated under `master`).
 #[allow(clippy::too_many_arguments)]
 pub async fn set_suite(
     conn: &mut AnyConnection,
+    master: &MasterKey,
     id: &Id,
     suite: SuiteId,
     key_enc: Option<Vec<u8>>,
@@ -331,10 +354,18 @@ pub async fn set_suite(
     upgrade_c2_key_version: Option<i64>,
     now: i64,
 ) -> C2Result<()> {
+    let mac = Record::device(
+        Table::Clients,
+        *id,
+        suite,
+        sig_pk.as_deref(),
+        kem_pk.as_deref(),
+    )
+    .mac(master);
     sqlx::query(
         "UPDATE clients SET suite = $1, key_enc = $2, sig_pk = $3, kem_pk = $4, \
          last_transcript = $5, below_minimum = 0, key_updated_at = $6, last_confirm_ts = $8, \
-         upgrade_c2_key_version = $9 WHERE id = $7",
+         upgrade_c2_key_version = $9, pk_mac = $10 WHERE id = $7",
     )
     .bind(suite.name())
     .bind(key_enc)
@@ -345,6 +376,7 @@ pub async fn set_suite(
     .bind(id.0.to_vec())
     .bind(confirm_ts)
     .bind(upgrade_c2_key_version)
+    .bind(mac)
     .execute(conn)
     .await?;
     Ok(())

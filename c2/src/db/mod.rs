@@ -8,6 +8,7 @@ pub mod links;
 pub mod meta;
 pub mod negotiations;
 pub mod outbox;
+pub mod pk_macs;
 pub mod rules;
 pub mod topics;
 

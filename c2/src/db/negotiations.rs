@@ -1,8 +1,10 @@
 //! The `negotiations` table: the SetSuite C2 sent to a device and the
 //! material it will register once the device's Confirm verifies.
 
+use crate::crypto_at_rest::MasterKey;
 use crate::db::clients::stored_suite;
 use crate::error::{C2Error, C2Result};
+use crate::key_integrity::Record;
 use e4_proto::{Id, SuiteId};
 use sqlx::{AnyConnection, Row};
 
@@ -27,13 +29,15 @@ pub struct NegotiationRow {
     /// symmetric suite): the first commands after the upgrade are sealed
     /// under it.
     pub c2_key_version: Option<i64>,
+    /// MAC of the offered public keys (`key_integrity`; set by [`put`]).
+    pub pk_mac: Option<Vec<u8>>,
 }
 
 /// The pending answer of a device.
 pub async fn get(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<NegotiationRow>> {
     let row = sqlx::query(
-        "SELECT suite, transcript, announce_ts, key_enc, sig_pk, kem_pk, c2_key_version \
-         FROM negotiations WHERE client_id = $1",
+        "SELECT suite, transcript, announce_ts, key_enc, sig_pk, kem_pk, c2_key_version, \
+         pk_mac FROM negotiations WHERE client_id = $1",
     )
     .bind(id.0.to_vec())
     .fetch_optional(conn)
@@ -49,15 +53,22 @@ pub async fn get(conn: &mut AnyConnection, id: &Id) -> C2Result<Option<Negotiati
         sig_pk: r.try_get(4)?,
         kem_pk: r.try_get(5)?,
         c2_key_version: r.try_get(6)?,
+        pk_mac: r.try_get(7)?,
     }))
 }
 
-/// Replace the pending answer of a device.
-pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Result<()> {
+/// Replace the pending answer of a device (its offered public keys
+/// authenticated under `master`; `n.pk_mac` is not used).
+pub async fn put(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    n: &NegotiationRow,
+    now: i64,
+) -> C2Result<()> {
     remove(conn, &n.client_id).await?;
     sqlx::query(
         "INSERT INTO negotiations (client_id, suite, transcript, announce_ts, key_enc, sig_pk, \
-         kem_pk, created_at, c2_key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         kem_pk, created_at, c2_key_version, pk_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(n.client_id.0.to_vec())
     .bind(n.suite.name())
@@ -68,6 +79,7 @@ pub async fn put(conn: &mut AnyConnection, n: &NegotiationRow, now: i64) -> C2Re
     .bind(n.kem_pk.clone())
     .bind(now)
     .bind(n.c2_key_version)
+    .bind(Record::of_negotiation(n).mac(master))
     .execute(conn)
     .await
     .map_err(C2Error::from)?;
@@ -103,8 +115,8 @@ pub async fn remove(conn: &mut AnyConnection, id: &Id) -> C2Result<()> {
 /// holds at most one row per device mid-upgrade: it is read at once.
 pub async fn reencrypt(
     conn: &mut AnyConnection,
-    old: &crate::crypto_at_rest::MasterKey,
-    new: &crate::crypto_at_rest::MasterKey,
+    old: &MasterKey,
+    new: &MasterKey,
 ) -> C2Result<u64> {
     let rows = sqlx::query("SELECT client_id, key_enc FROM negotiations WHERE key_enc IS NOT NULL")
         .fetch_all(&mut *conn)

@@ -35,6 +35,8 @@ pub struct NewRow {
     pub c2_key_version: Option<i64>,
     /// Unix ms.
     pub created_at: i64,
+    /// MAC of the device key (`key_integrity`).
+    pub pk_mac: Vec<u8>,
 }
 
 /// A stored row.
@@ -56,6 +58,8 @@ pub struct OutboxRow {
     pub device_key: Vec<u8>,
     /// C2 key version.
     pub c2_key_version: Option<i64>,
+    /// MAC of the device key.
+    pub pk_mac: Option<Vec<u8>>,
 }
 
 /// Take the counter's row lock for the rest of the transaction: every
@@ -81,7 +85,7 @@ pub async fn allocate(conn: &mut AnyConnection, n: usize) -> C2Result<i64> {
     Ok(last - n as i64 + 1)
 }
 
-const INSERT_COLS: usize = 13;
+const INSERT_COLS: usize = 14;
 
 /// Insert rows (one statement per call; callers batch by a few hundred).
 pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
@@ -90,7 +94,7 @@ pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
     }
     let mut sql = String::from(
         "INSERT INTO outbox (id, client_id, control_topic, suite, opcode, command_enc, \
-         device_key, c2_key_version, status, attempts, created_at, error, subject) VALUES ",
+         device_key, c2_key_version, status, attempts, created_at, error, subject, pk_mac) VALUES ",
     );
     for i in 0..rows.len() {
         if i > 0 {
@@ -113,7 +117,8 @@ pub async fn insert(conn: &mut AnyConnection, rows: &[NewRow]) -> C2Result<()> {
             .bind(0i64)
             .bind(r.created_at)
             .bind(None::<String>)
-            .bind(r.subject.clone());
+            .bind(r.subject.clone())
+            .bind(r.pk_mac.clone());
     }
     q.execute(conn).await?;
     Ok(())
@@ -126,8 +131,8 @@ pub async fn pending_after(
     limit: usize,
 ) -> C2Result<Vec<OutboxRow>> {
     let rows = sqlx::query(
-        "SELECT id, client_id, control_topic, suite, opcode, command_enc, device_key, c2_key_version \
-         FROM outbox WHERE status = 0 AND id > $1 ORDER BY id LIMIT $2",
+        "SELECT id, client_id, control_topic, suite, opcode, command_enc, device_key, c2_key_version, \
+         pk_mac FROM outbox WHERE status = 0 AND id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit as i64)
@@ -149,6 +154,7 @@ pub async fn pending_after(
                 command_enc: r.try_get(5)?,
                 device_key: r.try_get(6)?,
                 c2_key_version: r.try_get(7)?,
+                pk_mac: r.try_get(8)?,
             })
         })
         .collect()

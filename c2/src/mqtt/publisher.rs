@@ -461,7 +461,9 @@ async fn seal_row(
         Err(e) => Err(e),
         Ok(()) => {
             let now = (now_ms() / 1000) as u64;
-            seal(&h.master, h.provider, c2_keys, row, now, &mut OsRng)
+            seal(
+                &h.master, &h.metrics, h.provider, c2_keys, row, now, &mut OsRng,
+            )
         }
     };
     match sealed {
@@ -519,6 +521,7 @@ mod tests {
             command_enc: Vec::new(),
             device_key: Vec::new(),
             c2_key_version: None,
+            pk_mac: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::device::{kem_keys, pubkey_keys, Device, Seen};
-use common::scenario::{self, cref, SET_TOPIC_KEY};
+use common::scenario::{self, c2_public, cref, SET_TOPIC_KEY};
 use common::C2;
 use e4_c2::api::grpc::pb;
 use e4_proto::{Id, SuiteId};
@@ -20,19 +20,6 @@ async fn full_flow_on_sqlite_with_embedded_broker() {
     let c2 = C2::start(common::options(dir.path(), None, None)).await;
     scenario::full_flow(&c2).await;
     c2.stop().await;
-}
-
-async fn c2_public(grpc: &mut e4_c2::cli::conn::Api, suite: &str) -> Vec<u8> {
-    let m = grpc
-        .get_crypto_mode(pb::Empty {})
-        .await
-        .unwrap()
-        .into_inner();
-    m.suites
-        .into_iter()
-        .find(|s| s.suite == suite)
-        .unwrap()
-        .c2_public_key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -20,6 +20,9 @@
 //!   two processes on PostgreSQL, events, counts, key ages, dry runs.
 //! * `crash`: `e4c2 serve` SIGKILLed at random moments of rotations, on
 //!   both brokers and both databases; seeded (`E4_CRASH_SEED`).
+//! * `integrity`: public keys and outbox device keys swapped in the
+//!   database behind C2's back are refused and counted; keys stored before
+//!   MACs existed are trusted once, at the upgrade.
 
 mod common;
 
@@ -30,6 +33,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod flood;
+mod integrity;
 mod negotiation;
 mod postgres;
 mod refusals;

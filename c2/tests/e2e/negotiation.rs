@@ -331,14 +331,16 @@ async fn interrupted_upgrade(db: Option<String>) {
     c2.stop().await;
 }
 
-/// Issue 12, item 6: a policy change between C2's answer and the device's
-/// Confirm drops the pending upgrade; the Confirm is then refused and the
-/// device stays in its suite.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_change_drops_a_pending_upgrade() {
-    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
-    let (id, key) = register_symmetric(&svc, "sensor-p").await;
-    // Confirms are held back until the policy has changed.
+/// A symmetric device `name` (state file in `dir`) whose Confirms the
+/// proxy drops, once it accepted C2's SetSuite to pq: C2 has the upgrade
+/// pending. Returns its id, state file and connection.
+async fn upgrade_held_at_confirm(
+    dir: &std::path::Path,
+    svc: &Service,
+    proxy: &MqttProxy,
+    name: &str,
+) -> (Id, std::path::PathBuf, E4Mqtt) {
+    let (id, key) = register_symmetric(svc, name).await;
     proxy.set_rule(
         Rule::new(|_, _, payload, _| match payload.get(8) {
             Some(2) => Action::Drop,
@@ -347,7 +349,7 @@ async fn a_policy_change_drops_a_pending_upgrade() {
         .direction(Direction::ToBroker)
         .topic("e4c2/announce/+"),
     );
-    let state = dir.path().join("sensor-p.json");
+    let state = dir.join(format!("{name}.json"));
     let client = Client::create(&state, Config::sym_id_and_key(Some(id), key)).unwrap();
     let mut dev = connect(client, &[SuiteId::PostQuantum], proxy.addr());
     until(&mut dev, "the SetSuite to be accepted", |c| {
@@ -355,27 +357,53 @@ async fn a_policy_change_drops_a_pending_upgrade() {
     })
     .await;
     assert_eq!(
-        c2_suite(&svc, &id).await,
+        c2_suite(svc, &id).await,
         (SuiteId::Symmetric, Some(SuiteId::PostQuantum))
     );
+    (id, state, dev)
+}
+
+/// Let Confirms through; the device restarts from `state` and sends its
+/// Confirm again; until `done`.
+async fn release_confirm(
+    dev: E4Mqtt,
+    state: &std::path::Path,
+    proxy: &MqttProxy,
+    what: &str,
+    done: impl Fn() -> bool,
+) -> E4Mqtt {
+    proxy.clear_rule();
+    drop(dev.disconnect().await);
+    let client = Client::open(state).unwrap();
+    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        tokio::time::timeout(Duration::from_millis(50), dev.next_event())
+            .await
+            .ok();
+    }
+    dev
+}
+
+/// Issue 12, item 6: a policy change between C2's answer and the device's
+/// Confirm drops the pending upgrade; the Confirm is then refused and the
+/// device stays in its suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_drops_a_pending_upgrade() {
+    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let (id, state, dev) = upgrade_held_at_confirm(dir.path(), &svc, &proxy, "sensor-p").await;
     // The operator pins the device to its suite: the pending answer goes.
     svc.set_client_policy(&ClientRef::Id(id), Some(SuiteSet::of(&[])))
         .await
         .unwrap();
     assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Symmetric, None));
     // The device's Confirm now gets through, and is refused.
-    proxy.clear_rule();
     let refused = svc.metrics.negotiation_refused.get();
-    drop(dev.disconnect().await);
-    let client = Client::open(&state).unwrap();
-    let mut dev = E4Mqtt::connect(client, config(proxy.addr())).unwrap();
-    let start = Instant::now();
-    while svc.metrics.negotiation_refused.get() == refused {
-        assert!(start.elapsed() < PATIENCE, "the Confirm was not refused");
-        tokio::time::timeout(Duration::from_millis(50), dev.next_event())
-            .await
-            .ok();
-    }
+    let dev = release_confirm(dev, &state, &proxy, "the Confirm to be refused", || {
+        svc.metrics.negotiation_refused.get() != refused
+    })
+    .await;
     assert_eq!(c2_suite(&svc, &id).await, (SuiteId::Symmetric, None));
     assert_eq!(dev.with_client(|c| c.suite()), SuiteId::Symmetric);
     drop(dev.disconnect().await);
@@ -1173,5 +1201,47 @@ async fn a_rekeyed_kem_device_leaves_its_leaked_keys_reading_nothing() {
     let info = svc.get_client(&ClientRef::Id(id)).await.unwrap();
     assert_eq!(info.sig_pk, dev.with_client(|c| c.public_key()));
     dev.disconnect().await;
+    c2.stop().await;
+}
+
+/// Issue 12, item 8: the KEM key a device offered, swapped in the pending
+/// upgrade's row behind C2's back, is refused: the Confirm is not verified
+/// against it, nothing commits, and the refusal is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_offered_key_is_refused_at_the_confirm() {
+    let (dir, c2, svc, proxy) = c2_and_proxy(None).await;
+    let (id, state, dev) = upgrade_held_at_confirm(dir.path(), &svc, &proxy, "sensor-i").await;
+    {
+        let mut conn = svc.db.read().await.unwrap();
+        let n = e4_c2::db::negotiations::get(&mut conn, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut kem = n.kem_pk.unwrap();
+        kem[0] ^= 1;
+        sqlx::query("UPDATE negotiations SET kem_pk = $1 WHERE client_id = $2")
+            .bind(kem)
+            .bind(id.0.to_vec())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let failures = || {
+        svc.metrics
+            .integrity_failures
+            .get_or_create(&e4_c2::metrics::IntegrityLabels {
+                table: "negotiations",
+            })
+            .get()
+    };
+    let dev = release_confirm(dev, &state, &proxy, "the swapped key to be refused", || {
+        failures() > 0
+    })
+    .await;
+    assert_eq!(
+        c2_suite(&svc, &id).await,
+        (SuiteId::Symmetric, Some(SuiteId::PostQuantum))
+    );
+    drop(dev.disconnect().await);
     c2.stop().await;
 }

@@ -39,18 +39,11 @@ async fn full_flow_on_postgres() {
     // Offline passphrase change on PostgreSQL, then the old one is refused.
     let newpass = dir.path().join("new-pass");
     std::fs::write(&newpass, "a brand new passphrase for pg\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_e4c2"))
-        .args(["passphrase", "--kdf-memory-kib", "1024", "--data-dir"])
-        .arg(dir.path())
-        .args(["--db", &pg.url, "--new-passphrase-file"])
-        .arg(&newpass)
-        .env("E4C2_PASSPHRASE", "test passphrase, long enough")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::change_passphrase(
+        dir.path(),
+        Some(&pg.url),
+        "test passphrase, long enough",
+        &newpass,
     );
     let mut o = common::options(dir.path(), Some(pg.url.clone()), None);
     o.passphrase = Some("a brand new passphrase for pg".to_string().into());

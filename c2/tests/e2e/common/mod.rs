@@ -137,6 +137,28 @@ pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// `e4c2 passphrase` (offline): from `old` to the passphrase in `new_file`,
+/// on the data directory's SQLite database or on `db`.
+pub fn change_passphrase(dir: &Path, db: Option<&str>, old: &str, new_file: &Path) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_e4c2"));
+    cmd.args(["passphrase", "--kdf-memory-kib", "1024", "--data-dir"])
+        .arg(dir);
+    if let Some(db) = db {
+        cmd.args(["--db", db]);
+    }
+    let out = cmd
+        .arg("--new-passphrase-file")
+        .arg(new_file)
+        .env("E4C2_PASSPHRASE", old)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Whether a tool needed by a test exists; in CI its absence is a failure,
 /// elsewhere the test is skipped with a message.
 pub fn require(tool: &str, present: bool) -> bool {

@@ -454,6 +454,20 @@ pub async fn full_flow(c2: &C2) {
 }
 
 /// Read one metric's value from /metrics.
+/// C2's public key of a suite.
+pub async fn c2_public(grpc: &mut e4_c2::cli::conn::Api, suite: &str) -> Vec<u8> {
+    let m = grpc
+        .get_crypto_mode(pb::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
+    m.suites
+        .into_iter()
+        .find(|s| s.suite == suite)
+        .unwrap()
+        .c2_public_key
+}
+
 pub async fn metric(c2: &C2, name: &str) -> f64 {
     let (_, text) = c2.rest().text("/metrics").await;
     text.lines()
