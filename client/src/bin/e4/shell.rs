@@ -243,7 +243,8 @@ fn export_public(client: &Client, prefix: &Path) -> Result<(), CliError> {
 }
 
 /// Save the broker credentials given with --mqtt-password-file, or those
-/// of the --provision file, in the state file.
+/// of the --provision file when the state has none (as its keys, the
+/// file's credentials do not replace the state's), in the state file.
 fn save_broker_credentials(
     a: &ClientArgs,
     client: &mut Client,
@@ -259,7 +260,10 @@ fn save_broker_credentials(
                 .unwrap_or_else(|| client.id().to_string());
             Some(BrokerCredentials::new(username, password.as_str()))
         }
-        None => provisioning.and_then(Provisioning::mqtt_credentials),
+        None if client.broker_credentials().is_none() => {
+            provisioning.and_then(Provisioning::mqtt_credentials)
+        }
+        None => None,
     };
     match given {
         Some(c) if client.broker_credentials() != Some(&c) => {
