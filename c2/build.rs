@@ -4,7 +4,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Messages that carry a client key get a Debug that prints no key
     // (src/api/redact.rs).
     tonic_prost_build::configure()
-        .skip_debug([".e4c2.v1.NewClientRequest", ".e4c2.v1.NewClientResponse"])
+        .skip_debug([
+            ".e4c2.v1.NewClientRequest",
+            ".e4c2.v1.NewClientResponse",
+            ".e4c2.v1.MqttCredentials",
+        ])
         .compile_fds(fds)?;
     Ok(())
 }

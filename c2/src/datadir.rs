@@ -67,6 +67,10 @@ impl DataDir {
     pub fn token_file(&self) -> PathBuf {
         self.root.join("admin.token")
     }
+    /// C2's own MQTT password (user `e4c2`).
+    pub fn mqtt_password_file(&self) -> PathBuf {
+        self.root.join("mqtt.password")
+    }
     /// The generated passphrase file.
     pub fn passphrase_file(&self) -> PathBuf {
         self.root.join("passphrase")
@@ -112,12 +116,17 @@ impl DataDir {
 
 /// Write a file readable by its owner only (0600), atomically.
 pub fn write_private(path: &Path, bytes: &[u8]) -> C2Result<()> {
+    write_atomic(path, bytes, 0o600)
+}
+
+/// Write a file with permissions `mode` (subject to the umask), atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> C2Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut f = OpenOptions::new()
         .create_new(true)
         .write(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
         .map_err(|e| C2Error::internal(format!("{}: {e}", tmp.display())))?;
     f.write_all(bytes)

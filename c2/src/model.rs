@@ -208,6 +208,43 @@ impl std::fmt::Debug for NewClient {
     }
 }
 
+/// A device's broker credentials, as issued (the password is shown once).
+/// Its Debug prints no password.
+#[derive(Clone)]
+pub struct MqttCredentials {
+    /// MQTT user name: the device id in hex.
+    pub username: String,
+    /// The password.
+    pub password: zeroize::Zeroizing<String>,
+}
+
+impl MqttCredentials {
+    /// The credentials of device `id`.
+    pub fn of(id: &Id, password: zeroize::Zeroizing<String>) -> MqttCredentials {
+        MqttCredentials {
+            username: crate::mqtt::credentials::device_user(id),
+            password,
+        }
+    }
+}
+
+impl std::fmt::Debug for MqttCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MqttCredentials({}, <redacted>)", self.username)
+    }
+}
+
+/// A newly registered client, with the secrets shown only now.
+#[derive(Debug)]
+pub struct Registered {
+    /// The client.
+    pub info: ClientInfo,
+    /// Its symmetric key, when C2 generated it.
+    pub key: Option<zeroize::Zeroizing<[u8; 32]>>,
+    /// Its broker credentials.
+    pub mqtt: MqttCredentials,
+}
+
 /// Events published to the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -264,6 +301,8 @@ pub enum EventKind {
     RuleSkipped,
     /// An automation rule failed to fire (nothing was queued).
     RuleFailed,
+    /// A device's MQTT password was replaced.
+    MqttPasswordIssued,
 }
 
 impl EventKind {
@@ -287,6 +326,7 @@ impl EventKind {
             EventKind::RuleFired => "rule_fired",
             EventKind::RuleSkipped => "rule_skipped",
             EventKind::RuleFailed => "rule_failed",
+            EventKind::MqttPasswordIssued => "mqtt_password_issued",
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::delivery::Synced;
 use crate::error::{C2Error, C2Result};
 use crate::key_integrity::{check_client, Record};
 use crate::model::{ClientInfo, ClientRef, EventKind, Queued, TopicInfo};
+use crate::mqtt::credentials::{device_of_user, device_user};
 use crate::outbox::{client_key_aad, requeue_pending, Enqueuer};
 use crate::service::{topic_key_aad, Service, FLEET_BATCH};
 use e4_backends::rng::OsRng;
@@ -46,18 +47,15 @@ const POLICY_KEY: &str = "negotiation_policy";
 const KIND_ANNOUNCE: u8 = 0x01;
 const KIND_CONFIRM: u8 = 0x02;
 
-/// The announce topic of a device.
+/// The announce topic of a device (it ends with the device's MQTT user
+/// name, its id in lowercase hex).
 pub fn announce_topic(id: &Id) -> String {
-    format!("{ANNOUNCE_PREFIX}{}", hex::encode(id.0))
+    format!("{ANNOUNCE_PREFIX}{}", device_user(id))
 }
 
 /// The device an announce topic belongs to.
 pub fn device_of_topic(topic: &str) -> Option<Id> {
-    let hex_id = topic.strip_prefix(ANNOUNCE_PREFIX)?;
-    if hex_id.len() != 32 || hex_id.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    Id::from_slice(&hex::decode(hex_id).ok()?)
+    device_of_user(topic.strip_prefix(ANNOUNCE_PREFIX)?)
 }
 
 /// The suites this C2 can move devices to.

@@ -9,6 +9,9 @@ use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::mqtt::announce;
+use crate::mqtt::broker_auth::BrokerAuth;
+use crate::mqtt::credentials::{self, C2_USER};
+use crate::mqtt::mosquitto_files::MosquittoFiles;
 use crate::mqtt::publisher::{self, PublisherConfig, PublisherHandles};
 use crate::mqtt::rate_limit::AnnounceLimits;
 use crate::mqtt::status::PublisherStatus;
@@ -77,6 +80,11 @@ pub struct ServeOptions {
     /// Keep the topic keys of devices upgraded from the public-key suite
     /// (default: rotate every topic they keep, see docs/negotiation.md).
     pub keep_pubkey_topic_keys: bool,
+    /// The embedded broker accepts anyone (default: only the credentials
+    /// C2 issued, see docs/negotiation.md, "Broker access control").
+    pub allow_anonymous: bool,
+    /// Keep a mosquitto password file and ACL file in this directory.
+    pub mosquitto: Option<MosquittoFiles>,
 }
 
 impl ServeOptions {
@@ -107,6 +115,8 @@ impl ServeOptions {
             announce_limits: AnnounceLimits::default(),
             rule_max_rate: crate::automation::ops::DEFAULT_MAX_RATE,
             keep_pubkey_topic_keys: false,
+            allow_anonymous: false,
+            mosquitto: None,
         }
     }
 }
@@ -223,7 +233,11 @@ pub async fn serve(
     )?;
     let (cert_pem, key_pem) = tls::read(&tls_files)?;
 
-    let (broker, broker_tls) = match &opts.broker {
+    let c2_mqtt_password = credentials::c2_password(&dir)?;
+    if let Some(m) = &opts.mosquitto {
+        m.write(&db, &c2_mqtt_password).await?;
+    }
+    let (mut broker, broker_tls) = match &opts.broker {
         Some(url) => {
             let b = BrokerAddr::parse(url)?;
             let tls = if b.tls {
@@ -245,9 +259,11 @@ pub async fn serve(
             (b, tls)
         }
         None => {
+            let auth =
+                (!opts.allow_anonymous).then(|| BrokerAuth::new(db.clone(), &c2_mqtt_password));
             let a = tokio::task::spawn_blocking({
                 let l = opts.mqtt_listen;
-                move || embedded::start(l)
+                move || embedded::start(l, auth)
             })
             .await
             .map_err(|e| C2Error::internal(e.to_string()))??;
@@ -255,6 +271,11 @@ pub async fn serve(
             (BrokerAddr::plain(&a.ip().to_string(), a.port()), None)
         }
     };
+    // C2's own user, unless the broker URL names one.
+    if broker.username.is_none() {
+        broker.username = Some(C2_USER.to_string());
+        broker.password = Some(c2_mqtt_password.to_string());
+    }
 
     let metrics = Arc::new(Metrics::new());
     let notify = Arc::new(Notify::new());
@@ -292,6 +313,14 @@ pub async fn serve(
     ));
     let rechecks = tokio::spawn(crate::delivery::recheck_loop(svc.clone(), stop_rx.clone()));
     let automation = tokio::spawn(crate::automation::engine::run(svc.clone(), stop_rx.clone()));
+    let mosquitto = opts.mosquitto.clone().map(|m| {
+        tokio::spawn(m.follow(
+            db.clone(),
+            svc.events.subscribe(),
+            c2_mqtt_password.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let worker = tokio::spawn(publisher::run(
         pcfg,
         PublisherHandles {
@@ -369,7 +398,13 @@ pub async fn serve(
     dir.write_endpoints(&Endpoints {
         grpc: grpc_addr.to_string(),
         http: http_addr.to_string(),
-        mqtt: broker.to_string(),
+        // Without credentials: server.json is readable by operator tools.
+        mqtt: BrokerAddr {
+            username: None,
+            password: None,
+            ..broker.clone()
+        }
+        .to_string(),
     })?;
     tracing::info!(grpc = %grpc_addr, http = %http_addr, broker = %broker, "e4c2 serving");
     new_dir.keep();
@@ -419,6 +454,9 @@ pub async fn serve(
     let _ = listener.await;
     let _ = rechecks.await;
     let _ = automation.await;
+    if let Some(m) = mosquitto {
+        let _ = m.await;
+    }
     db.close().await;
     let _ = std::fs::remove_file(dir.endpoints_file());
     Ok(())

@@ -7,13 +7,14 @@ use crate::bootstrap;
 use crate::crypto_at_rest::{aad, MasterKey};
 use crate::db::clients::{self, ClientRow};
 use crate::db::topics::{self, TopicRow};
-use crate::db::{c2keys, delivery, links, now_ms, outbox as otable, Db, WriteTx};
+use crate::db::{c2keys, delivery, links, mqtt_credentials, now_ms, outbox as otable, Db, WriteTx};
 use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
 use crate::key_integrity::check_client;
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::mqtt::status::{Delivery, PublisherStatus};
+use crate::mqtt::{credentials, password_hash};
 use crate::negotiation::{can_serve, push_topic_format};
 use crate::outbox::{c2_secret_aad, client_key_aad, Enqueuer};
 use e4_backends::rng::OsRng;
@@ -163,6 +164,12 @@ impl Service {
         &self,
         req: NewClient,
     ) -> C2Result<(ClientInfo, Option<Zeroizing<[u8; 32]>>)> {
+        self.register_client(req).await.map(|c| (c.info, c.key))
+    }
+
+    /// Register a client; the reply carries its generated key, if any, and
+    /// its MQTT credentials (shown once: C2 keeps only the password's hash).
+    pub async fn register_client(&self, req: NewClient) -> C2Result<Registered> {
         check_client_name(&req.name)?;
         let suite = parse_suite(self.provider, req.suite.as_deref())?;
         let id = match &req.id {
@@ -255,13 +262,36 @@ impl Service {
                 row.kem_pk = Some(kem);
             }
         }
+        let mqtt_password = credentials::generate_password();
         let mut w = self.db.begin_write().await?;
         clients::insert(w.conn(), &self.master, &row).await?;
+        mqtt_credentials::set(w.conn(), &id, &password_hash::hash(&mqtt_password)).await?;
         w.commit().await?;
         self.events
             .emit(EventKind::ClientAdded, Some((&row.name, id)), None);
         tracing::info!(client = %row.name, id = %id, suite = %suite, "client added");
-        Ok((row.info(), generated))
+        Ok(Registered {
+            info: row.info(),
+            key: generated,
+            mqtt: MqttCredentials::of(&id, mqtt_password),
+        })
+    }
+
+    /// Replace a device's MQTT password (the old one stops working at the
+    /// device's next CONNECT); returns the new credentials, shown once.
+    pub async fn reissue_mqtt_password(&self, r: &ClientRef) -> C2Result<MqttCredentials> {
+        let password = credentials::generate_password();
+        let mut w = self.db.begin_write().await?;
+        let row = clients::get(w.conn(), r).await?;
+        mqtt_credentials::set(w.conn(), &row.id, &password_hash::hash(&password)).await?;
+        w.commit().await?;
+        self.events.emit(
+            EventKind::MqttPasswordIssued,
+            Some((&row.name, row.id)),
+            None,
+        );
+        tracing::info!(client = %row.name, "MQTT password reissued");
+        Ok(MqttCredentials::of(&row.id, password))
     }
 
     /// A client.

@@ -78,7 +78,7 @@ async fn client(
 /// Broker, proxy, a publisher and a subscriber (on `t/#`, QoS 1), both
 /// connected through the proxy.
 async fn harness() -> Harness {
-    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
     let proxy = MqttProxy::start(broker).await.unwrap();
     let id = proxy.addr().port();
     let (subscriber, mut sub_rx) = client(&format!("sub-{id}"), proxy.addr(), Some("t/#")).await;

@@ -17,6 +17,7 @@ use e4_proto::{
 };
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::broker_credentials::BrokerCredentials;
 use crate::config::Config;
 use crate::error::{Error, StateError};
 use crate::negotiation::{
@@ -102,6 +103,8 @@ pub struct Client<C: Clock + Clone = SystemClock> {
     last_report: Option<u64>,
     /// Set by [`Client::close`]: dropping saves nothing more.
     closed: bool,
+    /// MQTT user name and password, saved with the state.
+    broker: Option<BrokerCredentials>,
 }
 
 fn build<C: Clock>(
@@ -238,6 +241,7 @@ impl<C: Clock + Clone> Client<C> {
         let inner =
             build(provider, s.suite, s.id, s.identity, s.store, clock.clone()).map_err(unusable)?;
         let mut client = Self::from_inner(inner, s.commands, s.neg, clock, Some(file))?;
+        client.broker = s.broker;
         // The messages the previous process accepted: saved by its clean
         // close, or unknown after a crash (then every message stamped up to
         // now is refused). See `crate::replay`.
@@ -281,6 +285,7 @@ impl<C: Clock + Clone> Client<C> {
             clock,
             last_report: None,
             closed: false,
+            broker: None,
         })
     }
 
@@ -304,6 +309,31 @@ impl<C: Clock + Clone> Client<C> {
         };
         self.persist(&self.inner, &self.commands, &self.neg, file, Some(&saved))
             .map_err(|(e, _)| e)
+    }
+
+    /// The broker credentials saved with the state (C2 issues them with
+    /// the device; [`crate::mqtt::E4Mqtt`] uses them by default).
+    pub fn broker_credentials(&self) -> Option<&BrokerCredentials> {
+        self.broker.as_ref()
+    }
+
+    /// Replace the broker credentials, saving the state file (if any).
+    pub fn set_broker_credentials(
+        &mut self,
+        credentials: Option<BrokerCredentials>,
+    ) -> Result<(), Error> {
+        let old = std::mem::replace(&mut self.broker, credentials);
+        if let Some(file) = &self.file {
+            if let Err((e, committed)) =
+                self.persist(&self.inner, &self.commands, &self.neg, file, None)
+            {
+                if !committed {
+                    self.broker = old;
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The client id.
@@ -800,6 +830,7 @@ impl<C: Clock + Clone> Client<C> {
         messages: Option<&SavedMessages>,
     ) -> Result<(), (Error, bool)> {
         let s = StateRef {
+            broker: self.broker.as_ref(),
             suite: inner.suite(),
             id: inner.id(),
             identity: inner.identity(),

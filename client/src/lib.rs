@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod broker_credentials;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -58,6 +59,7 @@ pub mod replay;
 pub mod state;
 pub mod state_file;
 
+pub use broker_credentials::BrokerCredentials;
 pub use client::{Client, CommandInfo, TopicInfo, Unprotected};
 pub use clock::ManualClock;
 pub use config::Config;

@@ -8,15 +8,18 @@
 //! ```json
 //! { "format": "e4-provisioning/1", "name": "sensor-1",
 //!   "id": "<32 hex digits>", "suite": "symmetric", "key": "<hex>",
-//!   "c2_public_key": "<hex>", "broker": "127.0.0.1:1883" }
+//!   "c2_public_key": "<hex>", "broker": "127.0.0.1:1883",
+//!   "mqtt_username": "<32 hex digits>", "mqtt_password": "<64 hex digits>" }
 //! ```
 //!
 //! Per suite: `symmetric` carries `key` (32 bytes); `pubkey` carries `key`
 //! (the Ed25519 private key, seed ‖ public, 64 bytes) and `c2_public_key`
 //! (C2's Curve25519 key); the kem suites (`pq`, `pq-draft`, `hybrid`) carry
 //! `sig_secret_key`, `sig_public_key`, `kem_secret_key`, `kem_public_key`
-//! and `c2_public_key` (C2's signature key). `broker` is optional. The file
-//! holds the device's secret keys: move it to the device and delete it.
+//! and `c2_public_key` (C2's signature key). `broker` is optional, and so
+//! are `mqtt_username` and `mqtt_password`, the broker credentials C2
+//! issued (they go into the state file). The file holds the device's
+//! secret keys: move it to the device and delete it.
 
 use std::fs;
 use std::io::Write;
@@ -29,6 +32,7 @@ use e4_proto::{Family, Id, SuiteId, SymKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::broker_credentials::BrokerCredentials;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::state_file::STATE_FILE_MODE;
@@ -72,6 +76,12 @@ pub struct Provisioning {
     /// The MQTT broker the device should use (`HOST:PORT`), if C2 knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
+    /// The device's MQTT user name, if C2 issued broker credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_username: Option<String>,
+    /// The device's MQTT password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_password: Option<SecretHex>,
 }
 
 /// Keys are never printed.
@@ -82,6 +92,7 @@ impl std::fmt::Debug for Provisioning {
             .field("id", &self.id)
             .field("suite", &self.suite)
             .field("broker", &self.broker)
+            .field("mqtt_username", &self.mqtt_username)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +147,8 @@ impl Provisioning {
             kem_secret_key: None,
             kem_public_key: None,
             broker: None,
+            mqtt_username: None,
+            mqtt_password: None,
         }
     }
 
@@ -170,6 +183,21 @@ impl Provisioning {
     pub fn with_broker(mut self, broker: Option<String>) -> Provisioning {
         self.broker = broker;
         self
+    }
+
+    /// Set the broker credentials.
+    pub fn with_mqtt_credentials(mut self, c: Option<BrokerCredentials>) -> Provisioning {
+        self.mqtt_username = c.as_ref().map(|c| c.username.clone());
+        self.mqtt_password = c.map(|c| c.password);
+        self
+    }
+
+    /// The broker credentials, if the file has both user name and password.
+    pub fn mqtt_credentials(&self) -> Option<BrokerCredentials> {
+        Some(BrokerCredentials {
+            username: self.mqtt_username.clone()?,
+            password: self.mqtt_password.clone()?,
+        })
     }
 
     /// Parse a provisioning file's text.
@@ -325,6 +353,10 @@ mod tests {
     fn sym() -> Provisioning {
         Provisioning::symmetric("dev1", &Id([3; 16]), &[7; 32])
             .with_broker(Some("127.0.0.1:1883".into()))
+            .with_mqtt_credentials(Some(BrokerCredentials::new(
+                "03".repeat(16),
+                "9".repeat(64),
+            )))
     }
 
     #[test]
@@ -332,6 +364,10 @@ mod tests {
         let text = sym().to_json();
         let p = Provisioning::from_json(&text).unwrap();
         assert_eq!(p.broker.as_deref(), Some("127.0.0.1:1883"));
+        assert_eq!(
+            p.mqtt_credentials(),
+            Some(BrokerCredentials::new("03".repeat(16), "9".repeat(64)))
+        );
         let c = Client::new(p.config().unwrap()).unwrap();
         assert_eq!(*c.id(), Id([3; 16]));
         assert_eq!(c.suite(), SuiteId::Symmetric);
@@ -342,6 +378,7 @@ mod tests {
         let p = sym();
         let shown = format!("{p:?}");
         assert!(!shown.contains(&hex::encode([7u8; 32])), "{shown}");
+        assert!(!shown.contains(&"9".repeat(64)), "{shown}");
         assert!(shown.contains("dev1"));
     }
 

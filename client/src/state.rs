@@ -23,7 +23,8 @@
 //!         "accepted": null | {"suite": .., "transcript": .., "key": ..}
 //!       }
 //!     },
-//!     "topic_formats": [{"hash": .., "format": "symmetric"}]
+//!     "topic_formats": [{"hash": .., "format": "symmetric"}],
+//!     "mqtt": {"username": "<text>", "password": "<text>"}
 //!   }
 //! }
 //! ```
@@ -46,6 +47,7 @@ use e4_proto::negotiation::{
 };
 use e4_proto::SuiteSet;
 
+use crate::broker_credentials::BrokerCredentials;
 use crate::negotiation::NegState;
 use crate::replay::{CommandLog, SavedMessages, Tag, MESSAGE_REPLAY_SLOTS};
 
@@ -56,6 +58,8 @@ pub const VERSION: u64 = 1;
 
 /// Everything a client persists, borrowed from the live client.
 pub(crate) struct StateRef<'a> {
+    /// Broker credentials (optional: older files have none).
+    pub broker: Option<&'a BrokerCredentials>,
     pub suite: SuiteId,
     pub id: &'a Id,
     pub identity: &'a Identity,
@@ -68,6 +72,7 @@ pub(crate) struct StateRef<'a> {
 
 /// A decoded state.
 pub(crate) struct Snapshot {
+    pub broker: Option<BrokerCredentials>,
     pub suite: SuiteId,
     pub id: Id,
     pub identity: Identity,
@@ -142,6 +147,16 @@ struct StateV1 {
     /// Present only in a file written by a clean close.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     messages: Option<MessagesV1>,
+    /// Broker credentials; absent in files written before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mqtt: Option<MqttV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MqttV1 {
+    username: String,
+    password: Zeroizing<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -338,6 +353,10 @@ fn to_v1(s: &StateRef<'_>) -> StateV1 {
                 format: f.name().to_owned(),
             })
             .collect(),
+        mqtt: s.broker.map(|b| MqttV1 {
+            username: b.username.clone(),
+            password: b.password.clone(),
+        }),
         messages: s.messages.map(|m| MessagesV1 {
             floor: m.floor,
             seen: m
@@ -702,6 +721,9 @@ fn from_v1(p: &'static CryptoProvider, v1: StateV1) -> Result<Snapshot, DecodeEr
         }
     };
     Ok(Snapshot {
+        broker: v1
+            .mqtt
+            .map(|m| BrokerCredentials::new(m.username, m.password.as_str())),
         suite,
         id,
         identity,

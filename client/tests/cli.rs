@@ -897,8 +897,10 @@ fn provisioning_file_creates_the_client() {
     let key = random::<32>();
     let id = e4_client::config::id_from_name(e4_client::provider(), "dev-p").unwrap();
     let file = dir.path().join("dev-p.json");
+    let issued = e4_client::BrokerCredentials::new(id.to_string(), "c".repeat(64));
     Provisioning::symmetric("dev-p", &id, &key)
         .with_broker(Some(broker.address()))
+        .with_mqtt_credentials(Some(issued.clone()))
         .write_new(&file)
         .unwrap();
     let state = dir.path().join("dev-p.e4");
@@ -920,6 +922,8 @@ fn provisioning_file_creates_the_client() {
     assert!(stderr(&o).contains("delete it"), "{}", stderr(&o));
     let saved = Client::open(&state).unwrap();
     assert_eq!(*saved.id(), id);
+    // The broker credentials of the file are kept in the state.
+    assert_eq!(saved.broker_credentials(), Some(&issued));
     // The device holds the provisioned key: a command sealed with it applies.
     let c2 = C2::new(SuiteId::Symmetric);
     let dev = c2.register_symmetric(id, &SymKey::new(key));
@@ -939,6 +943,30 @@ fn provisioning_file_creates_the_client() {
         "{}",
         stderr(&o)
     );
+    // A reissued password replaces the saved one, the user name stays.
+    let pw = dir.path().join("mqtt.pw");
+    std::fs::write(&pw, format!("{}\n", "d".repeat(64))).unwrap();
+    let pw_arg = pw.to_str().unwrap();
+    let o = e4(
+        &[
+            "client",
+            "--state",
+            s,
+            "--broker",
+            &broker.address(),
+            "--mqtt-password-file",
+            pw_arg,
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let reissued = e4_client::BrokerCredentials::new(id.to_string(), "d".repeat(64));
+    let creds = || Client::open(&state).unwrap().broker_credentials().cloned();
+    assert_eq!(creds(), Some(reissued.clone()));
+    // The provisioning file again does not bring back the old password.
+    let o = e4(&["client", "--provision", f, "--state", s], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(creds(), Some(reissued));
     // Another device's file: refused.
     let other_id = e4_client::config::id_from_name(e4_client::provider(), "dev-q").unwrap();
     let other = dir.path().join("dev-q.json");

@@ -464,3 +464,25 @@ fn state_write_cost_report() {
         let _ = clock.now();
     }
 }
+
+/// Broker credentials are saved in the state file and come back on open;
+/// a file without them (written before they existed) still loads.
+#[test]
+fn broker_credentials_are_kept_and_files_without_them_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.e4");
+    let c = Client::create(&path, sym_config()).unwrap();
+    let id = *c.id();
+    drop(c);
+    assert!(!fs::read_to_string(&path).unwrap().contains("\"mqtt\""));
+    let mut c = Client::open(&path).unwrap();
+    assert_eq!(c.broker_credentials(), None);
+    let creds = e4_client::BrokerCredentials::new(id.to_string(), "p".repeat(64));
+    c.set_broker_credentials(Some(creds.clone())).unwrap();
+    drop(c);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&format!("\"username\": \"{id}\"")), "{text}");
+    let c = Client::open(&path).unwrap();
+    assert_eq!(c.broker_credentials(), Some(&creds));
+    assert!(!format!("{creds:?}").contains("ppp"));
+}

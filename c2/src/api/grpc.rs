@@ -118,6 +118,13 @@ fn client_info(c: model::ClientInfo) -> pb::ClientInfo {
     }
 }
 
+fn mqtt_credentials(c: model::MqttCredentials) -> pb::MqttCredentials {
+    pb::MqttCredentials {
+        username: c.username,
+        password: c.password.to_string(),
+    }
+}
+
 fn topic_info(t: model::TopicInfo) -> pb::TopicInfo {
     pb::TopicInfo {
         topic: t.name,
@@ -237,9 +244,9 @@ impl C2 for GrpcApi {
         req: Request<pb::NewClientRequest>,
     ) -> Result<Response<pb::NewClientResponse>, Status> {
         op!(self, req, "NewClient", |r| {
-            let (info, key) = self
+            let r = self
                 .svc
-                .new_client(NewClient {
+                .register_client(NewClient {
                     name: r.name,
                     id: Some(r.id),
                     suite: Some(r.suite),
@@ -249,8 +256,9 @@ impl C2 for GrpcApi {
                 })
                 .await?;
             Ok(pb::NewClientResponse {
-                client: Some(client_info(info)),
-                key: key.map(|k| k.to_vec()).unwrap_or_default(),
+                client: Some(client_info(r.info)),
+                key: r.key.map(|k| k.to_vec()).unwrap_or_default(),
+                mqtt: Some(mqtt_credentials(r.mqtt)),
             })
         })
     }
@@ -280,6 +288,15 @@ impl C2 for GrpcApi {
     ) -> Result<Response<pb::CommandsQueued>, Status> {
         op!(self, req, "NewClientKey", |r| Ok(queued(
             self.svc.new_client_key(&cref(Some(r))?).await?
+        )))
+    }
+
+    async fn reissue_mqtt_password(
+        &self,
+        req: Request<pb::ClientRef>,
+    ) -> Result<Response<pb::MqttCredentials>, Status> {
+        op!(self, req, "ReissueMqttPassword", |r| Ok(mqtt_credentials(
+            self.svc.reissue_mqtt_password(&cref(Some(r))?).await?
         )))
     }
 

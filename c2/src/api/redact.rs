@@ -29,6 +29,16 @@ impl fmt::Debug for pb::NewClientResponse {
         f.debug_struct("NewClientResponse")
             .field("client", &self.client)
             .field("key", &key_shown(&self.key))
+            .field("mqtt", &self.mqtt)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::MqttCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MqttCredentials")
+            .field("username", &self.username)
+            .field("password", &key_shown(self.password.as_bytes()))
             .finish()
     }
 }
@@ -76,7 +86,8 @@ mod tests {
                        "delivery": {"up_to_date": "unknown", "reported_at": null,
                                     "topics_unconfirmed": 0, "stale_topics": 0,
                                     "c2_key_current": null}},
-            "key": hex::encode(KEY)
+            "key": hex::encode(KEY),
+            "mqtt": {"username": "00", "password": hex::encode(KEY)}
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         assert_no_key("NewClientReply", &format!("{reply:?}"));
@@ -89,6 +100,10 @@ mod tests {
         let resp = pb::NewClientResponse {
             client: None,
             key: KEY.to_vec(),
+            mqtt: Some(pb::MqttCredentials {
+                username: "00".into(),
+                password: hex::encode(KEY),
+            }),
         };
         assert_no_key("pb::NewClientResponse", &format!("{resp:?}"));
         let p = e4_client::Provisioning::symmetric("dev", &e4_proto::Id([1; 16]), &KEY);

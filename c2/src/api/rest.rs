@@ -263,6 +263,31 @@ pub struct NewClientReply {
     /// Generated symmetric key (hex); shown only once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The device's broker credentials; shown only once.
+    pub mqtt: MqttCredentialsJson,
+}
+
+/// Broker credentials (the user name is the device id in hex). Its Debug
+/// prints no password.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MqttCredentialsJson {
+    /// MQTT user name.
+    pub username: String,
+    /// MQTT password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for MqttCredentialsJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MqttCredentialsJson({}, <redacted>)", self.username)
+    }
+}
+
+fn mqtt_json(c: model::MqttCredentials) -> MqttCredentialsJson {
+    MqttCredentialsJson {
+        username: c.username,
+        password: c.password.to_string(),
+    }
 }
 
 impl std::fmt::Debug for NewClientBody {
@@ -283,6 +308,7 @@ impl std::fmt::Debug for NewClientReply {
         f.debug_struct("NewClientReply")
             .field("client", &self.client)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("mqtt", &self.mqtt)
             .finish()
     }
 }
@@ -589,12 +615,13 @@ async fn new_client(
         sig_pk: unhex("sig_public_key", &b.sig_public_key)?,
         kem_pk: unhex("kem_public_key", &b.kem_public_key)?,
     };
-    let (info, key) = s.new_client(req).await?;
+    let r = s.register_client(req).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewClientReply {
-            client: client_json(info),
-            key: key.map(|k| hex::encode(&k[..])),
+            client: client_json(r.info),
+            key: r.key.map(|k| hex::encode(&k[..])),
+            mqtt: mqtt_json(r.mqtt),
         }),
     ))
 }
@@ -636,6 +663,19 @@ async fn remove_client(State(s): Svc, P(name): P<String>) -> ApiResult<StatusCod
     responses((status = 200, body = QueuedJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn new_client_key(State(s): Svc, P(name): P<String>) -> ApiResult<Json<QueuedJson>> {
     Ok(queued(s.new_client_key(&by_name(name)).await?))
+}
+
+/// A new MQTT password for a device (shown once; the old one stops working
+/// at the device's next CONNECT).
+#[utoipa::path(post, path = "/v1/clients/{name}/mqtt-password", tag = "clients",
+    responses((status = 200, body = MqttCredentialsJson), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn reissue_mqtt_password(
+    State(s): Svc,
+    P(name): P<String>,
+) -> ApiResult<Json<MqttCredentialsJson>> {
+    Ok(Json(mqtt_json(
+        s.reissue_mqtt_password(&by_name(name)).await?,
+    )))
 }
 
 /// Reset a client (ResetTopics).
@@ -1044,7 +1084,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "E4 C2", description = "E4 command-and-control: key management for E4 devices. Errors: 400 invalid_argument, 401 unauthenticated, 404 not_found, 409 already_exists or failed_precondition, 422 not_authentic."),
-    paths(new_client, list_clients, get_client, remove_client, new_client_key, reset_client, resync_client,
+    paths(new_client, list_clients, get_client, remove_client, new_client_key, reissue_mqtt_password, reset_client, resync_client,
           topics_of_client, add_to_topic, remove_from_topic, linked, link, unlink, send_pubkey,
           remove_pubkey, reset_pubkeys, new_topic, list_topics, get_topic, remove_topic, rotate,
           clients_of_topic, new_c2_key, crypto_mode, protect, unprotect, progress, events, health,
@@ -1127,6 +1167,10 @@ pub fn router(svc: Arc<Service>, verifier: Verifier) -> Router {
         .route("/v1/clients", post(new_client).get(list_clients))
         .route("/v1/clients/{name}", get(get_client).delete(remove_client))
         .route("/v1/clients/{name}/key", post(new_client_key))
+        .route(
+            "/v1/clients/{name}/mqtt-password",
+            post(reissue_mqtt_password),
+        )
         .route("/v1/clients/{name}/reset", post(reset_client))
         .route("/v1/clients/{name}/resync", post(resync_client))
         .route("/v1/clients/{name}/topics", get(topics_of_client))

@@ -245,6 +245,17 @@ fn print_topic(json: bool, t: &pb::TopicInfo) {
     print!("{}", table::render(&["FIELD", "VALUE"], &rows));
 }
 
+fn mqtt_json(m: &pb::MqttCredentials) -> serde_json::Value {
+    json!({"username": m.username, "password": m.password})
+}
+
+fn print_mqtt(m: &pb::MqttCredentials) {
+    println!(
+        "MQTT user {} password (shown once): {}",
+        m.username, m.password
+    );
+}
+
 fn print_client(json: bool, c: &pb::ClientInfo) {
     if json {
         println!("{}", client_json(c));
@@ -446,17 +457,33 @@ pub async fn client(g: &ConnArgs, cmd: ClientCmd) -> Result<()> {
                 .map_err(status)?
                 .into_inner();
             let c = r.client.unwrap_or_default();
+            let mqtt = r.mqtt.unwrap_or_default();
             if conn.json {
                 let mut v = client_json(&c);
                 if !r.key.is_empty() {
                     v["key"] = json!(hex::encode(&r.key));
                 }
+                v["mqtt"] = mqtt_json(&mqtt);
                 println!("{v}");
             } else {
                 print_client(false, &c);
                 if !r.key.is_empty() {
                     println!("generated key (shown once): {}", hex::encode(&r.key));
                 }
+                print_mqtt(&mqtt);
+            }
+        }
+        ClientCmd::MqttPassword { conn, client } => {
+            let mut api = connect(g).await?;
+            let m = api
+                .reissue_mqtt_password(cref(&client)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if conn.json {
+                println!("{}", mqtt_json(&m));
+            } else {
+                print_mqtt(&m);
             }
         }
         ClientCmd::Get { conn, client } => {

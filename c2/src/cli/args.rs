@@ -225,6 +225,21 @@ pub struct ServeArgs {
     /// them can read the topics once X25519 falls. Default: rotate.
     #[arg(long)]
     pub keep_pubkey_topic_keys: bool,
+    /// Let anyone connect to the embedded broker. By default it accepts
+    /// only the credentials C2 issued: each device's (in its provisioning
+    /// file and state file) and C2's own (<data>/mqtt.password).
+    #[arg(long)]
+    pub allow_anonymous: bool,
+    /// Keep a mosquitto password file (e4c2.passwd) and ACL file (e4c2.acl)
+    /// in DIR, rewritten at start and when devices or topic memberships
+    /// change: each device may publish only on its announce topic and its
+    /// topics, and subscribe only to its control topic and its topics.
+    #[arg(long, value_name = "DIR")]
+    pub mosquitto_dir: Option<PathBuf>,
+    /// mosquitto's pid file: send it SIGHUP after each rewrite of the
+    /// --mosquitto-dir files (mosquitto then re-reads them).
+    #[arg(long, value_name = "FILE", requires = "mosquitto_dir")]
+    pub mosquitto_pid_file: Option<PathBuf>,
 }
 
 /// A rate: a finite number above zero.
@@ -388,6 +403,15 @@ pub enum ClientCmd {
         conn: OutputArgs,
         #[command(flatten)]
         page: PageArgs,
+    },
+    /// A new MQTT password for a device (printed once; the old one stops
+    /// working at the device's next connection). Give it to the device
+    /// (`e4 client --mqtt-password-file`).
+    MqttPassword {
+        #[command(flatten)]
+        conn: OutputArgs,
+        #[command(flatten)]
+        client: ClientArg,
     },
     /// New client key (SetIdKey; a KEM device is asked to rekey).
     NewKey {

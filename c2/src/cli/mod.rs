@@ -10,6 +10,7 @@ pub mod rules;
 pub mod table;
 
 use crate::crypto_at_rest::KdfParams;
+use crate::mqtt::mosquitto_files::MosquittoFiles;
 use crate::mqtt::rate_limit::AnnounceLimits;
 use crate::server::{serve, ServeOptions};
 use anyhow::{anyhow, Result};
@@ -83,6 +84,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
                 rule_max_rate: a.rule_max_rate,
                 keep_pubkey_topic_keys: a.keep_pubkey_topic_keys,
+                allow_anonymous: a.allow_anonymous,
+                mosquitto: a.mosquitto_dir.map(|dir| MosquittoFiles {
+                    dir,
+                    pid_file: a.mosquitto_pid_file,
+                }),
             };
             serve(opts, shutdown_signal(), None)
                 .await

@@ -13,7 +13,7 @@ use crate::datadir::DataDir;
 use anyhow::{anyhow, bail, Result};
 use e4_backends::rng::OsRng;
 use e4_client::config::generate_kem_identity;
-use e4_client::{Id, Provisioning, SuiteId};
+use e4_client::{BrokerCredentials, Id, Provisioning, SuiteId};
 use e4_proto::crypto::Rng;
 use e4_proto::Family;
 use std::path::{Path, PathBuf};
@@ -134,7 +134,11 @@ pub async fn add_with_file(
         Secrets::PubKey(sk, c2) => Provisioning::pubkey(&c.name, &id, &sk[..], c2),
         Secrets::Kem(keys) => Provisioning::kem(&c.name, &id, suite, keys),
     }
-    .with_broker(broker_for(data_dir, d.broker));
+    .with_broker(broker_for(data_dir, d.broker))
+    .with_mqtt_credentials(
+        r.mqtt
+            .map(|m| BrokerCredentials::new(m.username, m.password)),
+    );
     if let Err(e) = file.write_new(out) {
         // Nothing half-done: the device could never get its keys.
         let undo = api

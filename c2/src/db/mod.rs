@@ -6,6 +6,7 @@ pub mod clients;
 pub mod delivery;
 pub mod links;
 pub mod meta;
+pub mod mqtt_credentials;
 pub mod negotiations;
 pub mod outbox;
 pub mod pk_macs;

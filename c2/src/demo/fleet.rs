@@ -6,7 +6,7 @@ use crate::model::{ClientRef, NewClient};
 use crate::service::Service;
 use anyhow::{anyhow, bail, Context};
 use e4_client::mqtt::{E4Mqtt, Event, MqttConfig, NegotiationEvent};
-use e4_client::{Client, Config, SuiteSet};
+use e4_client::{BrokerCredentials, Client, Config, SuiteSet};
 use e4_proto::keys::Ed25519Secret;
 use e4_proto::{Id, SuiteId, SymKey};
 use futures_util::FutureExt;
@@ -70,13 +70,13 @@ impl Device {
             kem_pk: None,
         };
         let mut client_key = None;
-        let client = match suite {
+        let (client, mqtt) = match suite {
             SuiteId::Symmetric => {
-                let (_, key) = svc.new_client(req).await?;
-                let key = key.ok_or_else(|| anyhow!("C2 did not generate a key"))?;
+                let r = svc.register_client(req).await?;
+                let key = r.key.ok_or_else(|| anyhow!("C2 did not generate a key"))?;
                 let client = Client::new(Config::sym_id_and_key(Some(id), SymKey::new(*key)))?;
                 client_key = Some(key);
-                client
+                (client, r.mqtt)
             }
             SuiteId::PubKey => {
                 let sig = svc.provider.suite(suite)?.sig()?;
@@ -88,27 +88,31 @@ impl Device {
                     .try_into()
                     .map_err(|_| anyhow!("C2 X25519 key length"))?;
                 req.sig_pk = Some(pk);
-                svc.new_client(req).await?;
-                Client::new(Config::pub_id_and_key(
+                let r = svc.register_client(req).await?;
+                let client = Client::new(Config::pub_id_and_key(
                     Some(id),
                     Ed25519Secret::new(*sk),
                     c2_public,
-                ))?
+                ))?;
+                (client, r.mqtt)
             }
             s => {
                 let client = Client::new(Config::kem_generate(s, Some(id), &c2_key(s).await?))?;
                 req.sig_pk = client.public_key();
                 req.kem_pk = client.kem_public_key().map(<[u8]>::to_vec);
-                svc.new_client(req).await?;
-                client
+                let r = svc.register_client(req).await?;
+                (client, r.mqtt)
             }
         };
         let mut client = client;
+        client.set_broker_credentials(Some(BrokerCredentials {
+            username: mqtt.username,
+            password: mqtt.password,
+        }))?;
         if !capabilities.is_empty() {
             client.set_capabilities(capabilities)?;
         }
         let mut cfg = MqttConfig::new(broker.0, broker.1);
-        cfg.client_id = Some(format!("demo-{name}"));
         cfg.event_capacity = 4096;
         cfg.negotiation_retry = Duration::from_millis(500);
         cfg.max_negotiation_retry = Duration::from_secs(4);

@@ -95,7 +95,7 @@ async fn story(running: &Running, started: Instant) -> anyhow::Result<()> {
         "e4c2 demo: C2 with SQLite, gRPC {} and REST {} over TLS, embedded MQTT broker {}",
         running.grpc, running.http, running.broker
     );
-    let spy = spy::Spy::start(broker.0, broker.1).await?;
+    let spy = spy::Spy::start(&running.broker).await?;
 
     step(1, "provision a mixed fleet");
     let fleet_spec: [(&str, &'static str, SuiteId, &[SuiteId]); 5] = [

@@ -2,6 +2,7 @@
 //! records every publish the broker carried, so the demo can show that
 //! none of them contains a plaintext (the broker saw only ciphertext).
 
+use crate::mqtt::BrokerAddr;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,10 +25,13 @@ pub struct Spy {
 }
 
 impl Spy {
-    /// Subscribe to everything on the broker at `host:port`; returns once
-    /// the subscription is granted.
-    pub async fn start(host: &str, port: u16) -> anyhow::Result<Spy> {
-        let mut o = MqttOptions::new("e4c2-demo-spy", host, port);
+    /// Subscribe to everything on C2's broker (as C2's own user); returns
+    /// once the subscription is granted.
+    pub async fn start(broker: &BrokerAddr) -> anyhow::Result<Spy> {
+        let mut o = MqttOptions::new("e4c2-demo-spy", &broker.host, broker.port);
+        if let Some(u) = &broker.username {
+            o.set_credentials(u, broker.password.clone().unwrap_or_default());
+        }
         o.set_keep_alive(Duration::from_secs(30));
         o.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut el) = AsyncClient::new(o, 64);

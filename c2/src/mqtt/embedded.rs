@@ -2,6 +2,7 @@
 //! loopback port, in memory. rumqttd has no shutdown: it lives as long as
 //! the process.
 
+use super::broker_auth::BrokerAuth;
 use crate::error::{C2Error, C2Result};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,8 +16,12 @@ pub fn check_port(listen: SocketAddr) -> C2Result<()> {
 }
 
 /// Start rumqttd on `listen` (port 0 picks a free port) and wait until it
-/// accepts connections; returns the bound address.
-pub fn start(listen: SocketAddr) -> C2Result<SocketAddr> {
+/// accepts connections; returns the bound address. With `auth`, every
+/// CONNECT must carry credentials it accepts; without it (`serve
+/// --allow-anonymous`), anyone may connect: rumqttd cannot tell an
+/// anonymous CONNECT to an auth handler, so anonymous access turns
+/// authentication off altogether.
+pub fn start(listen: SocketAddr, auth: Option<BrokerAuth>) -> C2Result<SocketAddr> {
     let listen = if listen.port() == 0 {
         let l = TcpListener::bind(listen)
             .map_err(|e| C2Error::Unavailable(format!("embedded broker port: {e}")))?;
@@ -30,24 +35,28 @@ pub fn start(listen: SocketAddr) -> C2Result<SocketAddr> {
     };
     // Fail early and clearly when the port is taken (rumqttd would only log).
     check_port(listen)?;
-    let mut v4 = HashMap::new();
-    v4.insert(
-        "c2".to_string(),
-        rumqttd::ServerSettings {
-            name: "e4c2-embedded".into(),
-            listen,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections: rumqttd::ConnectionSettings {
-                connection_timeout_ms: 60_000,
-                max_payload_size: 256 * 1024,
-                max_inflight_count: 500,
-                auth: None,
-                external_auth: None,
-                dynamic_filters: true,
-            },
+    let mut server = rumqttd::ServerSettings {
+        name: "e4c2-embedded".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: rumqttd::ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 256 * 1024,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
         },
-    );
+    };
+    if let Some(auth) = auth {
+        server.set_auth_handler(move |client_id, user, password| {
+            let auth = auth.clone();
+            async move { auth.check(client_id, user, password).await }
+        });
+    }
+    let mut v4 = HashMap::new();
+    v4.insert("c2".to_string(), server);
     let config = rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {

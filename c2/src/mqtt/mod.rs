@@ -3,9 +3,13 @@
 
 pub mod announce;
 pub mod broker;
+pub mod broker_auth;
+pub mod credentials;
 pub mod embedded;
 pub mod inflight;
 pub mod last_sent;
+pub mod mosquitto_files;
+pub mod password_hash;
 pub mod publisher;
 pub mod rate_limit;
 pub mod reconnect;

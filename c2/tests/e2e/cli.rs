@@ -106,6 +106,7 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
         "tls/key.pem",
         "c2.db",
         "e4c2.lock",
+        "mqtt.password",
     ] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
@@ -118,9 +119,15 @@ fn zero_setup_start_admin_cli_and_offline_commands() {
     let v = json(&o);
     assert_eq!(v["name"], "dev1");
     assert_eq!(v["key"].as_str().unwrap().len(), 64);
+    assert_eq!(v["mqtt"]["username"], v["id"]);
+    assert_eq!(v["mqtt"]["password"].as_str().unwrap().len(), 64);
     let (ok, o, e) = admin(&dir, &["client", "add", "dev2"]);
     assert!(ok, "{e}");
     assert!(o.contains("generated key (shown once)"), "{o}");
+    assert!(o.contains("MQTT user "), "{o}");
+    let (ok, o, e) = admin(&dir, &["client", "mqtt-password", "dev2", "--json"]);
+    assert!(ok, "{e}");
+    assert_eq!(json(&o)["password"].as_str().unwrap().len(), 64);
     assert!(admin(&dir, &["topic", "add", "plant/line-1"]).0);
     for d in ["dev1", "dev2"] {
         let (ok, o, e) = admin(&dir, &["topic", "join", "plant/line-1", d, "--json"]);
@@ -408,6 +415,10 @@ fn operator_cli_conventions() {
             );
         }
         assert!(text.contains(&format!("\"broker\": \"{}\"", broker_of(&dir))));
+        // The broker credentials C2 issued with the device.
+        let mqtt = p.mqtt_credentials().expect("MQTT credentials");
+        assert_eq!(mqtt.username, p.id);
+        assert_eq!(mqtt.password.len(), 64);
     }
     let f = tmp.path().join("s1.json");
     let (ok, _, e) = run(&[

@@ -18,6 +18,10 @@
 //!   or dropped and counted, nothing written, the log bounded.
 //! * `automation`: key-policy rules: an interval rule across SIGKILLs,
 //!   two processes on PostgreSQL, events, counts, key ages, dry runs.
+//! * `broker_acl`: broker access control: the embedded broker admits only
+//!   the credentials C2 issued, bound to their client ids; mosquitto with
+//!   the generated password and ACL files confines each device to its
+//!   topics.
 //! * `crash`: `e4c2 serve` SIGKILLed at random moments of rotations, on
 //!   both brokers and both databases; seeded (`E4_CRASH_SEED`).
 //! * `integrity`: public keys and outbox device keys swapped in the
@@ -29,6 +33,7 @@ mod common;
 mod api;
 mod api_negotiation;
 mod automation;
+mod broker_acl;
 mod cli;
 mod crash;
 mod delivery;

@@ -523,7 +523,7 @@ async fn below_minimum_devices_are_flagged_not_moved() {
 /// refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_pending_at_the_upgrade_are_resealed_under_the_new_suite() {
-    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
     let proxy = MqttProxy::start(broker).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // C2 reaches the broker through the attacker; the device directly.

@@ -461,7 +461,7 @@ async fn without_a_fault_every_command_reaches_mosquitto_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_a_publisher_that_connects_but_cannot_deliver() {
     use mqtt_proxy::{Action, Direction, MqttProxy, Rule};
-    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let broker = e4_c2::mqtt::embedded::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
     let proxy = MqttProxy::start(broker).await.unwrap();
     proxy.set_rule(
         Rule::new(|_, _, _, _| Action::Delay)

@@ -98,7 +98,8 @@ pub struct MqttConfig {
     pub client_id: Option<String>,
     /// TLS, or None for plain TCP.
     pub tls: Option<TlsConfig>,
-    /// User name and password for the broker.
+    /// User name and password for the broker (default: those saved in the
+    /// client's state, see [`crate::Client::broker_credentials`]).
     pub credentials: Option<(String, Zeroizing<String>)>,
     /// QoS of application subscriptions and publishes (the control topic is
     /// always subscribed with QoS 2).

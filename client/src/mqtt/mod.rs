@@ -289,8 +289,12 @@ impl<C: Clock + Clone + Send + 'static> E4Mqtt<C> {
             .set_clean_session(config.clean_session)
             .set_max_packet_size(config.max_packet_size, config.max_packet_size)
             .set_request_channel_capacity(config.event_capacity.max(16));
-        if let Some((user, password)) = &config.credentials {
-            opts.set_credentials(user.clone(), password.to_string());
+        // The configuration's credentials, else those in the state.
+        let saved = client
+            .broker_credentials()
+            .map(|c| (c.username.clone(), c.password.clone()));
+        if let Some((user, password)) = config.credentials.clone().or(saved) {
+            opts.set_credentials(user, password.to_string());
         }
         if let Some(tls) = &config.tls {
             opts.set_transport(Transport::tls_with_config(

@@ -66,6 +66,32 @@ impl Mosquitto {
         Some(m)
     }
 
+    /// A mosquitto on `port` (not started: call `up`) that refuses
+    /// anonymous clients and uses the password and ACL files `e4c2 serve
+    /// --mosquitto-dir files` writes.
+    pub fn with_e4c2_files(port: u16, files: &Path) -> Option<Mosquitto> {
+        let bin = mosquitto_bin();
+        if !require("mosquitto", bin.is_some()) {
+            return None;
+        }
+        let m = Mosquitto {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            bin: bin.unwrap(),
+        };
+        std::fs::write(
+            m.dir.path().join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\nuser root\nlog_dest none\n",
+                files.join("e4c2.passwd").display(),
+                files.join("e4c2.acl").display(),
+            ),
+        )
+        .unwrap();
+        Some(m)
+    }
+
     /// (Re)start on the same port.
     pub fn up(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
@@ -93,6 +119,11 @@ impl Mosquitto {
     pub fn forget_sessions(&self) {
         assert!(self.child.is_none(), "stop mosquitto first");
         let _ = std::fs::remove_file(self.dir.path().join("mosquitto.db"));
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn url(&self) -> String {

@@ -137,10 +137,20 @@ impl Drop for FleetDevice {
     }
 }
 
+/// Register a client over gRPC; returns the broker credentials C2 issued.
+pub async fn register(
+    api: &mut e4_c2::cli::conn::Api,
+    req: e4_c2::api::grpc::pb::NewClientRequest,
+) -> e4_c2::api::grpc::pb::MqttCredentials {
+    let mqtt = api.new_client(req).await.unwrap().into_inner().mqtt;
+    mqtt.expect("the reply carries MQTT credentials")
+}
+
 /// A symmetric-format `topic` with `n` symmetric e4-client members named
 /// `{prefix}{i}` (keys derived from `i` and `seed`), registered over gRPC
-/// and connected to the broker at `host:port`; returns once every command
-/// is delivered and every device reported.
+/// and connected to the broker at `host:port` with the broker credentials
+/// C2 issued; returns once every command is delivered and every device
+/// reported.
 pub async fn fleet_on_topic(
     api: &mut e4_c2::cli::conn::Api,
     (host, port): (&str, u16),
@@ -160,24 +170,32 @@ pub async fn fleet_on_topic(
         let name = format!("{prefix}{i:04}");
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&(i as u64 + seed).to_le_bytes());
-        api.new_client(pb::NewClientRequest {
-            name: name.clone(),
-            key: key.to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let mqtt = register(
+            api,
+            pb::NewClientRequest {
+                name: name.clone(),
+                key: key.to_vec(),
+                ..Default::default()
+            },
+        )
+        .await;
         api.add_client_to_topic(pb::Membership {
             client: Some(super::scenario::cref(&name)),
             topic: topic.into(),
         })
         .await
         .unwrap();
-        let client = Client::new(e4_client::Config::sym_id_and_key(
+        let mut client = Client::new(e4_client::Config::sym_id_and_key(
             Some(super::scenario::alias_id(&name)),
             e4_proto::SymKey::new(key),
         ))
         .unwrap();
+        client
+            .set_broker_credentials(Some(e4_client::BrokerCredentials::new(
+                mqtt.username,
+                mqtt.password,
+            )))
+            .unwrap();
         devices.push(FleetDevice::start(&name, client, config(host, port)));
     }
     super::until_converged(api).await;

@@ -42,6 +42,9 @@ pub fn options(dir: &Path, db: Option<String>, broker: Option<String>) -> ServeO
         kdf: test_kdf(),
         max_backoff: Duration::from_millis(500),
         print_token: true,
+        // The simulated devices of these tests connect without credentials
+        // (broker access control has its own tests: broker_acl.rs).
+        allow_anonymous: true,
         ..ServeOptions::local(dir, "test passphrase, long enough")
     }
 }

@@ -102,9 +102,12 @@ impl C2Process {
                 .expect("log file");
             c.stderr(f);
         }
-        if let Some(b) = &self.broker {
-            c.args(["--broker", b]);
-        }
+        match &self.broker {
+            Some(b) => c.args(["--broker", b]),
+            // The simulated devices connect without credentials (broker
+            // access control has its own tests: broker_acl.rs).
+            None => c.arg("--allow-anonymous"),
+        };
         if let Some(d) = &self.db {
             c.args(["--db", d]);
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use e4_client::mqtt::NegotiationEvent;
 use e4_client::mqtt::{E4Mqtt, Event, MqttConfig, QoS, TlsConfig};
-use e4_client::{Client, Provisioning, SuiteSet, SymKey};
+use e4_client::{BrokerCredentials, Client, Provisioning, SuiteSet, SymKey};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::identity::IdentityArgs;
@@ -65,6 +65,16 @@ pub struct ClientArgs {
     state: PathBuf,
     #[command(flatten)]
     identity: IdentityArgs,
+    /// MQTT user name (default: the one saved in the state file, which
+    /// comes from the --provision file; else the client id in hex). Saved
+    /// in the state file.
+    #[arg(long, value_name = "USER", requires = "mqtt_password_file")]
+    mqtt_username: Option<String>,
+    /// Read the MQTT password from the first line of FILE (e.g. a password
+    /// C2 reissued: `e4c2 client mqtt-password NAME`); saved in the state
+    /// file, so later runs need no option.
+    #[arg(long, value_name = "FILE")]
+    mqtt_password_file: Option<PathBuf>,
     /// Connect with TLS, trusting the CA certificates in FILE (PEM).
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
@@ -233,6 +243,39 @@ fn export_public(client: &Client, prefix: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Save the broker credentials given with --mqtt-password-file, or those
+/// of the --provision file when the state has none (as its keys, the
+/// file's credentials do not replace the state's), in the state file.
+fn save_broker_credentials(
+    a: &ClientArgs,
+    client: &mut Client,
+    provisioning: Option<&Provisioning>,
+) -> Result<(), CliError> {
+    let given = match &a.mqtt_password_file {
+        Some(f) => {
+            let password = crate::identity::read_password(None, Some(f))?;
+            let username = a
+                .mqtt_username
+                .clone()
+                .or_else(|| client.broker_credentials().map(|c| c.username.clone()))
+                .unwrap_or_else(|| client.id().to_string());
+            Some(BrokerCredentials::new(username, password.as_str()))
+        }
+        None if client.broker_credentials().is_none() => {
+            provisioning.and_then(Provisioning::mqtt_credentials)
+        }
+        None => None,
+    };
+    match given {
+        Some(c) if client.broker_credentials() != Some(&c) => {
+            println!("MQTT user {} (saved in {})", c.username, a.state.display());
+            client.set_broker_credentials(Some(c))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The broker: --broker, else the one the provisioning file names.
 fn broker(a: &ClientArgs, provisioning: Option<&Provisioning>) -> Result<String, CliError> {
     if let Some(b) = &a.broker {
@@ -289,6 +332,7 @@ pub fn run(a: ClientArgs) -> Result<(), CliError> {
     let broker = broker(&a, provisioning.as_ref())?;
     let config = mqtt_config(&a, &broker)?;
     let mut client = load_or_create(&a.state, &a.identity, provisioning.as_ref())?;
+    save_broker_credentials(&a, &mut client, provisioning.as_ref())?;
     drop(provisioning);
     client.set_replay_protection(!a.no_replay_protection);
     if let Some(caps) = &a.capabilities {
