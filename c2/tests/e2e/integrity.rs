@@ -8,13 +8,13 @@
 
 use crate::common;
 
-use common::device::{kem_keys, pubkey_keys, Device, Seen};
+use common::device::{kem_keys, pubkey_keys, Device, Keys, Seen};
 use common::external::Mosquitto;
 use common::scenario::{alias_id, c2_public, cref, metric, wait_outbox_empty, SET_TOPIC_KEY};
 use common::{C2, PATIENCE};
 use e4_c2::api::grpc::pb;
 use e4_c2::crypto_at_rest::{MasterKey, CHECK_AAD, CHECK_PLAINTEXT, CHECK_PLAINTEXT_MACS};
-use e4_c2::model::{ClientRef, NewClient};
+use e4_c2::model::ClientRef;
 use e4_client::mqtt::{E4Mqtt, MqttConfig};
 use e4_client::{Client, Config, SuiteSet};
 use e4_proto::{SuiteId, SymKey};
@@ -186,6 +186,18 @@ async fn stored_c2_key(db: &mut SqliteConnection, suite: &str) -> Vec<u8> {
         .get(0)
 }
 
+/// Store `pubkey` and `pq` as C2's current public keys of those suites.
+async fn set_c2_keys(db: &mut SqliteConnection, pubkey: &[u8], pq: &[u8]) {
+    for (suite, key) in [("pubkey", pubkey), ("pq", pq)] {
+        sql(
+            db,
+            &format!("UPDATE c2_keys SET public_key = $1 WHERE suite = '{suite}'"),
+            &[key],
+        )
+        .await;
+    }
+}
+
 fn assert_c2_key_refused(status: u16, v: &Value, suite: &str) {
     assert_eq!(status, 500, "{v}");
     assert_eq!(v["error"], "integrity_failure", "{v}");
@@ -214,18 +226,17 @@ async fn a_swapped_c2_public_key_is_sent_to_no_device() {
     register(&rest, "pq", "pq", &pq.sig_pk, &pq.kem_pk).await;
     // A symmetric device C2 would upgrade to pq (its SetSuite carries C2's
     // pq key).
-    let sensor = svc
-        .new_client(NewClient {
-            name: "sensor".into(),
-            id: None,
-            suite: Some("symmetric".into()),
-            key: None,
-            sig_pk: None,
-            kem_pk: None,
-        })
-        .await
-        .unwrap();
-    let (sensor_id, sensor_key) = (sensor.0.id, SymKey::new(*sensor.1.unwrap()));
+    let (s, v) = rest
+        .call(
+            "POST",
+            "/v1/clients",
+            Some(json!({"name": "sensor", "suite": "symmetric"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let unhex = |v: &Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let sensor_id = e4_proto::Id::from_slice(&unhex(&v["client"]["id"])).unwrap();
+    let sensor_key = SymKey::new(unhex(&v["key"]).try_into().unwrap());
     svc.set_client_policy(
         &ClientRef::Id(sensor_id),
         Some(SuiteSet::of(&[SuiteId::PostQuantum])),
@@ -257,14 +268,7 @@ async fn a_swapped_c2_public_key_is_sent_to_no_device() {
         stored_c2_key(&mut db, "pubkey").await,
         stored_c2_key(&mut db, "pq").await,
     );
-    for (suite, key) in [("pubkey", &attacker_pk), ("pq", &attacker_pq)] {
-        sql(
-            &mut db,
-            &format!("UPDATE c2_keys SET public_key = $1 WHERE suite = '{suite}'"),
-            &[key],
-        )
-        .await;
-    }
+    set_c2_keys(&mut db, &attacker_pk, &attacker_pq).await;
     let queued = metric(&c2, "e4c2_commands_queued_total").await;
 
     // No command for the devices of those suites (sealed, signed, under a
@@ -319,14 +323,7 @@ async fn a_swapped_c2_public_key_is_sent_to_no_device() {
     no_command(&mut pq_dev);
 
     // The genuine keys back: the same operations go through.
-    for (suite, key) in [("pubkey", &genuine_pk), ("pq", &genuine_pq)] {
-        sql(
-            &mut db,
-            &format!("UPDATE c2_keys SET public_key = $1 WHERE suite = '{suite}'"),
-            &[key],
-        )
-        .await;
-    }
+    set_c2_keys(&mut db, &genuine_pk, &genuine_pq).await;
     for (name, topic) in [("pq", "t"), ("pk", "u")] {
         let (s, v) = rest
             .call("PUT", &format!("/v1/clients/{name}/topics/{topic}"), None)
@@ -458,10 +455,20 @@ async fn as_before_macs(dir: &Path) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn keys_stored_before_macs_are_trusted_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(common::options(dir.path(), None, None)).await;
+/// Store `sig_pk` as device "old"'s key, without a MAC.
+async fn swap_without_mac(db: &mut SqliteConnection, sig_pk: &[u8]) {
+    sql(
+        db,
+        "UPDATE clients SET sig_pk = $1, pk_mac = NULL WHERE name = 'old'",
+        &[sig_pk],
+    )
+    .await;
+}
+
+/// A C2 run once in `dir`, with a pubkey device "old" and a topic "t";
+/// returns the device's keys and an attacker's.
+async fn stopped_with_device(dir: &Path) -> (Keys, Keys) {
+    let c2 = C2::start(common::options(dir, None, None)).await;
     let mut grpc = c2.grpc().await;
     let c2pk = c2_public(&mut grpc, "pubkey").await;
     let (old, attacker) = (pubkey_keys(&c2pk), pubkey_keys(&c2pk));
@@ -472,6 +479,13 @@ async fn keys_stored_before_macs_are_trusted_once() {
         .await;
     assert_eq!(s, 201);
     c2.stop().await;
+    (old, attacker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_stored_before_macs_are_trusted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, attacker) = stopped_with_device(dir.path()).await;
 
     // The first start after the upgrade authenticates the keys as they are.
     as_before_macs(dir.path()).await;
@@ -511,12 +525,7 @@ async fn keys_stored_before_macs_are_trusted_once() {
     // Later, a key without a MAC is refused: dropping the MAC does not
     // make C2 trust a swapped key again.
     let mut db = database(dir.path()).await;
-    sql(
-        &mut db,
-        "UPDATE clients SET sig_pk = $1, pk_mac = NULL WHERE name = 'old'",
-        &[&attacker.sig_pk],
-    )
-    .await;
+    swap_without_mac(&mut db, &attacker.sig_pk).await;
     drop(db);
     let c2 = C2::start(options()).await;
     let (s, v) = c2.rest().call("POST", "/v1/topics/t/rotate", None).await;
@@ -528,17 +537,7 @@ async fn keys_stored_before_macs_are_trusted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c2_keys_stored_before_their_macs_are_trusted_once() {
     let dir = tempfile::tempdir().unwrap();
-    let c2 = C2::start(common::options(dir.path(), None, None)).await;
-    let mut grpc = c2.grpc().await;
-    let c2pk = c2_public(&mut grpc, "pubkey").await;
-    let (old, attacker) = (pubkey_keys(&c2pk), pubkey_keys(&c2pk));
-    register(&c2.rest(), "old", "pubkey", &old.sig_pk, &[]).await;
-    let (s, _) = c2
-        .rest()
-        .call("POST", "/v1/topics", Some(json!({"topic": "t"})))
-        .await;
-    assert_eq!(s, 201);
-    c2.stop().await;
+    let (_, attacker) = stopped_with_device(dir.path()).await;
 
     // A database of the version before C2's keys had MACs: devices' keys
     // authenticated (check value v1), C2's not. A device key swapped with
@@ -546,12 +545,7 @@ async fn c2_keys_stored_before_their_macs_are_trusted_once() {
     let mut db = database(dir.path()).await;
     set_check(&mut db, CHECK_PLAINTEXT_MACS).await;
     sql(&mut db, "UPDATE c2_keys SET pk_mac = NULL", &[]).await;
-    sql(
-        &mut db,
-        "UPDATE clients SET sig_pk = $1, pk_mac = NULL WHERE name = 'old'",
-        &[&attacker.sig_pk],
-    )
-    .await;
+    swap_without_mac(&mut db, &attacker.sig_pk).await;
     drop(db);
     let c2 = C2::start(common::options(dir.path(), None, None)).await;
     let (s, v) = c2.rest().call("GET", "/v1/c2/crypto-mode", None).await;
