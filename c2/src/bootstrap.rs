@@ -6,12 +6,13 @@
 use crate::auth;
 use crate::crypto_at_rest::{
     check_passphrase, random_salt, KdfParams, MasterKey, CHECK_AAD, CHECK_PLAINTEXT,
-    CHECK_PLAINTEXT_MACS,
+    CHECK_PLAINTEXT_MACS, CHECK_PLAINTEXT_MACS_V2,
 };
 use crate::datadir::{write_private, DataDir};
 use crate::db::clients::ClientRow;
 use crate::db::{c2keys, meta, now_ms, outbox as otable, Db};
 use crate::error::{C2Error, C2Result};
+use crate::key_integrity::Table;
 use crate::outbox::{c2_secret_aad, client_key_aad};
 use e4_backends::rng::OsRng;
 use e4_proto::crypto::Rng;
@@ -48,7 +49,12 @@ pub async fn open_master(db: &Db, passphrase: &[u8], params: KdfParams) -> C2Res
             let master = MasterKey::derive(passphrase, &salt, p)?;
             match master.open(CHECK_AAD, &check) {
                 Ok(v)
-                    if v.as_slice() == CHECK_PLAINTEXT || v.as_slice() == CHECK_PLAINTEXT_MACS => {}
+                    if [
+                        CHECK_PLAINTEXT,
+                        CHECK_PLAINTEXT_MACS,
+                        CHECK_PLAINTEXT_MACS_V2,
+                    ]
+                    .contains(&v.as_slice()) => {}
                 _ => {
                     return Err(C2Error::invalid(
                         "wrong passphrase: it does not decrypt this database",
@@ -66,7 +72,7 @@ pub async fn open_master(db: &Db, passphrase: &[u8], params: KdfParams) -> C2Res
             meta::set(
                 w.conn(),
                 CHECK,
-                &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS),
+                &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS_V2),
             )
             .await?;
             master
@@ -80,21 +86,28 @@ pub async fn open_master(db: &Db, passphrase: &[u8], params: KdfParams) -> C2Res
 /// public-key MACs (its check value is still the old one): give every row
 /// without a MAC one (trust on first use), then switch the check value, in
 /// one transaction. Afterwards a row without a MAC is refused; a database
-/// writer without the passphrase cannot switch the check value back.
+/// writer without the passphrase cannot switch the check value back. A
+/// database whose devices' keys are authenticated already (check value v1)
+/// has only C2's own keys (`c2_keys`, MACed since v2) authenticated so.
 /// Returns how many rows were authenticated.
 pub async fn ensure_public_key_macs(db: &Db, master: &MasterKey) -> C2Result<u64> {
     let mut w = db.begin_write().await?;
     let check = meta::get(w.conn(), CHECK)
         .await?
         .ok_or_else(|| C2Error::internal("passphrase check value missing"))?;
-    if master.open(CHECK_AAD, &check)?.as_slice() != CHECK_PLAINTEXT {
+    let check = master.open(CHECK_AAD, &check)?;
+    let tables: &[Table] = if check.as_slice() == CHECK_PLAINTEXT {
+        &Table::ALL
+    } else if check.as_slice() == CHECK_PLAINTEXT_MACS {
+        &[Table::C2Keys]
+    } else {
         return Ok(0);
-    }
-    let n = crate::key_integrity::backfill(w.conn(), master).await?;
+    };
+    let n = crate::key_integrity::backfill(w.conn(), master, tables).await?;
     meta::set(
         w.conn(),
         CHECK,
-        &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS),
+        &master.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS_V2),
     )
     .await?;
     w.commit().await?;
@@ -182,11 +195,8 @@ pub async fn ensure_c2_keys(
     for suite in keyed_suites(provider) {
         if c2keys::current(w.conn(), suite).await?.is_none() {
             let (pk, sk) = generate_c2_keypair(provider, suite)?;
-            let row = c2keys::C2KeyRow {
-                version: 1,
-                public_key: pk,
-                secret_enc: master.seal(&c2_secret_aad(suite, 1), &sk),
-            };
+            let secret_enc = master.seal(&c2_secret_aad(suite, 1), &sk);
+            let row = c2keys::C2KeyRow::new(master, suite, 1, pk, secret_enc);
             c2keys::insert(w.conn(), suite, &row, now_ms()).await?;
             tracing::info!(suite = %suite, "generated the C2 key pair");
         }
@@ -247,7 +257,12 @@ pub async fn change_passphrase(
     }
     meta::set(w.conn(), SALT, &salt).await?;
     meta::set(w.conn(), PARAMS, params.encode().as_bytes()).await?;
-    meta::set(w.conn(), CHECK, &new.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS)).await?;
+    meta::set(
+        w.conn(),
+        CHECK,
+        &new.seal(CHECK_AAD, CHECK_PLAINTEXT_MACS_V2),
+    )
+    .await?;
     w.commit().await?;
     Ok(n)
 }

@@ -216,9 +216,14 @@ pub const CHECK_AAD: &[u8] = b"e4c2/v1/passphrase-check";
 /// keys are not authenticated yet (written before `pk_mac` existed).
 pub const CHECK_PLAINTEXT: &[u8] = b"e4c2 passphrase check";
 /// The plaintext of the passphrase check value once every stored public key
-/// carries its MAC: a database writer without the passphrase cannot turn
+/// of a device carries its MAC: a database writer without the passphrase cannot turn
 /// it back into [`CHECK_PLAINTEXT`] to have keys trusted on first use again.
 pub const CHECK_PLAINTEXT_MACS: &[u8] = b"e4c2 passphrase check; public keys authenticated v1";
+/// The plaintext of the passphrase check value once C2's own public keys
+/// (`c2_keys`, authenticated since a later version than devices' keys)
+/// carry their MAC too. A database still at [`CHECK_PLAINTEXT_MACS`] has
+/// only its `c2_keys` rows trusted on first use.
+pub const CHECK_PLAINTEXT_MACS_V2: &[u8] = b"e4c2 passphrase check; public keys authenticated v2";
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,7 @@ use crate::db::clients::{self, ClientRow};
 use crate::db::delivery::{self, Held};
 use crate::db::{c2keys, now_ms, outbox as otable, topics};
 use crate::error::C2Result;
+use crate::key_integrity::check_c2_key;
 use crate::model::{ClientInfo, ClientRef, EventKind, Queued};
 use crate::negotiation::{can_serve, now_secs, push_topic_format, refused};
 use crate::outbox::Enqueuer;
@@ -201,6 +202,11 @@ impl Service {
         if row.suite != SuiteId::Symmetric {
             let current = c2keys::require_current(conn, row.suite).await?;
             let versions = c2keys::of_suite(conn, row.suite).await?;
+            // The current key may be sent (SetC2Key), and every version's
+            // fingerprint decides which one the device holds.
+            for k in &versions {
+                check_c2_key(&self.master, &self.metrics, row.suite, k)?;
+            }
             let held = match holds {
                 Holds::Report(r) => versions
                     .iter()

@@ -12,8 +12,14 @@
 //! device's message is verified. A row that fails is refused with
 //! [`C2Error::IntegrityFailure`] and counted in
 //! `e4c2_integrity_failures_total{table}`.
+//!
+//! C2's own public keys (`c2_keys.public_key`, sent to devices in SetC2Key
+//! and in the SetSuite of an upgrade, and used to provision them) carry one
+//! too, bound to the suite and the key's version: a swapped post-quantum
+//! signature key would make devices accept commands signed by someone else.
 
 use crate::crypto_at_rest::MasterKey;
+use crate::db::c2keys::C2KeyRow;
 use crate::db::clients::ClientRow;
 use crate::db::negotiations::NegotiationRow;
 use crate::db::outbox::OutboxRow;
@@ -36,11 +42,18 @@ pub enum Table {
     Negotiations,
     /// The key a queued command is sealed to.
     Outbox,
+    /// C2's own key pairs, per suite and version.
+    C2Keys,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Clients, Table::Negotiations, Table::Outbox];
+    pub const ALL: [Table; 4] = [
+        Table::Clients,
+        Table::Negotiations,
+        Table::Outbox,
+        Table::C2Keys,
+    ];
 
     /// The table's name (also the metric's label).
     pub fn name(self) -> &'static str {
@@ -48,6 +61,7 @@ impl Table {
             Table::Clients => "clients",
             Table::Negotiations => "negotiations",
             Table::Outbox => "outbox",
+            Table::C2Keys => "c2_keys",
         }
     }
 }
@@ -56,9 +70,11 @@ impl Table {
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     table: Table,
-    client: Id,
+    /// The device (none for C2's own keys).
+    client: Option<Id>,
     name: Option<&'a str>,
-    outbox_id: Option<i64>,
+    /// The outbox id (outbox rows) or the key's version (`c2_keys`).
+    row: Option<i64>,
     suite: SuiteId,
     keys: [Option<&'a [u8]>; 2],
 }
@@ -74,9 +90,9 @@ impl<'a> Record<'a> {
     ) -> Record<'a> {
         Record {
             table,
-            client,
+            client: Some(client),
             name: None,
-            outbox_id: None,
+            row: None,
             suite,
             keys: [sig_pk, kem_pk],
         }
@@ -89,12 +105,29 @@ impl<'a> Record<'a> {
         let key = (suite != SuiteId::Symmetric).then_some(device_key);
         Record {
             table: Table::Outbox,
-            client,
+            client: Some(client),
             name: None,
-            outbox_id: Some(id),
+            row: Some(id),
             suite,
             keys: [key, None],
         }
+    }
+
+    /// Version `version` of C2's public key of `suite`.
+    pub fn c2_key(suite: SuiteId, version: i64, public_key: &'a [u8]) -> Record<'a> {
+        Record {
+            table: Table::C2Keys,
+            client: None,
+            name: None,
+            row: Some(version),
+            suite,
+            keys: [Some(public_key), None],
+        }
+    }
+
+    /// A `c2_keys` row of `suite`.
+    pub fn of_c2_key(suite: SuiteId, row: &'a C2KeyRow) -> Record<'a> {
+        Record::c2_key(suite, row.version, &row.public_key)
     }
 
     /// A client row.
@@ -130,11 +163,11 @@ impl<'a> Record<'a> {
     /// The MAC input: a domain label, then each field as a 4-byte
     /// big-endian length and its bytes (an absent field: length 2^32 - 1).
     fn encode(&self) -> Vec<u8> {
-        let outbox_id = self.outbox_id.map(i64::to_be_bytes);
+        let row = self.row.map(i64::to_be_bytes);
         let fields: [Option<&[u8]>; 6] = [
             Some(self.table.name().as_bytes()),
-            Some(&self.client.0),
-            outbox_id.as_ref().map(|b| &b[..]),
+            self.client.as_ref().map(|c| &c.0[..]),
+            row.as_ref().map(|b| &b[..]),
             Some(self.suite.name().as_bytes()),
             self.keys[0],
             self.keys[1],
@@ -174,22 +207,36 @@ impl<'a> Record<'a> {
             return Ok(());
         }
         metrics.integrity_failure(self.table.name());
-        let device = match self.name {
-            Some(n) => format!("client {n:?} ({})", self.client),
-            None => format!("client {}", self.client),
+        let device = match (self.name, self.client) {
+            (Some(n), Some(c)) => format!("client {n:?} ({c})"),
+            (_, Some(c)) => format!("client {c}"),
+            (_, None) => "C2".to_string(),
         };
-        let what = match self.outbox_id {
-            Some(id) => format!("the device key of outbox command {id} for {device}"),
-            None => format!(
-                "the public key stored for {device} in {}",
-                self.table.name()
+        let (what, refused) = match (self.table, self.row) {
+            (Table::C2Keys, v) => (
+                format!(
+                    "C2's public key for suite {}, version {}, stored in c2_keys,",
+                    self.suite,
+                    v.unwrap_or_default()
+                ),
+                "refused, it is not sent to any device and nothing is queued with it",
+            ),
+            (_, Some(id)) => (
+                format!("the device key of outbox command {id} for {device}"),
+                "refused, nothing is sealed to it or verified with it",
+            ),
+            (_, None) => (
+                format!(
+                    "the public key stored for {device} in {}",
+                    self.table.name()
+                ),
+                "refused, nothing is sealed to it or verified with it",
             ),
         };
         let msg = format!(
-            "{what} failed its integrity check (changed outside C2, or damaged): \
-             refused, nothing is sealed to it or verified with it"
+            "{what} failed its integrity check (changed outside C2, or damaged): {refused}"
         );
-        tracing::error!(table = self.table.name(), client = %self.client, "{msg}");
+        tracing::error!(table = self.table.name(), client = %device, suite = %self.suite, "{msg}");
         Err(C2Error::IntegrityFailure(msg))
     }
 }
@@ -199,18 +246,29 @@ pub fn check_client(master: &MasterKey, metrics: &Metrics, row: &ClientRow) -> C
     Record::of_client(row).check(master, metrics, row.pk_mac.as_deref())
 }
 
+/// Refuse a version of C2's key of `suite` whose public key fails its check.
+pub fn check_c2_key(
+    master: &MasterKey,
+    metrics: &Metrics,
+    suite: SuiteId,
+    row: &C2KeyRow,
+) -> C2Result<()> {
+    Record::of_c2_key(suite, row).check(master, metrics, row.pk_mac.as_deref())
+}
+
 impl Stored {
     fn record(&self) -> Record<'_> {
-        match self.outbox_id {
-            Some(id) => Record::outbox(
-                id,
-                self.client,
-                self.suite,
-                self.keys[0].as_deref().unwrap_or(&[]),
-            ),
-            None => Record::device(
+        let key = self.keys[0].as_deref().unwrap_or(&[]);
+        match (self.table, self.client) {
+            (Table::C2Keys, _) | (_, None) => {
+                Record::c2_key(self.suite, self.row.unwrap_or_default(), key)
+            }
+            (Table::Outbox, Some(client)) => {
+                Record::outbox(self.row.unwrap_or_default(), client, self.suite, key)
+            }
+            (_, Some(client)) => Record::device(
                 self.table,
-                self.client,
+                client,
                 self.suite,
                 self.keys[0].as_deref(),
                 self.keys[1].as_deref(),
@@ -219,11 +277,15 @@ impl Stored {
     }
 }
 
-/// Give every row without a MAC one under `master`, trusting its keys as
-/// they are (trust on first use: the first start after the upgrade that
-/// introduced MACs). Returns how many rows.
-pub async fn backfill(conn: &mut AnyConnection, master: &MasterKey) -> C2Result<u64> {
-    Ok(remac(conn, None, master).await?.0)
+/// Give every row of `tables` without a MAC one under `master`, trusting
+/// its keys as they are (trust on first use: the first start after the
+/// upgrade that introduced MACs for these tables). Returns how many rows.
+pub async fn backfill(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    tables: &[Table],
+) -> C2Result<u64> {
+    Ok(remac(conn, tables, None, master).await?.0)
 }
 
 /// After a passphrase change: rows whose MAC verifies under `old` get one
@@ -234,16 +296,17 @@ pub async fn rekey(
     old: &MasterKey,
     new: &MasterKey,
 ) -> C2Result<(u64, u64)> {
-    remac(conn, Some(old), new).await
+    remac(conn, &Table::ALL, Some(old), new).await
 }
 
 async fn remac(
     conn: &mut AnyConnection,
+    tables: &[Table],
     old: Option<&MasterKey>,
     new: &MasterKey,
 ) -> C2Result<(u64, u64)> {
     let (mut done, mut failing) = (0, 0);
-    for table in Table::ALL {
+    for &table in tables {
         let mut after: Option<Stored> = None;
         loop {
             let rows = pk_macs::batch(conn, table, after.as_ref(), BATCH).await?;
@@ -257,7 +320,7 @@ async fn remac(
                     pk_macs::set(conn, r, rec.mac(new)).await?;
                     done += 1;
                 } else if old.is_some() {
-                    tracing::warn!(table = table.name(), client = %r.client,
+                    tracing::warn!(table = table.name(), client = ?r.client, suite = %r.suite, row = ?r.row,
                         "public key failed its integrity check: its MAC is not renewed, it stays refused");
                     failing += 1;
                 }
@@ -371,6 +434,56 @@ mod tests {
         assert!(!Record::outbox(10, a, SuiteId::Symmetric, &pk).verifies(&k, Some(&tag)));
         let client = Record::device(Table::Clients, a, SuiteId::PubKey, Some(&pk), None);
         assert!(!client.verifies(&k, Some(&tag)));
+    }
+
+    #[test]
+    fn a_c2_key_mac_is_bound_to_its_suite_version_and_key() {
+        let k = master(b"correct horse battery");
+        let pk = [8u8; 64];
+        let tag = Record::c2_key(SuiteId::PostQuantum, 2, &pk).mac(&k);
+        assert!(Record::c2_key(SuiteId::PostQuantum, 2, &pk).verifies(&k, Some(&tag)));
+        let moved = [
+            Record::c2_key(SuiteId::Hybrid, 2, &pk),
+            Record::c2_key(SuiteId::PubKey, 2, &pk),
+            Record::c2_key(SuiteId::PostQuantum, 1, &pk),
+            Record::c2_key(SuiteId::PostQuantum, 3, &pk),
+            Record::c2_key(SuiteId::PostQuantum, 2, &[9; 64]),
+            Record::c2_key(SuiteId::PostQuantum, 2, &pk[..63]),
+            // Not a device's row either.
+            Record::outbox(2, Id([0; 16]), SuiteId::PostQuantum, &pk),
+            Record::device(
+                Table::Clients,
+                Id([0; 16]),
+                SuiteId::PostQuantum,
+                Some(&pk),
+                None,
+            ),
+        ];
+        for m in moved {
+            assert!(!m.verifies(&k, Some(&tag)), "{m:?}");
+        }
+        assert!(!Record::c2_key(SuiteId::PostQuantum, 2, &pk).verifies(&k, None));
+        let other = master(b"another passphrase!");
+        assert!(!Record::c2_key(SuiteId::PostQuantum, 2, &pk).verifies(&other, Some(&tag)));
+
+        // A row whose MAC belongs to another version is refused, named and
+        // counted.
+        let m = Metrics::new();
+        let v1 = C2KeyRow::new(&k, SuiteId::PostQuantum, 1, pk.to_vec(), Vec::new());
+        check_c2_key(&k, &m, SuiteId::PostQuantum, &v1).unwrap();
+        let mut v2 = C2KeyRow::new(&k, SuiteId::PostQuantum, 2, vec![7; 64], Vec::new());
+        v2.pk_mac = v1.pk_mac.clone();
+        let e = check_c2_key(&k, &m, SuiteId::PostQuantum, &v2).unwrap_err();
+        assert!(matches!(e, C2Error::IntegrityFailure(_)), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("suite pq, version 2") && text.contains("integrity check"),
+            "{text}"
+        );
+        assert!(check_c2_key(&k, &m, SuiteId::Hybrid, &v1).is_err());
+        assert!(m
+            .render()
+            .contains("e4c2_integrity_failures_total{table=\"c2_keys\"} 2"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::db::topics::{self, TopicRow};
 use crate::db::{c2keys, links, meta, now_ms, WriteTx};
 use crate::delivery::Synced;
 use crate::error::{C2Error, C2Result};
-use crate::key_integrity::{check_client, Record};
+use crate::key_integrity::{check_c2_key, check_client, Record};
 use crate::model::{ClientInfo, ClientRef, EventKind, Queued, TopicInfo};
 use crate::mqtt::credentials::{device_of_user, device_user};
 use crate::outbox::{client_key_aad, requeue_pending, Enqueuer};
@@ -489,6 +489,7 @@ impl Service {
                     Family::E4Symmetric => (Vec::new(), None),
                     Family::E4PublicKey | Family::Kem => {
                         let k = c2keys::require_current(w.conn(), suite).await?;
+                        check_c2_key(&self.master, &self.metrics, suite, &k)?;
                         (k.public_key, Some(k.version))
                     }
                 };
@@ -814,6 +815,7 @@ impl Service {
             }
             Family::E4PublicKey | Family::Kem => {
                 let current = c2keys::require_current(w.conn(), row.suite).await?;
+                check_c2_key(&self.master, &self.metrics, row.suite, &current)?;
                 let rotated = pin.is_some_and(|v| v != current.version);
                 if sent == 0 || rotated {
                     q.push(w.conn(), row, &Command::SetC2Key(&current.public_key))

@@ -9,7 +9,7 @@ use crate::db::clients::ClientRow;
 use crate::db::outbox::{self as table, NewRow, OutboxRow};
 use crate::db::{c2keys, now_ms};
 use crate::error::{C2Error, C2Result};
-use crate::key_integrity::{check_client, Record};
+use crate::key_integrity::{check_c2_key, check_client, Record};
 use crate::metrics::Metrics;
 use crate::model::Queued;
 use e4_proto::c2::{seal_command_vec, C2Secret, DeviceKey};
@@ -101,7 +101,11 @@ impl<'a> Enqueuer<'a> {
         if let Some(v) = self.c2_versions.get(&suite) {
             return Ok(*v);
         }
-        let v = c2keys::require_current(conn, suite).await?.version;
+        // Refused while C2's current public key of the suite fails its
+        // check: the devices would be sent, or hold, a key that is not C2's.
+        let current = c2keys::require_current(conn, suite).await?;
+        check_c2_key(self.master, self.metrics, suite, &current)?;
+        let v = current.version;
         self.c2_versions.insert(suite, v);
         Ok(v)
     }

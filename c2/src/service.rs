@@ -10,7 +10,7 @@ use crate::db::topics::{self, TopicRow};
 use crate::db::{c2keys, delivery, links, mqtt_credentials, now_ms, outbox as otable, Db, WriteTx};
 use crate::error::{C2Error, C2Result};
 use crate::events::EventBus;
-use crate::key_integrity::check_client;
+use crate::key_integrity::{check_c2_key, check_client};
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::mqtt::status::{Delivery, PublisherStatus};
@@ -928,6 +928,7 @@ impl Service {
         suite: SuiteId,
     ) -> C2Result<()> {
         let old = c2keys::require_current(w.conn(), suite).await?;
+        check_c2_key(&self.master, &self.metrics, suite, &old)?;
         let (pk, sk) = bootstrap::generate_c2_keypair(self.provider, suite)?;
         let mut after = Vec::new();
         loop {
@@ -940,11 +941,8 @@ impl Service {
         }
         q.flush(w.conn()).await?;
         let version = old.version + 1;
-        let row = c2keys::C2KeyRow {
-            version,
-            public_key: pk,
-            secret_enc: self.master.seal(&c2_secret_aad(suite, version), &sk),
-        };
+        let secret_enc = self.master.seal(&c2_secret_aad(suite, version), &sk);
+        let row = c2keys::C2KeyRow::new(&self.master, suite, version, pk, secret_enc);
         c2keys::insert(w.conn(), suite, &row, now_ms()).await?;
         Ok(())
     }
@@ -1134,8 +1132,13 @@ impl Service {
             .into_iter()
             .filter(|s| self.provider.supports(*s));
         for suite in served {
+            // Operators provision devices with this key: refused if it
+            // fails its check.
             let (pk, v) = match c2keys::current(&mut conn, suite).await? {
-                Some(k) => (k.public_key, k.version as u64),
+                Some(k) => {
+                    check_c2_key(&self.master, &self.metrics, suite, &k)?;
+                    (k.public_key, k.version as u64)
+                }
                 None => (Vec::new(), 0),
             };
             out.push(SuiteInfo {

@@ -1,4 +1,5 @@
-//! The `pk_mac` columns of `clients`, `negotiations` and `outbox`, read and
+//! The `pk_mac` columns of `clients`, `negotiations`, `outbox` and
+//! `c2_keys`, read and
 //! written table by table (backfill, passphrase change; see
 //! `key_integrity`).
 
@@ -13,13 +14,14 @@ use sqlx::{AnyConnection, Row};
 pub struct Stored {
     /// Its table.
     pub table: Table,
-    /// The device.
-    pub client: Id,
-    /// The outbox id (outbox rows).
-    pub outbox_id: Option<i64>,
+    /// The device (none for `c2_keys`).
+    pub client: Option<Id>,
+    /// The outbox id (outbox rows) or the key's version (`c2_keys`).
+    pub row: Option<i64>,
     /// The suite.
     pub suite: SuiteId,
-    /// (sig_pk, kem_pk), or (device_key, none) for the outbox.
+    /// (sig_pk, kem_pk), or (device_key, none) for the outbox, or
+    /// (public_key, none) for `c2_keys`.
     pub keys: [Option<Vec<u8>>; 2],
     /// The stored MAC.
     pub mac: Option<Vec<u8>>,
@@ -45,25 +47,48 @@ pub async fn batch(
             "SELECT client_id, suite, device_key, pk_mac, id FROM outbox \
              WHERE id > $1 ORDER BY id LIMIT $2",
         ),
+        Table::C2Keys => sqlx::query(
+            "SELECT suite, suite, public_key, pk_mac, version FROM c2_keys \
+             WHERE suite > $1 OR (suite = $1 AND version > $2) \
+             ORDER BY suite, version LIMIT $3",
+        ),
     };
     let q = match table {
-        Table::Outbox => q.bind(after.and_then(|s| s.outbox_id).unwrap_or(i64::MIN)),
-        _ => q.bind(after.map(|s| s.client.0.to_vec()).unwrap_or_default()),
+        Table::Outbox => q.bind(after.and_then(|s| s.row).unwrap_or(i64::MIN)),
+        Table::C2Keys => q
+            .bind(after.map(|s| s.suite.name()).unwrap_or_default())
+            .bind(after.and_then(|s| s.row).unwrap_or(i64::MIN)),
+        _ => q.bind(
+            after
+                .and_then(|s| s.client)
+                .map(|c| c.0.to_vec())
+                .unwrap_or_default(),
+        ),
     };
     let rows = q.bind(limit as i64).fetch_all(conn).await?;
     rows.iter()
         .map(|r| {
-            let id: Vec<u8> = r.try_get(0)?;
             let suite: String = r.try_get(1)?;
-            let (keys, mac, outbox_id) = match table {
-                Table::Outbox => ([r.try_get(2)?, None], r.try_get(3)?, Some(r.try_get(4)?)),
+            let (keys, mac, row) = match table {
+                Table::Outbox | Table::C2Keys => {
+                    ([r.try_get(2)?, None], r.try_get(3)?, Some(r.try_get(4)?))
+                }
                 _ => ([r.try_get(2)?, r.try_get(3)?], r.try_get(4)?, None),
+            };
+            let client = match table {
+                Table::C2Keys => None,
+                _ => {
+                    let id: Vec<u8> = r.try_get(0)?;
+                    Some(
+                        Id::from_slice(&id)
+                            .ok_or_else(|| C2Error::internal("stored client id length"))?,
+                    )
+                }
             };
             Ok(Stored {
                 table,
-                client: Id::from_slice(&id)
-                    .ok_or_else(|| C2Error::internal("stored client id length"))?,
-                outbox_id,
+                client,
+                row,
                 suite: stored_suite(&suite)?,
                 keys,
                 mac,
@@ -80,11 +105,15 @@ pub async fn set(conn: &mut AnyConnection, row: &Stored, mac: Vec<u8>) -> C2Resu
             sqlx::query("UPDATE negotiations SET pk_mac = $1 WHERE client_id = $2")
         }
         Table::Outbox => sqlx::query("UPDATE outbox SET pk_mac = $1 WHERE id = $2"),
+        Table::C2Keys => {
+            sqlx::query("UPDATE c2_keys SET pk_mac = $1 WHERE version = $2 AND suite = $3")
+        }
     }
     .bind(mac);
-    let q = match row.outbox_id {
-        Some(id) => q.bind(id),
-        None => q.bind(row.client.0.to_vec()),
+    let q = match (row.table, row.client) {
+        (Table::C2Keys, _) => q.bind(row.row.unwrap_or_default()).bind(row.suite.name()),
+        (Table::Outbox, _) => q.bind(row.row.unwrap_or_default()),
+        (_, c) => q.bind(c.map(|c| c.0.to_vec()).unwrap_or_default()),
     };
     q.execute(conn).await?;
     Ok(())

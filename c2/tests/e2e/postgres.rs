@@ -58,6 +58,9 @@ async fn full_flow_on_postgres() {
         .unwrap()
         .into_inner();
     assert_eq!(up.payload, b"x");
+    // C2's public keys kept valid MACs through the change (the renewal
+    // reads c2_keys in batches).
+    grpc.get_crypto_mode(pb::Empty {}).await.unwrap();
     c2.stop().await;
     let (tx, _rx) = tokio::sync::oneshot::channel();
     let r = e4_c2::server::serve(
