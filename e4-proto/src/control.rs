@@ -176,8 +176,13 @@ mod tests {
             Control::parse(&[0x0b], Sym).unwrap_err(),
             Error::InvalidCommand
         );
+        // Renegotiate takes no byte or the rekey flag (0x01), nothing else.
         assert_eq!(
             Control::parse(&[RENEGOTIATE_OPCODE, 0], Sym).unwrap_err(),
+            Error::InvalidCommand
+        );
+        assert_eq!(
+            Control::parse(&[RENEGOTIATE_OPCODE, 1, 0], Sym).unwrap_err(),
             Error::InvalidCommandLength
         );
         assert_eq!(
